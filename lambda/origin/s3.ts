@@ -1,0 +1,163 @@
+// The S3 side of every origin: one client per origin (keep-alive, timeouts, bounded jittered
+// retries), credentials as configured, and the mapping of S3 failures onto our statuses.
+
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import {
+  GetObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  type GetObjectCommandOutput,
+  type ListObjectsV2CommandOutput,
+} from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import type { LimitsConfig, OriginConfig } from '../config';
+import { HttpError } from '../errors';
+import type { SecretStore } from './secrets';
+
+export interface S3ClientOptions {
+  limits: LimitsConfig;
+  /** Needed by origins whose credentials come from the secret. */
+  secrets?: SecretStore;
+}
+
+function credentialsFor(origin: OriginConfig, secrets?: SecretStore): AwsCredentialIdentity | AwsCredentialIdentityProvider | undefined {
+  const source = origin.credentials ?? { source: 'secret' };
+  switch (source.source) {
+    case 'static':
+      return { accessKeyId: source.accessKeyId, secretAccessKey: source.secretAccessKey, sessionToken: source.sessionToken };
+    case 'env': {
+      const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = process.env;
+      if (!accessKeyId || !secretAccessKey) {
+        throw new Error(`origin "${origin.name}" reads its keys from the environment, but AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is not set`);
+      }
+      return { accessKeyId, secretAccessKey, sessionToken };
+    }
+    case 'default-chain':
+      return undefined;
+    case 'secret':
+      if (!secrets) {
+        throw new Error(`origin "${origin.name}" reads its keys from Secrets Manager, but no secret is configured (AFTERIMAGE_SECRET_ARN)`);
+      }
+      return async () => {
+        const value = await secrets.get();
+        if (!value.accessKeyId || !value.secretAccessKey) {
+          throw new HttpError(502, 'EACCES', 'The Secrets Manager secret holds no accessKeyId/secretAccessKey yet (see README: setting the bucket keys)');
+        }
+        return {
+          accessKeyId: value.accessKeyId,
+          secretAccessKey: value.secretAccessKey,
+          sessionToken: value.sessionToken,
+          expiration: new Date(secrets.expiresAt),
+        };
+      };
+  }
+}
+
+/** One client per origin, created once and reused across requests. */
+export function createS3Client(origin: OriginConfig, options: S3ClientOptions): S3Client {
+  const agentOptions = { keepAlive: true, maxSockets: 64 };
+  return new S3Client({
+    region: origin.region ?? process.env.AWS_REGION ?? 'us-east-1',
+    ...(origin.endpoint ? { endpoint: origin.endpoint } : {}),
+    forcePathStyle: origin.forcePathStyle ?? origin.endpoint !== undefined,
+    credentials: credentialsFor(origin, options.secrets),
+    maxAttempts: options.limits.originRetries + 1,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new HttpAgent(agentOptions),
+      httpsAgent: new HttpsAgent(agentOptions),
+      connectionTimeout: options.limits.originTimeoutMs,
+      requestTimeout: options.limits.originTimeoutMs,
+      throwOnRequestTimeout: true,
+    }),
+  });
+}
+
+const NOT_FOUND = new Set(['NoSuchKey', 'NotFound']);
+const REFUSED = new Set([
+  'AccessDenied', 'Forbidden', 'NoSuchBucket', 'InvalidAccessKeyId', 'SignatureDoesNotMatch',
+  'InvalidToken', 'ExpiredToken', 'AllAccessDisabled', 'AccountProblem', 'PermanentRedirect', 'AuthorizationHeaderMalformed',
+]);
+
+/** True when the error means "this origin does not have the object". */
+export function isNotFound(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return NOT_FOUND.has(e.name ?? '') || e.$metadata?.httpStatusCode === 404 && e.name !== 'NoSuchBucket';
+}
+
+/** Maps an S3 failure onto 502/504 with a reason; never forwards the SDK's message (it may hold keys or hosts). */
+export function originFailure(error: unknown, origin: OriginConfig): HttpError {
+  if (error instanceof HttpError) return error;
+  const e = error as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const name = e.name ?? 'Error';
+  const status = e.$metadata?.httpStatusCode;
+  if (name === 'TimeoutError' || name === 'AbortError' || e.code === 'ETIMEDOUT' || name === 'RequestTimeout') {
+    return new HttpError(504, 'ETIMEDOUT', `Origin "${origin.name}" did not answer in time`);
+  }
+  if (REFUSED.has(name) || status === 403 || status === 401 || status === 301) {
+    return new HttpError(502, 'EACCES', `Origin "${origin.name}" refused the request (${name}${status ? ` ${status}` : ''}): check the bucket name, region and keys`);
+  }
+  return new HttpError(502, 'EORIGIN', `Origin "${origin.name}" failed (${name}${status ? ` ${status}` : ''})`);
+}
+
+function deadline(limits: LimitsConfig): AbortSignal {
+  // Every attempt has its own timeout; this bounds the whole call, retries and backoff included.
+  return AbortSignal.timeout(limits.originTimeoutMs * (limits.originRetries + 1) + 2000);
+}
+
+/** Reads one object, or null when it does not exist. Enforces the input size limit before reading the body. */
+export async function getObject(
+  client: S3Client,
+  origin: OriginConfig,
+  key: string,
+  limits: LimitsConfig,
+): Promise<{ body: Buffer; output: GetObjectCommandOutput } | null> {
+  const signal = deadline(limits);
+  try {
+    const output = await client.send(new GetObjectCommand({ Bucket: origin.bucket, Key: key }), { abortSignal: signal });
+    if (output.ContentLength !== undefined && output.ContentLength > limits.maxInputBytes) {
+      (output.Body as { destroy?: () => void } | undefined)?.destroy?.();
+      throw new HttpError(422, 'ELIMIT', `The stored file is ${output.ContentLength} bytes; the limit is ${limits.maxInputBytes} (limits.maxInputBytes)`);
+    }
+    const bytes = await readBody(output, signal);
+    return { body: bytes, output };
+  } catch (error) {
+    if (isNotFound(error)) return null;
+    throw originFailure(error, origin);
+  }
+}
+
+async function readBody(output: GetObjectCommandOutput, signal: AbortSignal): Promise<Buffer> {
+  const body = output.Body as (NodeJS.ReadableStream & { destroy?: (e?: Error) => void }) | undefined;
+  if (!body) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  const onAbort = () => body.destroy?.(Object.assign(new Error('body read timed out'), { name: 'TimeoutError' }));
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    for await (const chunk of body) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as unknown as Uint8Array));
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** One page of a listing (the Cloudinary layout lists an asset's versions). */
+export async function listPage(
+  client: S3Client,
+  origin: OriginConfig,
+  prefix: string,
+  limits: LimitsConfig,
+  continuationToken?: string,
+): Promise<ListObjectsV2CommandOutput> {
+  try {
+    return await client.send(
+      new ListObjectsV2Command({ Bucket: origin.bucket, Prefix: prefix, ContinuationToken: continuationToken }),
+      { abortSignal: deadline(limits) },
+    );
+  } catch (error) {
+    throw originFailure(error, origin);
+  }
+}

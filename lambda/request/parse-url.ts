@@ -1,0 +1,99 @@
+// Spec section 1: splits a raw request URL into endpoint, transformation chains and image path.
+// Pure: no I/O, no knowledge of Lambda or node:http.
+
+import type { EndpointConfig } from '../config';
+import { badRequest, notFound } from '../errors';
+
+export interface ParsedUrl {
+  endpoint: EndpointConfig;
+  /** The image path, percent-decoded once, without the prefix and the `tr:` segment. */
+  path: string;
+  /** Chains in the order they run: the path's `tr:` segment, then `?tr=`. */
+  chains: string[];
+  /** ImageKit signature fields, when present. */
+  signature?: string;
+  expires?: string;
+  /**
+   * What ImageKit signs: the URL after `<host>/<prefix>/`, as received, with its query
+   * string in order but without `ik-s` and `ik-t` (spec section 6).
+   */
+  signedText: string;
+}
+
+/** Longest prefix that matches whole path segments wins; '' matches every path. */
+export function matchEndpoint(endpoints: EndpointConfig[], rawSegments: string[]): EndpointConfig | undefined {
+  let best: EndpointConfig | undefined;
+  let bestLength = -1;
+  for (const endpoint of endpoints) {
+    const prefixSegments = endpoint.prefix === '' ? [] : endpoint.prefix.split('/');
+    if (prefixSegments.length <= bestLength || prefixSegments.length > rawSegments.length) continue;
+    if (prefixSegments.every((segment, i) => segment === rawSegments[i])) {
+      best = endpoint;
+      bestLength = prefixSegments.length;
+    }
+  }
+  return best;
+}
+
+function decodeOnce(text: string, what: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw badRequest(`Invalid ${what}: malformed percent-encoding in ${JSON.stringify(text.slice(0, 200))}`);
+  }
+}
+
+/** Rejects what can never be a safe object path (spec section 1). */
+export function checkImagePath(path: string): void {
+  if (path === '') throw badRequest('Invalid path: the image path is empty');
+  if (path.includes('\0')) throw badRequest('Invalid path: it contains a NUL byte');
+  for (const segment of path.split('/')) {
+    if (segment === '.' || segment === '..') throw badRequest('Invalid path: "." and ".." segments are not allowed');
+  }
+}
+
+/**
+ * Parses a request. `rawPath` is the path as received (still percent-encoded, starting with
+ * `/`); `rawQuery` is the query string without `?`.
+ */
+export function parseRequestUrl(endpoints: EndpointConfig[], rawPath: string, rawQuery: string): ParsedUrl {
+  const rawSegments = rawPath.replace(/^\/+/, '').split('/');
+  const endpoint = matchEndpoint(endpoints, rawSegments);
+  if (!endpoint) throw notFound('No URL endpoint matches this path');
+  const prefixLength = endpoint.prefix === '' ? 0 : endpoint.prefix.split('/').length;
+  const rest = rawSegments.slice(prefixLength);
+
+  const chains: string[] = [];
+  let pathSegments = rest;
+  if (rest.length > 0 && /^tr(:|%3[Aa])/.test(rest[0])) {
+    chains.push(decodeOnce(rest[0], 'transformation segment').slice(3));
+    pathSegments = rest.slice(1);
+  }
+
+  const path = decodeOnce(pathSegments.join('/'), 'path');
+  checkImagePath(path);
+
+  let signature: string | undefined;
+  let expires: string | undefined;
+  const kept: string[] = [];
+  if (rawQuery) {
+    for (const pair of rawQuery.split('&')) {
+      if (pair === '') continue;
+      const eq = pair.indexOf('=');
+      const key = decodeQueryPart(eq < 0 ? pair : pair.slice(0, eq));
+      const value = eq < 0 ? '' : decodeQueryPart(pair.slice(eq + 1));
+      if (key === 'ik-s') signature = value;
+      else if (key === 'ik-t') expires = value;
+      else {
+        kept.push(pair);
+        if (key === 'tr') chains.push(value);
+      }
+    }
+  }
+  const signedText = rest.join('/') + (kept.length > 0 ? `?${kept.join('&')}` : '');
+  return { endpoint, path, chains: chains.filter((c) => c !== ''), signature, expires, signedText };
+}
+
+function decodeQueryPart(text: string): string {
+  return decodeOnce(text.replace(/\+/g, ' '), 'query string');
+}

@@ -1,0 +1,45 @@
+// The local HTTP adapter: node:http in front of the same ImageService the Lambda handler uses.
+
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { ImageService, ServiceRequest } from '../lambda/service/image-service';
+
+export function toServiceRequest(req: IncomingMessage): ServiceRequest {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const headers: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(req.headers)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  return {
+    method: req.method ?? 'GET',
+    rawPath: q < 0 ? url : url.slice(0, q),
+    rawQuery: q < 0 ? '' : url.slice(q + 1),
+    headers,
+  };
+}
+
+export function createLocalServer(service: ImageService): Server {
+  return createServer((req, res) => {
+    service.handle(toServiceRequest(req)).then(
+      (response) => {
+        res.writeHead(response.status, response.headers);
+        res.end(response.body);
+      },
+      (error) => {
+        // ImageService.handle never rejects; this is a last line of defence.
+        console.error('afterimage: unexpected failure', error);
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('Internal error\n');
+      },
+    );
+  });
+}
+
+/** Listens on 127.0.0.1 and resolves with the port (0 = a free one). */
+export function listen(server: Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}

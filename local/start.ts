@@ -1,0 +1,97 @@
+// `npm start`: serves afterimage on http://127.0.0.1:3000 (PORT to change it).
+// With no configuration, an embedded S3 server seeded with samples is the origin;
+// with `--config <file>` or AFTERIMAGE_CONFIG=<file>, the user's own origins are served.
+
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ConfigError, parseConfig, type AfterimageConfig, type AfterimageConfigInput } from '../lambda/config';
+import { ImageService } from '../lambda/service/image-service';
+import { EMBEDDED_KEYS, startEmbeddedS3, type EmbeddedS3 } from './embedded-s3';
+import { SAMPLE_BUCKET, seedSamples } from './samples';
+import { createLocalServer, listen } from './server';
+
+function configFileFromArgs(argv: string[]): string | undefined {
+  const i = argv.indexOf('--config');
+  if (i >= 0) {
+    if (!argv[i + 1]) throw new Error('--config needs a file name: npm start -- --config my-config.json');
+    return argv[i + 1];
+  }
+  const inline = argv.find((a) => a.startsWith('--config='));
+  return inline ? inline.slice('--config='.length) : process.env.AFTERIMAGE_CONFIG;
+}
+
+function readConfigFile(file: string): AfterimageConfig {
+  let text: string;
+  try {
+    text = readFileSync(resolve(file), 'utf8');
+  } catch {
+    throw new Error(`Cannot read the configuration file ${file}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseConfig(json);
+}
+
+/** The configuration of the embedded sample setup. */
+export function sampleConfig(s3Endpoint: string): AfterimageConfigInput {
+  return {
+    origins: [
+      {
+        name: 'samples',
+        type: 's3',
+        bucket: SAMPLE_BUCKET,
+        folder: '/',
+        endpoint: s3Endpoint,
+        credentials: { source: 'static', ...EMBEDDED_KEYS },
+      },
+    ],
+    endpoints: [{ prefix: '', origins: ['samples'] }],
+  };
+}
+
+async function main(): Promise<void> {
+  const port = Number(process.env.PORT ?? 3000);
+  const file = configFileFromArgs(process.argv.slice(2));
+  let s3: EmbeddedS3 | undefined;
+  let config: AfterimageConfig;
+  if (file) {
+    config = readConfigFile(file);
+  } else {
+    s3 = await startEmbeddedS3([SAMPLE_BUCKET]);
+    await seedSamples(s3);
+    config = parseConfig(sampleConfig(s3.endpoint));
+  }
+  const server = createLocalServer(new ImageService(config));
+  const actualPort = await listen(server, port);
+  const base = `http://127.0.0.1:${actualPort}`;
+  console.log(`afterimage is serving on ${base}`);
+  if (s3) {
+    console.log(`(embedded S3 server with sample images on ${s3.endpoint})\n\nTry:`);
+    for (const example of [
+      '/products/landscape.jpg',
+      '/tr:w-400/products/landscape.jpg',
+      '/tr:w-300,h-300/products/portrait.jpg',
+      '/tr:w-200,h-200,f-png/brand/badge.png',
+      '/products/landscape.jpg?tr=w-600,q-50',
+      '/tr:w-800:w-200/products/landscape.jpg',
+    ]) console.log(`  ${base}${example}`);
+  } else {
+    console.log(`configuration: ${file}`);
+  }
+  const stop = () => {
+    server.close();
+    void s3?.close().finally(() => process.exit(0));
+    if (!s3) process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((error) => {
+  console.error(error instanceof ConfigError || error instanceof Error ? error.message : error);
+  process.exit(1);
+});
