@@ -1,0 +1,213 @@
+// Spec sections 4 and 5 end to end: real s3rver, real HTTP, outputs decoded by sharp.
+
+import sharp from 'sharp';
+import { decode, s3Origin, solidImage, startHarness, type Harness } from './helpers/harness';
+
+const BUCKET = 'delivery';
+let h: Harness;
+let landscape: Buffer;
+
+beforeAll(async () => {
+  landscape = await sharp({ create: { width: 1200, height: 800, channels: 3, background: { r: 200, g: 40, b: 40 } } })
+    .jpeg()
+    .toBuffer();
+  h = await startHarness({
+    buckets: [BUCKET],
+    config: (s3) => ({
+      origins: [
+        s3Origin(s3, { name: 'main', bucket: BUCKET, canonicalBaseUrl: 'https://www.example.com/media/' }),
+        s3Origin(s3, { name: 'limited', bucket: BUCKET }),
+      ],
+      endpoints: [
+        { prefix: '', origins: ['main'] },
+      ],
+      limits: { maxInputPixels: 2_000_000 },
+    }),
+    seed: async (s3) => {
+      await s3.put(BUCKET, 'photos/landscape.jpg', landscape, 'image/jpeg');
+      await s3.put(BUCKET, 'photos/alpha.png', await solidImage(300, 200, { r: 0, g: 0, b: 255, alpha: 0.5 }, 'png'), 'image/png');
+      await s3.put(BUCKET, 'photos/odd name <1>.jpg', await solidImage(50, 50, { r: 1, g: 2, b: 3 }), 'image/jpeg');
+      await s3.put(BUCKET, 'photos/huge.png', await sharp({ create: { width: 2000, height: 1500, channels: 3, background: '#fff' } }).png().toBuffer(), 'image/png');
+      await s3.put(BUCKET, 'photos/broken.jpg', Buffer.from('not really a jpeg'), 'image/jpeg');
+      await s3.put(BUCKET, 'docs/manual.pdf', Buffer.from('%PDF-1.4 fake but stored'), 'application/pdf');
+      await s3.put(BUCKET, 'art/logo.svg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script></svg>'), 'image/svg+xml');
+    },
+  });
+});
+
+afterAll(() => h.close());
+
+describe('3. w, h and c-maintain_ratio', () => {
+  it('resizes to a width, keeping the aspect ratio', async () => {
+    const res = await h.get('/tr:w-300/photos/landscape.jpg');
+    expect(res.status).toBe(200);
+    expect(await decode(res.body)).toMatchObject({ width: 300, height: 200, format: 'jpeg' });
+  });
+
+  it('resizes to a height, keeping the aspect ratio', async () => {
+    expect(await decode((await h.get('/tr:h-100/photos/landscape.jpg')).body)).toMatchObject({ width: 150, height: 100 });
+  });
+
+  it('crops to exactly w x h with both given (maintain_ratio)', async () => {
+    expect(await decode((await h.get('/tr:w-300,h-300/photos/landscape.jpg')).body)).toMatchObject({ width: 300, height: 300 });
+    expect(await decode((await h.get('/tr:w-300,h-300,c-maintain_ratio/photos/landscape.jpg')).body)).toMatchObject({ width: 300, height: 300 });
+  });
+
+  it('treats a fraction as a share of the input', async () => {
+    expect(await decode((await h.get('/tr:w-0.25/photos/landscape.jpg')).body)).toMatchObject({ width: 300, height: 200 });
+  });
+
+  it('accepts the query form and chains steps in order', async () => {
+    expect(await decode((await h.get('/photos/landscape.jpg?tr=w-600')).body)).toMatchObject({ width: 600 });
+    expect(await decode((await h.get('/tr:w-600/photos/landscape.jpg?tr=w-0.5')).body)).toMatchObject({ width: 300, height: 200 });
+  });
+
+  it('answers 400 when a fraction resolves above the output limit', async () => {
+    const res = await h.get('/tr:w-600:w-0.5:h-8000/photos/landscape.jpg');
+    expect(res.status).toBe(400);
+  });
+});
+
+describe('3. q: quality of lossy outputs', () => {
+  it('a lower quality gives fewer bytes', async () => {
+    const low = await h.get('/tr:q-10,f-jpg/photos/landscape.jpg');
+    const high = await h.get('/tr:q-95,f-jpg/photos/landscape.jpg');
+    expect(low.body.length).toBeLessThan(high.body.length);
+  });
+});
+
+describe('4. output format', () => {
+  it('f-auto picks AVIF when Accept lists it, with Vary: Accept', async () => {
+    const res = await h.get('/tr:w-100/photos/landscape.jpg', { accept: 'image/avif,image/webp,*/*' });
+    expect(res.headers.get('content-type')).toBe('image/avif');
+    expect((await decode(res.body)).format).toBe('heif');
+    expect(res.headers.get('vary')).toBe('Accept');
+  });
+
+  it('f-auto picks WebP when Accept lists WebP but not AVIF', async () => {
+    const res = await h.get('/tr:w-100/photos/landscape.jpg', { accept: 'image/webp,*/*' });
+    expect(res.headers.get('content-type')).toBe('image/webp');
+    expect((await decode(res.body)).format).toBe('webp');
+  });
+
+  it('f-auto keeps the input format otherwise, still with Vary: Accept', async () => {
+    const res = await h.get('/tr:w-100/photos/landscape.jpg', { accept: '*/*' });
+    expect(res.headers.get('content-type')).toBe('image/jpeg');
+    expect(res.headers.get('vary')).toBe('Accept');
+  });
+
+  it('an explicit f- wins over Accept and drops Vary', async () => {
+    const res = await h.get('/tr:w-100,f-png/photos/landscape.jpg', { accept: 'image/avif' });
+    expect(res.headers.get('content-type')).toBe('image/png');
+    expect((await decode(res.body)).format).toBe('png');
+    expect(res.headers.get('vary')).toBeNull();
+  });
+
+  it('f-orig keeps the input format', async () => {
+    const res = await h.get('/tr:f-orig/photos/alpha.png', { accept: 'image/avif' });
+    expect(res.headers.get('content-type')).toBe('image/png');
+  });
+
+  it('keeps transparency in formats that have it', async () => {
+    const res = await h.get('/tr:w-100/photos/alpha.png', { accept: 'image/webp' });
+    expect(await decode(res.body)).toMatchObject({ format: 'webp', hasAlpha: true });
+  });
+
+  it('serves SVG as stored under auto, sandboxed', async () => {
+    const res = await h.get('/art/logo.svg', { accept: 'image/avif' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/svg+xml');
+    expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; style-src 'unsafe-inline'; sandbox");
+  });
+});
+
+describe('5. success headers', () => {
+  it('carries Content-Type, Content-Length, ETag, Last-Modified, Cache-Control and nosniff', async () => {
+    const res = await h.get('/tr:w-100/photos/landscape.jpg');
+    expect(res.headers.get('content-length')).toBe(String(res.body.length));
+    expect(res.headers.get('etag')).toMatch(/^"[\w-]{20,}"$/);
+    expect(new Date(res.headers.get('last-modified')!).getTime()).toBeGreaterThan(Date.now() - 3_600_000);
+    expect(res.headers.get('cache-control')).toMatch(/max-age=31536000/);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+
+  it('gives a different ETag to a different transformation and negotiated format', async () => {
+    const a = (await h.get('/tr:w-100/photos/landscape.jpg', { accept: 'image/webp' })).headers.get('etag');
+    const b = (await h.get('/tr:w-101/photos/landscape.jpg', { accept: 'image/webp' })).headers.get('etag');
+    const c = (await h.get('/tr:w-100/photos/landscape.jpg', { accept: 'image/avif' })).headers.get('etag');
+    expect(new Set([a, b, c]).size).toBe(3);
+  });
+
+  it('answers 304 with no body when If-None-Match matches', async () => {
+    const first = await h.get('/tr:w-100/photos/landscape.jpg', { accept: 'image/webp' });
+    const etag = first.headers.get('etag')!;
+    const again = await h.get('/tr:w-100/photos/landscape.jpg', { accept: 'image/webp', 'if-none-match': `W/"x", ${etag}` });
+    expect(again.status).toBe(304);
+    expect(again.body.length).toBe(0);
+    expect(again.headers.get('etag')).toBe(etag);
+  });
+
+  it('answers HEAD like GET without a body', async () => {
+    const get = await h.get('/tr:w-100/photos/landscape.jpg', { accept: 'image/webp' });
+    const head = await h.get('/tr:w-100/photos/landscape.jpg', { accept: 'image/webp' }, 'HEAD');
+    expect(head.status).toBe(200);
+    expect(head.body.length).toBe(0);
+    expect(head.headers.get('content-length')).toBe(get.headers.get('content-length'));
+    expect(head.headers.get('etag')).toBe(get.headers.get('etag'));
+  });
+
+  it('adds the canonical Link, percent-encoded so it cannot break the header', async () => {
+    const res = await h.get('/tr:w-10/photos/odd%20name%20%3C1%3E.jpg?x=1');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('link')).toBe('<https://www.example.com/media/photos/odd%20name%20%3C1%3E.jpg>; rel="canonical"');
+  });
+
+  it('serves a stored file that is not an image as stored, sandboxed', async () => {
+    const res = await h.get('/docs/manual.pdf', { accept: 'image/avif' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/pdf');
+    expect(res.body.toString()).toBe('%PDF-1.4 fake but stored');
+    expect(res.headers.get('content-security-policy')).toMatch(/sandbox/);
+    expect(res.headers.get('vary')).toBeNull();
+  });
+});
+
+describe('5. errors', () => {
+  function expectError(res: { status: number; headers: Headers; body: Buffer }, status: number, code: string) {
+    expect(res.status).toBe(status);
+    expect(res.headers.get('x-afterimage-error')).toMatch(new RegExp(`^${code} - `));
+    expect(res.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    expect(res.headers.get('cache-control')).toBe(status >= 500 ? 'no-store' : 'public, max-age=60');
+    expect(res.body.toString()).not.toMatch(/\bat .*\.(ts|js):\d+/); // never a stack trace
+  }
+
+  it('400 for a bad transformation, naming it', async () => {
+    const res = await h.get('/tr:w-abc/photos/landscape.jpg');
+    expectError(res, 400, 'EINVAL');
+    expect(res.body.toString()).toMatch(/^Invalid transformation "w-abc": w must be/);
+  });
+
+  it('400 for a bad path', async () => {
+    expectError(await h.get('/photos/%2e%2e%2Fsecret.jpg'), 400, 'EINVAL');
+  });
+
+  it('404 when no origin has the file', async () => {
+    expectError(await h.get('/photos/missing.jpg'), 404, 'ENOENT');
+  });
+
+  it('405 for other methods', async () => {
+    const res = await h.get('/photos/landscape.jpg', {}, 'DELETE');
+    expectError(res, 405, 'EMETHOD');
+  });
+
+  it('422 for a stored file that is not an image while a transformation is asked for', async () => {
+    expectError(await h.get('/tr:w-10/docs/manual.pdf'), 422, 'EUNREADABLE');
+    expectError(await h.get('/tr:w-10/photos/broken.jpg'), 422, 'EUNREADABLE');
+  });
+
+  it('422 for an input over the pixel limit, naming the limit', async () => {
+    const res = await h.get('/tr:w-10/photos/huge.png');
+    expectError(res, 422, 'ELIMIT');
+    expect(res.body.toString()).toMatch(/limits\.maxInputPixels/);
+  });
+});
