@@ -1,0 +1,86 @@
+// `npm run bench`: side-by-side measurements in one run (these machines are noisy: compare
+// ratios, not absolute numbers). Real s3rver, real HTTP, real sharp.
+//
+// 1. Service overhead: the full path (HTTP → plan → S3 GET → sharp → response) against bare
+//    sharp doing the same resize on bytes already in memory.
+// 2. Output formats: the same resize encoded as JPEG, WebP and AVIF.
+// 3. Throughput under concurrency, and the process's peak RSS.
+
+import sharp from 'sharp';
+import { landscapeSvg } from '../local/samples';
+import { s3Origin, startHarness } from '../test/helpers/harness';
+
+const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 30);
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function time(fn: () => Promise<unknown>, n = ITERATIONS): Promise<number[]> {
+  for (let i = 0; i < 3; i++) await fn(); // warm-up
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const start = process.hrtime.bigint();
+    await fn();
+    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  return samples;
+}
+
+function row(name: string, samples: number[], baseline?: number[]): string {
+  const p50 = percentile(samples, 50);
+  const ratio = baseline ? `  ×${(p50 / percentile(baseline, 50)).toFixed(2)}` : '';
+  return `${name.padEnd(44)} p50 ${p50.toFixed(1).padStart(7)} ms   p95 ${percentile(samples, 95).toFixed(1).padStart(7)} ms${ratio}`;
+}
+
+async function main(): Promise<void> {
+  const photo = await sharp(Buffer.from(landscapeSvg(2400, 1600))).jpeg({ quality: 85 }).toBuffer();
+  const h = await startHarness({
+    buckets: ['bench'],
+    config: (s3) => ({ origins: [s3Origin(s3, { name: 'bench', bucket: 'bench' })] }),
+    seed: (s3) => s3.put('bench', 'photo.jpg', photo, 'image/jpeg'),
+  });
+  let peakRss = process.memoryUsage().rss;
+  const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
+  try {
+    console.log(`input: 2400x1600 JPEG, ${photo.length} bytes; ${ITERATIONS} iterations each, sequential\n`);
+
+    const bare = await time(() => sharp(photo).autoOrient().resize(400).jpeg({ quality: 80 }).toBuffer());
+    const full = await time(() => h.get('/tr:w-400/photo.jpg', { accept: '*/*' }));
+    console.log('1. service overhead (w-400, JPEG out)');
+    console.log(row('bare sharp resize, bytes in memory', bare));
+    console.log(row('afterimage over HTTP, S3 GET included', full, bare));
+
+    console.log('\n2. output formats (w-400)');
+    const jpeg = await time(() => h.get('/tr:w-400,f-jpg/photo.jpg'));
+    const webp = await time(() => h.get('/tr:w-400,f-webp/photo.jpg'));
+    const avif = await time(() => h.get('/tr:w-400,f-avif/photo.jpg'));
+    console.log(row('JPEG', jpeg));
+    console.log(row('WebP', webp, jpeg));
+    console.log(row('AVIF', avif, jpeg));
+    const sizes = await Promise.all(['jpg', 'webp', 'avif'].map(async (f) => (await h.get(`/tr:w-400,f-${f}/photo.jpg`)).body.length));
+    console.log(`bytes: JPEG ${sizes[0]}, WebP ${sizes[1]} (×${(sizes[1] / sizes[0]).toFixed(2)}), AVIF ${sizes[2]} (×${(sizes[2] / sizes[0]).toFixed(2)})`);
+
+    console.log('\n3. concurrency (w-400, WebP out)');
+    for (const concurrency of [1, 4, 16]) {
+      const total = ITERATIONS * 2;
+      const start = process.hrtime.bigint();
+      let next = 0;
+      await Promise.all(Array.from({ length: concurrency }, async () => {
+        while (next++ < total) await h.get(`/tr:w-400/photo.jpg`, { accept: 'image/webp' });
+      }));
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      console.log(`  concurrency ${String(concurrency).padStart(2)}: ${(total / seconds).toFixed(1)} requests/s`);
+    }
+    console.log(`\npeak RSS of this process (server + s3rver + client): ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
+  } finally {
+    clearInterval(rssTimer);
+    await h.close();
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

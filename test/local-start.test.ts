@@ -1,0 +1,121 @@
+// `npm start`: the real command, spawned as a user runs it, with and without a configuration file.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { startEmbeddedS3, type EmbeddedS3 } from '../local/embedded-s3';
+import { decode, s3Origin } from './helpers/harness';
+
+const root = resolve(__dirname, '..');
+const tsx = join(root, 'node_modules', '.bin', 'tsx');
+
+/** Starts local/start.ts and resolves with everything it printed once it is serving. */
+function start(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; output: string }> {
+  const child = spawn(tsx, [join(root, 'local/start.ts'), ...args], {
+    cwd: root,
+    env: { ...process.env, PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`start did not print its URLs in time:\n${output}`)), 30_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      // The examples (or the configuration line) come last.
+      if (/Try:[\s\S]*\n\s+http[^\n]*\n[\s\S]*\n\s+http[^\n]*\n/.test(output) || /configuration: /.test(output)) {
+        setTimeout(() => {
+          clearTimeout(timer);
+          resolvePromise({ child, output });
+        }, 200);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`start exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((r) => {
+    if (child.exitCode !== null) return r();
+    child.once('exit', () => r());
+    child.kill('SIGTERM');
+  });
+}
+
+describe('npm start with no configuration: embedded S3 with samples', () => {
+  let child: ChildProcess;
+  let output: string;
+
+  beforeAll(async () => {
+    ({ child, output } = await start([]));
+  });
+  afterAll(() => stop(child));
+
+  it('prints ready-to-open example URLs, at least one with a tr: segment, and they all work', async () => {
+    const urls = [...output.matchAll(/^\s+(http:\/\/127\.0\.0\.1:\d+\/\S*)$/gm)].map((m) => m[1]);
+    expect(urls.length).toBeGreaterThanOrEqual(4);
+    expect(urls.some((u) => /\/tr:/.test(u))).toBe(true);
+    for (const url of urls) {
+      const res = await fetch(url, { headers: { accept: 'image/webp' } });
+      expect({ url, status: res.status }).toEqual({ url, status: 200 });
+      expect(res.headers.get('content-type')).toMatch(/^image\//);
+    }
+  });
+
+  it('resizes a sample', async () => {
+    const url = [...output.matchAll(/(http:\/\/127\.0\.0\.1:\d+)\//g)][0][1];
+    const res = await fetch(`${url}/tr:w-123/products/landscape.jpg`);
+    expect((await decode(Buffer.from(await res.arrayBuffer()))).width).toBe(123);
+  });
+});
+
+describe('npm start -- --config <file>: the user\'s own origins, no embedded S3', () => {
+  let s3: EmbeddedS3;
+  let child: ChildProcess;
+  let output: string;
+  let configFile: string;
+
+  beforeAll(async () => {
+    s3 = await startEmbeddedS3(['own']);
+    await s3.put('own', 'pics/cat.jpg', await sharp({ create: { width: 400, height: 300, channels: 3, background: '#123456' } }).jpeg().toBuffer(), 'image/jpeg');
+    configFile = join(mkdtempSync(join(tmpdir(), 'afterimage-config-')), 'config.json');
+    writeFileSync(configFile, JSON.stringify({ origins: [s3Origin(s3, { name: 'own', bucket: 'own' })] }));
+  });
+  afterAll(async () => {
+    await s3.close();
+  });
+
+  it('serves the configured bucket through the same core', async () => {
+    ({ child, output } = await start(['--config', configFile]));
+    try {
+      expect(output).not.toMatch(/embedded S3/);
+      const base = output.match(/serving on (http:\/\/127\.0\.0\.1:\d+)/)![1];
+      const res = await fetch(`${base}/tr:w-100/pics/cat.jpg`, { headers: { accept: 'image/webp' } });
+      expect(res.status).toBe(200);
+      expect(await decode(Buffer.from(await res.arrayBuffer()))).toMatchObject({ width: 100, height: 75, format: 'webp' });
+    } finally {
+      await stop(child);
+    }
+  });
+
+  it('reads AFTERIMAGE_CONFIG=<file> too', async () => {
+    ({ child, output } = await start([], { AFTERIMAGE_CONFIG: configFile }));
+    try {
+      expect(output).toMatch(/configuration: /);
+    } finally {
+      await stop(child);
+    }
+  });
+
+  it('exits with the validation messages for a bad configuration', async () => {
+    const bad = join(mkdtempSync(join(tmpdir(), 'afterimage-config-')), 'bad.json');
+    writeFileSync(bad, JSON.stringify({ origins: [{ name: 'x', type: 'ftp', bucket: 'b' }] }));
+    await expect(start(['--config', bad])).rejects.toThrow(/expected one of s3, cloudinary-backup for origins\[0\]\.type but received "ftp"/);
+  });
+});
