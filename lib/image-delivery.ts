@@ -1,0 +1,329 @@
+// The ImageDelivery construct: the afterimage runtime in a Lambda function (sharp, arm64),
+// reached only through CloudFront with origin access control, configured by the same
+// configuration file as the local server and validated at synth time.
+
+import * as path from 'node:path';
+import { Aws, Duration, Validations } from 'aws-cdk-lib';
+import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
+import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
+import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { ConfigError, parseConfig, type AfterimageConfig, type AfterimageConfigInput } from '../lambda/config';
+import { HANDLER_ENTRY, lambdaNodejsBundling, packageLockFile, PACKAGE_ROOT } from './lambda-bundling';
+
+/** The CloudFront Function's source, read at synth time (also run by the unit tests). */
+export const VIEWER_REQUEST_FUNCTION_FILE = path.join(__dirname, 'edge', 'viewer-request.js');
+
+/** The query parameters that change a response; every other one is dropped at the edge. */
+export const CACHE_KEY_QUERY_STRINGS = ['tr', 'ik-s', 'ik-t'] as const;
+
+/**
+ * The most bytes the configuration may take as JSON in `AFTERIMAGE_CONFIG`. Lambda allows
+ * 4 KB for all environment variables together; the rest is kept for the secret's ARN and
+ * `NODE_OPTIONS`.
+ */
+export const MAX_CONFIG_ENV_BYTES = 3584;
+
+/** The secret's value at creation: the fields to fill in, empty (`"privateKey"` is added by hand for signed URLs). */
+export const SECRET_TEMPLATE = '{"accessKeyId":"","secretAccessKey":""}';
+
+export interface ImageDeliveryProps {
+  /**
+   * The afterimage configuration, as written in `afterimage.config.json`. Validated with
+   * `parseConfig` at synth time; a bad configuration fails the synth with every problem listed.
+   *
+   * Origins must read their keys from the stack's secret (`credentials.source: 'secret'`, the
+   * default) or from the function's role (`'default-chain'`). `'static'` is refused (the keys
+   * would be written into the template) and so is `'env'` (in Lambda the environment holds the
+   * function's own role credentials, not bucket keys).
+   */
+  readonly config: AfterimageConfigInput;
+
+  /**
+   * Memory of the function, in MiB. More memory also means more CPU for sharp.
+   * @default 1536
+   */
+  readonly memorySize?: number;
+
+  /**
+   * Timeout of one invocation. CloudFront waits for the origin as long, up to 60 seconds.
+   * @default Duration.seconds(30)
+   */
+  readonly timeout?: Duration;
+
+  /**
+   * Which CloudFront edge locations serve the images.
+   * @default cloudfront.PriceClass.PRICE_CLASS_100
+   */
+  readonly priceClass?: cloudfront.PriceClass;
+
+  /**
+   * Custom domain names (CNAMEs) of the distribution. Needs `certificate`.
+   * @default - the distribution's own `*.cloudfront.net` name only
+   */
+  readonly domainNames?: string[];
+
+  /**
+   * The ACM certificate (in us-east-1) for `domainNames`. The viewer TLS policy is then
+   * TLSv1.2_2021.
+   * @default - none; required when `domainNames` is given
+   */
+  readonly certificate?: ICertificate;
+
+  /**
+   * How long the function's logs are kept.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * Reserved concurrency of the function: a ceiling on parallel invocations (and cost).
+   * @default - no reservation; the account's unreserved concurrency
+   */
+  readonly reservedConcurrency?: number;
+}
+
+/**
+ * Image delivery over CloudFront: an ImageKit- and Cloudinary-compatible URL API served by a
+ * Lambda function (response streaming, arm64) behind a Function URL that only this
+ * distribution can call.
+ *
+ * The bucket keys live in `secret` (JSON `{"accessKeyId", "secretAccessKey"}`, plus
+ * `"privateKey"` for signed URLs). The stack creates the secret with empty values so that no
+ * key is ever part of a template; put the real values in after the first deploy.
+ *
+ * @example
+ * new ImageDelivery(this, 'Images', { config: JSON.parse(fs.readFileSync('afterimage.config.json', 'utf8')) });
+ */
+export class ImageDelivery extends Construct {
+  /** The validated configuration, defaults filled in, as the function receives it. */
+  readonly config: AfterimageConfig;
+  readonly function: NodejsFunction;
+  readonly functionUrl: lambda.FunctionUrl;
+  readonly distribution: cloudfront.Distribution;
+  /** Bucket keys and the signing key, read by the function at run time. */
+  readonly secret: secretsmanager.Secret;
+  readonly cachePolicy: cloudfront.CachePolicy;
+  /** The viewer-request CloudFront Function that normalises Accept and the query string. */
+  readonly edgeFunction: cloudfront.Function;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: ImageDeliveryProps) {
+    super(scope, id);
+    this.config = validateForLambda(props.config);
+    const configJson = JSON.stringify(this.config);
+    const configBytes = Buffer.byteLength(configJson, 'utf8');
+    if (configBytes > MAX_CONFIG_ENV_BYTES) {
+      throw new ConfigError([
+        `the configuration takes ${configBytes} bytes as JSON, more than the ${MAX_CONFIG_ENV_BYTES} it may use of ` +
+          `Lambda's 4 KB environment; shorten names, named transformations or the number of origins`,
+      ]);
+    }
+    const domainNames = props.domainNames ?? [];
+    if (domainNames.length > 0 && !props.certificate) {
+      throw new Error('ImageDelivery: domainNames needs a certificate (an ACM certificate in us-east-1 covering those names)');
+    }
+    if (props.certificate && domainNames.length === 0) {
+      throw new Error('ImageDelivery: a certificate was given without domainNames; give the names the certificate is for');
+    }
+    const timeout = props.timeout ?? Duration.seconds(30);
+
+    this.secret = new secretsmanager.Secret(this, 'Secret', {
+      description: 'afterimage: read-only bucket keys ({"accessKeyId", "secretAccessKey"}) and the URL signing key ("privateKey")',
+      // The template holds only empty fields; CloudFormation adds one random "placeholder"
+      // field. The runtime answers 502 until the keys are put in. This never depends on the
+      // configuration: a changed GenerateSecretString would make CloudFormation generate a new
+      // value, overwriting the keys.
+      generateSecretString: {
+        secretStringTemplate: SECRET_TEMPLATE,
+        generateStringKey: 'placeholder',
+        excludePunctuation: true,
+        passwordLength: 16,
+      },
+    });
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+    });
+
+    // Our own role instead of the AWSLambdaBasicExecutionRole managed policy: logs go to
+    // this one log group only.
+    const role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'afterimage image delivery function',
+    });
+    this.logGroup.grantWrite(role);
+
+    const lockFile = packageLockFile();
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: HANDLER_ENTRY,
+      handler: 'handler',
+      ...(lockFile ? { depsLockFilePath: lockFile, projectRoot: PACKAGE_ROOT } : {}),
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 1536,
+      timeout,
+      role,
+      logGroup: this.logGroup,
+      reservedConcurrentExecutions: props.reservedConcurrency,
+      description: 'afterimage: image transformations with sharp',
+      environment: {
+        AFTERIMAGE_CONFIG: configJson,
+        AFTERIMAGE_SECRET_ARN: this.secret.secretArn,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: lambdaNodejsBundling(),
+    });
+    this.secret.grantRead(this.function);
+    grantDefaultChainOrigins(role, this.config);
+
+    this.functionUrl = this.function.addFunctionUrl({
+      authType: lambda.FunctionUrlAuthType.AWS_IAM,
+      invokeMode: lambda.InvokeMode.RESPONSE_STREAM,
+    });
+
+    this.edgeFunction = new cloudfront.Function(this, 'ViewerRequest', {
+      comment: 'afterimage: Accept reduced to avif/webp/other; only tr, ik-s, ik-t kept in the query',
+      code: cloudfront.FunctionCode.fromFile({ filePath: VIEWER_REQUEST_FUNCTION_FILE }),
+      runtime: cloudfront.FunctionRuntime.JS_2_0,
+    });
+
+    this.cachePolicy = new cloudfront.CachePolicy(this, 'CachePolicy', {
+      comment: 'afterimage: the transformation, the signature and the Accept bucket',
+      queryStringBehavior: cloudfront.CacheQueryStringBehavior.allowList(...CACHE_KEY_QUERY_STRINGS),
+      headerBehavior: cloudfront.CacheHeaderBehavior.allowList('accept'),
+      cookieBehavior: cloudfront.CacheCookieBehavior.none(),
+      // Images are compressed already; Accept-Encoding would only split the cache.
+      enableAcceptEncodingGzip: false,
+      enableAcceptEncodingBrotli: false,
+      // The origin's Cache-Control decides; these apply when it sends none.
+      defaultTtl: Duration.days(1),
+      maxTtl: Duration.days(365),
+      minTtl: Duration.seconds(0),
+    });
+
+    // withOriginAccessControl signs every request (SigV4) and adds both permissions that
+    // Function URLs need: lambda:InvokeFunctionUrl, and lambda:InvokeFunction with
+    // InvokedViaFunctionUrl, each limited to this distribution.
+    const origin = origins.FunctionUrlOrigin.withOriginAccessControl(this.functionUrl, {
+      readTimeout: Duration.seconds(Math.min(Math.max(timeout.toSeconds(), 1), 60)),
+    });
+
+    this.distribution = new cloudfront.Distribution(this, 'Distribution', {
+      comment: 'afterimage image delivery',
+      defaultBehavior: {
+        origin,
+        viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+        allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+        cachedMethods: cloudfront.CachedMethods.CACHE_GET_HEAD,
+        compress: false,
+        cachePolicy: this.cachePolicy,
+        functionAssociations: [{ function: this.edgeFunction, eventType: cloudfront.FunctionEventType.VIEWER_REQUEST }],
+      },
+      httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
+      priceClass: props.priceClass ?? cloudfront.PriceClass.PRICE_CLASS_100,
+      ...(props.certificate
+        ? { domainNames, certificate: props.certificate, minimumProtocolVersion: cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 }
+        : {}),
+    });
+
+    this.acknowledgeNagFindings(props);
+  }
+
+  /** cdk-nag (AwsSolutions) findings that are choices, each with its reason. */
+  private acknowledgeNagFindings(props: ImageDeliveryProps): void {
+    Validations.of(this.secret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'The secret holds keys issued by the bucket owner (and the URL signing key); they are rotated where they are issued, then put here.',
+    });
+    Validations.of(this.function).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason: 'Pinned to Node.js 22: the runtime the bundle is built and tested for.',
+    });
+    const distribution = this.distribution;
+    Validations.of(distribution).acknowledge({
+      id: 'AwsSolutions-CFR1',
+      reason: 'Images are public content; no geographic restriction is wanted.',
+    });
+    Validations.of(distribution).acknowledge({
+      id: 'AwsSolutions-CFR2',
+      reason: 'A WAF web ACL is optional (cost); the origin is reachable only through CloudFront, and input limits are enforced by the function.',
+    });
+    Validations.of(distribution).acknowledge({
+      id: 'AwsSolutions-CFR3',
+      reason: 'CloudFront access logs are optional; add them on `distribution` where wanted.',
+    });
+    if (!props.certificate) {
+      Validations.of(distribution).acknowledge({
+        id: 'AwsSolutions-CFR4',
+        reason: 'Without a custom domain the distribution uses the *.cloudfront.net certificate, whose TLS policy cannot be chosen. With domainNames and certificate the policy is TLSv1.2_2021.',
+      });
+    }
+  }
+}
+
+/**
+ * parseConfig, plus what only the Lambda deployment refuses. Throws one ConfigError listing
+ * every problem, the schema's and these.
+ */
+export function validateForLambda(input: AfterimageConfigInput): AfterimageConfig {
+  const problems = lambdaProblems(input);
+  let config: AfterimageConfig;
+  try {
+    config = parseConfig(input);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError([...error.problems, ...problems]);
+    throw error;
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** Credential sources that cannot work in Lambda; read from the raw input so they are reported with the schema's problems. */
+function lambdaProblems(input: AfterimageConfigInput): string[] {
+  const problems: string[] = [];
+  const originsIn: unknown = (input as { origins?: unknown } | undefined)?.origins;
+  if (!Array.isArray(originsIn)) return problems;
+  originsIn.forEach((origin: unknown, i) => {
+    const source = (origin as { credentials?: { source?: unknown } } | null)?.credentials?.source;
+    if (source === 'static') {
+      problems.push(
+        `origins[${i}].credentials.source "static" is refused in AWS: the keys would be written into the CloudFormation template. ` +
+          `Use "secret" and put the keys into the stack's secret after deploying`,
+      );
+    } else if (source === 'env') {
+      problems.push(
+        `origins[${i}].credentials.source "env" does not work in Lambda, where AWS_ACCESS_KEY_ID holds the function's own role credentials. ` +
+          `Use "secret" (bucket keys in the stack's secret) or "default-chain" (the function's role)`,
+      );
+    }
+  });
+  return problems;
+}
+
+/**
+ * Origins on AWS S3 that use the function's own role ("default-chain") get read access to
+ * their folder (and, for Cloudinary backups, listing). Other S3-compatible services are
+ * granted on their side.
+ */
+function grantDefaultChainOrigins(role: iam.Role, config: AfterimageConfig): void {
+  for (const origin of config.origins) {
+    if (origin.credentials?.source !== 'default-chain' || origin.endpoint) continue;
+    const bucketArn = `arn:${Aws.PARTITION}:s3:::${origin.bucket}`;
+    const folder = (origin.folder ?? '').replace(/^\/+/, '').replace(/([^/])$/, '$1/');
+    const objects = `${bucketArn}/${folder}*`;
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [objects] }));
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${origin.bucket}/${folder}*]`,
+      reason: `The function reads the objects of origin "${origin.name}" (bucket ${origin.bucket}, folder /${folder}).`,
+    });
+    if (origin.type === 'cloudinary-backup') {
+      role.addToPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucketArn] }));
+    }
+  }
+}

@@ -1,0 +1,109 @@
+// How the Lambda code is bundled, written once: the construct hands it to NodejsFunction and
+// test/bundle.test.ts hands the same settings to esbuild's API, so the code tested is the code
+// that ships.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+
+/** The package root: the folder holding lib/ and lambda/, wherever the package is installed. */
+export const PACKAGE_ROOT = path.resolve(__dirname, '..');
+
+/** The Lambda entry point, `export const handler = awslambda.streamifyResponse(...)`. */
+export const HANDLER_ENTRY = path.join(PACKAGE_ROOT, 'lambda', 'handler.ts');
+
+/**
+ * The esbuild settings of the Lambda bundle.
+ *
+ * Only `sharp` stays outside the bundle: it carries native binaries, so npm installs it into
+ * the asset's node_modules for linux-arm64 (see `lambdaNodejsBundling`). Everything else,
+ * the AWS SDK included, is bundled: the SDK then has the version the tests ran against, not
+ * whichever one the Lambda runtime happens to carry.
+ */
+export const lambdaBundlingOptions = {
+  /** Node.js 22, the Lambda runtime the construct uses. */
+  target: 'node22',
+  format: 'cjs',
+  minify: true,
+  /** Linked source maps, read at run time through `NODE_OPTIONS=--enable-source-maps`. */
+  sourceMap: true,
+  /** The original sources are left out of the map: stack traces need line numbers, not text. */
+  sourcesContent: false,
+  /** Installed with npm into the asset, not bundled. */
+  nodeModules: ['sharp'],
+  /** Left out of the bundle and not installed: none. */
+  externalModules: [] as string[],
+} as const;
+
+/** The settings above as esbuild's `BuildOptions` (the subset used), for a given output file. */
+export interface EsbuildBuildOptions {
+  entryPoints: string[];
+  outfile: string;
+  bundle: true;
+  platform: 'node';
+  target: string;
+  format: 'cjs';
+  minify: boolean;
+  sourcemap: boolean;
+  sourcesContent: boolean;
+  external: string[];
+  logLevel: 'warning';
+}
+
+/** esbuild's JS API equivalent of what NodejsFunction runs on the command line. */
+export function esbuildBuildOptions(outfile: string): EsbuildBuildOptions {
+  const o = lambdaBundlingOptions;
+  return {
+    entryPoints: [HANDLER_ENTRY],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: o.target,
+    format: o.format,
+    minify: o.minify,
+    sourcemap: o.sourceMap,
+    sourcesContent: o.sourcesContent,
+    external: [...o.externalModules, ...o.nodeModules],
+    logLevel: 'warning',
+  };
+}
+
+/**
+ * NodejsFunction's bundling options: local esbuild (no Docker), and an `.npmrc` written
+ * before `npm ci` so that npm picks sharp's linux-arm64 glibc binaries whatever the build
+ * machine is. npm inherits the environment, so `npm_config_prefer_offline=true` (or any
+ * other npm setting) applies to that install too.
+ */
+export function lambdaNodejsBundling(): BundlingOptions {
+  const o = lambdaBundlingOptions;
+  return {
+    target: o.target,
+    format: OutputFormat.CJS,
+    minify: o.minify,
+    sourceMap: o.sourceMap,
+    sourcesContent: o.sourcesContent,
+    nodeModules: [...o.nodeModules],
+    externalModules: [...o.externalModules],
+    bundleAwsSDK: true,
+    forceDockerBundling: false,
+    commandHooks: {
+      beforeBundling: () => [],
+      beforeInstall: (_inputDir: string, outputDir: string) => [
+        `printf 'os=linux\\ncpu=arm64\\nlibc=glibc\\n' > ${shellQuote(path.join(outputDir, '.npmrc'))}`,
+      ],
+      afterBundling: (_inputDir: string, outputDir: string) => [
+        `rm -f ${shellQuote(path.join(outputDir, '.npmrc'))}`,
+      ],
+    },
+  };
+}
+
+/** The lock file NodejsFunction installs sharp from: the package's own when it has one. */
+export function packageLockFile(): string | undefined {
+  const lockFile = path.join(PACKAGE_ROOT, 'package-lock.json');
+  return fs.existsSync(lockFile) ? lockFile : undefined;
+}
+
+function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}

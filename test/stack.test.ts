@@ -1,0 +1,440 @@
+// The infrastructure, rule by rule: what the synthesised template must (and must never) hold,
+// the CloudFront Function run against sample events, and cdk-nag. Bundling is skipped here;
+// test/bundle.test.ts builds the real asset.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { App, Duration, Stack, Validations, type CfnElement } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { ConfigError, parseConfig, type AfterimageConfigInput } from '../lambda/config';
+import { chooseFormat } from '../lambda/image/format';
+import { CACHE_KEY_QUERY_STRINGS, ImageDelivery, VIEWER_REQUEST_FUNCTION_FILE, type ImageDeliveryProps } from '../lib/image-delivery';
+import { ImageDeliveryStack } from '../lib/stack';
+
+const ROOT = path.join(__dirname, '..');
+const CDK_CONTEXT: Record<string, unknown> = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')).context;
+const EXAMPLE_CONFIG: AfterimageConfigInput = JSON.parse(fs.readFileSync(path.join(ROOT, 'afterimage.config.example.json'), 'utf8'));
+const ENV = { account: '111111111111', region: 'us-east-1' };
+
+/** The same feature flags as `cdk synth`; no asset bundling (that is bundle.test.ts's job). */
+function newApp(): App {
+  return new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] } });
+}
+
+function synthStack(delivery: Partial<ImageDeliveryProps> = {}): { stack: ImageDeliveryStack; template: Template } {
+  const stack = new ImageDeliveryStack(newApp(), 'Afterimage', { env: ENV, delivery: { config: EXAMPLE_CONFIG, ...delivery } });
+  return { stack, template: Template.fromStack(stack) };
+}
+
+/** The logical ID of an L2 construct's CloudFormation resource. */
+function logicalId(stack: Stack, construct: IConstruct): string {
+  return stack.getLogicalId(construct.node.defaultChild as CfnElement);
+}
+
+/** Builds the construct alone in a fresh stack; used for configurations that must be refused. */
+function build(props: ImageDeliveryProps): ImageDelivery {
+  return new ImageDelivery(new Stack(newApp(), 'S', { env: ENV }), 'Images', props);
+}
+
+/** Every (action, resource) pair the template's IAM policies grant for actions starting with `prefix`. */
+function grantsOf(template: Template, prefix: string): string[][] {
+  const pairs: string[][] = [];
+  for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
+    for (const statement of policy.Properties.PolicyDocument.Statement as { Action: unknown; Resource: unknown }[]) {
+      for (const action of [statement.Action].flat() as string[]) {
+        if (!action.startsWith(prefix)) continue;
+        for (const resource of [statement.Resource].flat()) pairs.push([action, JSON.stringify(resource)]);
+      }
+    }
+  }
+  return pairs.sort();
+}
+
+function withOrigins(origins: AfterimageConfigInput['origins']): AfterimageConfigInput {
+  return { origins };
+}
+
+describe('the example configuration', () => {
+  test('is valid, with the endpoints the README describes', () => {
+    const config = parseConfig(EXAMPLE_CONFIG);
+    expect(config.endpoints.map((e) => [e.prefix, e.origins, e.cloudinaryUrls])).toEqual([
+      ['', ['images', 'cloudinary'], false],
+      ['cld', ['cloudinary'], true],
+    ]);
+  });
+});
+
+describe('Lambda function', () => {
+  const { stack, template } = synthStack();
+
+  test('runs Node.js 22 on arm64 with the documented defaults', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      MemorySize: 1536,
+      Timeout: 30,
+    });
+  });
+
+  test('receives the validated configuration and the secret ARN in its environment', () => {
+    const secretId = logicalId(stack, stack.delivery.secret);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: {
+          AFTERIMAGE_CONFIG: JSON.stringify(parseConfig(EXAMPLE_CONFIG)),
+          AFTERIMAGE_SECRET_ARN: { Ref: secretId },
+          NODE_OPTIONS: '--enable-source-maps',
+        },
+      },
+    });
+  });
+
+  test('logs to its own log group, kept one month', () => {
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      LoggingConfig: { LogGroup: { Ref: logicalId(stack, stack.delivery.logGroup) } },
+    });
+  });
+
+  test('has no reserved concurrency unless asked, and takes the infrastructure options', () => {
+    expect(template.findResources('AWS::Lambda::Function', { Properties: { ReservedConcurrentExecutions: Match.anyValue() } })).toEqual({});
+    const custom = synthStack({ memorySize: 2048, timeout: Duration.seconds(20), reservedConcurrency: 50 }).template;
+    custom.hasResourceProperties('AWS::Lambda::Function', { MemorySize: 2048, Timeout: 20, ReservedConcurrentExecutions: 50 });
+  });
+});
+
+describe('Function URL', () => {
+  const { template } = synthStack();
+
+  test('needs IAM auth (only CloudFront signs) and streams responses', () => {
+    template.resourceCountIs('AWS::Lambda::Url', 1);
+    template.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'AWS_IAM', InvokeMode: 'RESPONSE_STREAM' });
+  });
+});
+
+describe('CloudFront origin access', () => {
+  const { stack, template } = synthStack();
+  const distributionRef = { Ref: logicalId(stack, stack.delivery.distribution) };
+  const sourceArnNamesDistribution = Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([distributionRef])] });
+
+  test('uses an origin access control for Lambda that always signs', () => {
+    template.hasResourceProperties('AWS::CloudFront::OriginAccessControl', {
+      OriginAccessControlConfig: { OriginAccessControlOriginType: 'lambda', SigningBehavior: 'always', SigningProtocol: 'sigv4' },
+    });
+  });
+
+  test('grants lambda:InvokeFunctionUrl to this distribution only', () => {
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunctionUrl',
+      Principal: 'cloudfront.amazonaws.com',
+      SourceArn: sourceArnNamesDistribution,
+    });
+  });
+
+  test('grants lambda:InvokeFunction via the Function URL to this distribution only', () => {
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'cloudfront.amazonaws.com',
+      InvokedViaFunctionUrl: true,
+      SourceArn: sourceArnNamesDistribution,
+    });
+  });
+
+  test('grants nothing else', () => {
+    template.resourceCountIs('AWS::Lambda::Permission', 2);
+  });
+});
+
+describe('cache key', () => {
+  const { template } = synthStack();
+
+  test('holds only tr, ik-s, ik-t and the Accept header; no cookies, no encodings', () => {
+    template.hasResourceProperties('AWS::CloudFront::CachePolicy', {
+      CachePolicyConfig: {
+        DefaultTTL: 86400,
+        MaxTTL: 31536000,
+        MinTTL: 0,
+        ParametersInCacheKeyAndForwardedToOrigin: {
+          QueryStringsConfig: { QueryStringBehavior: 'whitelist', QueryStrings: Match.exact(['tr', 'ik-s', 'ik-t']) },
+          HeadersConfig: { HeaderBehavior: 'whitelist', Headers: Match.exact(['accept']) },
+          CookiesConfig: { CookieBehavior: 'none' },
+          EnableAcceptEncodingGzip: false,
+          EnableAcceptEncodingBrotli: false,
+        },
+      },
+    });
+  });
+
+  test('forwards nothing beyond it (no origin request policy: Host must not reach a Function URL)', () => {
+    template.resourceCountIs('AWS::CloudFront::OriginRequestPolicy', 0);
+    const [distribution] = Object.values(template.findResources('AWS::CloudFront::Distribution'));
+    expect(distribution.Properties.DistributionConfig.DefaultCacheBehavior.OriginRequestPolicyId).toBeUndefined();
+  });
+});
+
+describe('distribution', () => {
+  const { stack, template } = synthStack();
+
+  test('serves GET and HEAD over HTTPS, HTTP/2 and 3, uncompressed, price class 100', () => {
+    template.hasResourceProperties('AWS::CloudFront::Distribution', {
+      DistributionConfig: {
+        DefaultCacheBehavior: {
+          AllowedMethods: ['GET', 'HEAD'],
+          ViewerProtocolPolicy: 'redirect-to-https',
+          Compress: false,
+          CachePolicyId: { Ref: logicalId(stack, stack.delivery.cachePolicy) },
+        },
+        HttpVersion: 'http2and3',
+        PriceClass: 'PriceClass_100',
+      },
+    });
+  });
+
+  test('runs the CloudFront Function on viewer request', () => {
+    const functionId = logicalId(stack, stack.delivery.edgeFunction);
+    template.hasResourceProperties('AWS::CloudFront::Distribution', {
+      DistributionConfig: {
+        DefaultCacheBehavior: {
+          FunctionAssociations: [{ EventType: 'viewer-request', FunctionARN: { 'Fn::GetAtt': [functionId, 'FunctionARN'] } }],
+        },
+      },
+    });
+    template.hasResourceProperties('AWS::CloudFront::Function', {
+      FunctionConfig: Match.objectLike({ Runtime: 'cloudfront-js-2.0' }),
+      FunctionCode: fs.readFileSync(VIEWER_REQUEST_FUNCTION_FILE, 'utf8'),
+    });
+  });
+
+  test('a custom domain gets its certificate and TLSv1.2_2021', () => {
+    const app = newApp();
+    const stack = new Stack(app, 'S', { env: ENV });
+    const certificate = acm.Certificate.fromCertificateArn(stack, 'Cert', 'arn:aws:acm:us-east-1:111111111111:certificate/abc');
+    new ImageDelivery(stack, 'Images', { config: EXAMPLE_CONFIG, domainNames: ['img.example.com'], certificate });
+    Template.fromStack(stack).hasResourceProperties('AWS::CloudFront::Distribution', {
+      DistributionConfig: {
+        Aliases: ['img.example.com'],
+        ViewerCertificate: { MinimumProtocolVersion: 'TLSv1.2_2021', SslSupportMethod: 'sni-only' },
+      },
+    });
+  });
+
+  test('a custom domain without a certificate is refused', () => {
+    expect(() => build({ config: EXAMPLE_CONFIG, domainNames: ['img.example.com'] })).toThrow(/domainNames needs a certificate/);
+  });
+});
+
+describe('secret', () => {
+  const { stack, template } = synthStack();
+  const secretId = logicalId(stack, stack.delivery.secret);
+
+  test('exists, created with empty key fields only', () => {
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: { SecretStringTemplate: '{"accessKeyId":"","secretAccessKey":""}', GenerateStringKey: 'placeholder' },
+      SecretString: Match.absent(),
+    });
+  });
+
+  test('is created the same whatever the configuration, so a redeploy never regenerates it over the keys', () => {
+    const signed = { ...EXAMPLE_CONFIG, endpoints: [{ prefix: '', origins: ['images'], requireSignedUrls: true }] };
+    const secretOf = (t: Template) => Object.values(t.findResources('AWS::SecretsManager::Secret'))[0]!.Properties;
+    expect(secretOf(synthStack({ config: signed }).template)).toEqual(secretOf(template));
+  });
+
+  test('is readable by the function, and only this secret', () => {
+    const secretRef = JSON.stringify({ Ref: secretId });
+    expect(grantsOf(template, 'secretsmanager:')).toEqual([
+      ['secretsmanager:DescribeSecret', secretRef],
+      ['secretsmanager:GetSecretValue', secretRef],
+    ]);
+    expect(grantsOf(template, '').filter(([, resource]) => resource === '"*"')).toEqual([]);
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: logicalId(stack, stack.delivery.function.role!) }],
+    });
+  });
+});
+
+describe('no key material anywhere in the template', () => {
+  test('no access key, no secret value, no SecretString', () => {
+    const configs: AfterimageConfigInput[] = [
+      EXAMPLE_CONFIG,
+      { ...EXAMPLE_CONFIG, endpoints: [{ prefix: '', origins: ['images'], requireSignedUrls: true }] },
+    ];
+    for (const config of configs) {
+      const text = JSON.stringify(synthStack({ config }).template.toJSON());
+      expect(text).not.toMatch(/(AKIA|ASIA)[0-9A-Z]{16}/);
+      expect(text).not.toMatch(/"SecretString"\s*:/);
+      // A key name followed by a non-empty value, in plain or escaped JSON.
+      expect(text).not.toMatch(/(secretAccessKey|accessKeyId|privateKey|sessionToken)\\*"\s*:\s*\\*"[^"\\]/);
+    }
+  });
+});
+
+describe('configuration is validated at synth time', () => {
+  test('a bad configuration throws a ConfigError naming every problem', () => {
+    const bad = { origins: [{ name: 'images', type: 's3', bucket: 'b' }], endpoints: [{ prefix: '', origins: ['nope'] }], output: { quality: 0 } };
+    expect(() => build({ config: bad as AfterimageConfigInput })).toThrow(ConfigError);
+    expect(() => build({ config: bad as AfterimageConfigInput })).toThrow(/names an origin that does not exist: "nope"/);
+    expect(() => build({ config: bad as AfterimageConfigInput })).toThrow(/output\.quality/);
+  });
+
+  test('static credentials are refused: the keys would land in the template', () => {
+    const config = withOrigins([
+      { name: 'images', type: 's3', bucket: 'b', credentials: { source: 'static', accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'x' } },
+    ]);
+    expect(() => build({ config })).toThrow(ConfigError);
+    expect(() => build({ config })).toThrow(/origins\[0\]\.credentials\.source "static" is refused/);
+  });
+
+  test('the Lambda-only problems are listed with the schema problems, in one error', () => {
+    const config = { origins: [{ name: 'images', type: 's3', bucket: 'b', credentials: { source: 'env' } }], colour: 'blue' };
+    expect(() => build({ config: config as AfterimageConfigInput })).toThrow(/unknown setting config\.colour[^]*"env" does not work in Lambda/);
+  });
+
+  test('env credentials are refused: in Lambda the environment holds the role, not bucket keys', () => {
+    const config = withOrigins([{ name: 'images', type: 's3', bucket: 'b', credentials: { source: 'env' } }]);
+    expect(() => build({ config })).toThrow(/origins\[0\]\.credentials\.source "env" does not work in Lambda/);
+  });
+
+  test('a configuration too large for the Lambda environment is refused', () => {
+    const namedTransformations = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`t${i}`, 'w-200,h-200,c-at_max']));
+    expect(() => build({ config: { ...EXAMPLE_CONFIG, namedTransformations } })).toThrow(/bytes as JSON, more than the 3584/);
+  });
+
+  test('default-chain origins on AWS get read access to their folder only', () => {
+    const config = withOrigins([
+      { name: 'images', type: 's3', bucket: 'own-bucket', folder: '/photos', credentials: { source: 'default-chain' } },
+      { name: 'backup', type: 'cloudinary-backup', bucket: 'backup-bucket', folder: '/res/c/', credentials: { source: 'default-chain' } },
+    ]);
+    const template = Template.fromStack(build({ config }).node.scope as Stack);
+    const arn = (tail: string) => JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, tail]] });
+    expect(grantsOf(template, 's3:')).toEqual(
+      [
+        ['s3:GetObject', arn(':s3:::own-bucket/photos/*')],
+        ['s3:GetObject', arn(':s3:::backup-bucket/res/c/*')],
+        ['s3:ListBucket', arn(':s3:::backup-bucket')],
+      ].sort(),
+    );
+  });
+});
+
+describe('outputs', () => {
+  const { stack, template } = synthStack();
+
+  test('name the URL, the secret and the function', () => {
+    const distributionId = logicalId(stack, stack.delivery.distribution);
+    template.hasOutput('DistributionUrl', { Value: { 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [distributionId, 'DomainName'] }]] } });
+    template.hasOutput('DistributionDomainName', { Value: { 'Fn::GetAtt': [distributionId, 'DomainName'] } });
+    template.hasOutput('SecretArn', { Value: { Ref: logicalId(stack, stack.delivery.secret) } });
+    template.hasOutput('FunctionName', { Value: { Ref: logicalId(stack, stack.delivery.function) } });
+  });
+
+  test('the URL uses the custom domain when there is one', () => {
+    const app = newApp();
+    const stack = new ImageDeliveryStack(app, 'Afterimage', {
+      env: ENV,
+      delivery: { config: EXAMPLE_CONFIG, domainNames: ['img.example.com'] },
+      certificateArn: 'arn:aws:acm:us-east-1:111111111111:certificate/abc',
+    });
+    Template.fromStack(stack).hasOutput('DistributionUrl', { Value: 'https://img.example.com' });
+  });
+});
+
+// The CloudFront Function, run as CloudFront would: `handler(event)` returns the request.
+describe('viewer-request function', () => {
+  type Header = { value: string; multiValue?: { value: string }[] };
+  type Request = { headers: Record<string, Header>; querystring: Record<string, { value: string }> };
+  const source = fs.readFileSync(VIEWER_REQUEST_FUNCTION_FILE, 'utf8');
+  const viewerRequest = new Function(`${source}\nreturn handler;`)() as (event: { request: Request }) => Request;
+
+  function run(accept: string | undefined, querystring: Request['querystring'] = {}): Request {
+    const headers: Record<string, Header> = { host: { value: 'img.example.com' } };
+    if (accept !== undefined) headers.accept = { value: accept };
+    return viewerRequest({ request: { headers, querystring } });
+  }
+
+  const CHROME = 'image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8';
+  const SAFARI = 'image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5';
+  const OLD_FIREFOX = 'image/webp,*/*';
+  const CURL = '*/*';
+
+  test.each([
+    { client: 'Chrome', accept: CHROME, expected: 'image/avif,image/webp' },
+    { client: 'Safari', accept: SAFARI, expected: 'image/avif,image/webp' },
+    { client: 'an upper-case header', accept: 'IMAGE/AVIF', expected: 'image/avif,image/webp' },
+    { client: 'an old Firefox', accept: OLD_FIREFOX, expected: 'image/webp' },
+    { client: 'curl', accept: CURL, expected: 'image/*' },
+    { client: 'a PNG-only client', accept: 'image/png', expected: 'image/*' },
+    { client: 'a client sending none', accept: undefined, expected: 'image/*' },
+  ])('Accept from $client becomes $expected', ({ accept, expected }) => {
+    expect(run(accept).headers.accept).toEqual({ value: expected });
+  });
+
+  test('a repeated Accept header is read whole', () => {
+    const request = viewerRequest({
+      request: { headers: { accept: { value: 'image/png', multiValue: [{ value: 'image/png' }, { value: 'image/webp' }] } }, querystring: {} },
+    });
+    expect(request.headers.accept).toEqual({ value: 'image/webp' });
+  });
+
+  test('the bucket never changes the format the runtime negotiates', () => {
+    const input = { format: 'jpeg', hasAlpha: false, animated: false };
+    for (const accept of [CHROME, SAFARI, OLD_FIREFOX, CURL, 'image/png', '', 'IMAGE/AVIF']) {
+      const bucket = run(accept).headers.accept!.value;
+      expect(chooseFormat({ configured: 'auto', accept: bucket, input }).format).toBe(chooseFormat({ configured: 'auto', accept, input }).format);
+    }
+  });
+
+  test('keeps only tr, ik-s and ik-t, in the viewer order', () => {
+    const request = run(CHROME, {
+      _a: { value: 'BAVAFLDQ0' },
+      'ik-t': { value: '1700000000' },
+      tr: { value: 'w-100' },
+      utm_source: { value: 'news' },
+      'ik-s': { value: 'abc' },
+    });
+    expect(request.querystring).toEqual({ 'ik-t': { value: '1700000000' }, tr: { value: 'w-100' }, 'ik-s': { value: 'abc' } });
+    expect(Object.keys(request.querystring)).toEqual(['ik-t', 'tr', 'ik-s']);
+    expect([...CACHE_KEY_QUERY_STRINGS].sort()).toEqual(Object.keys(request.querystring).sort());
+  });
+
+  test('an empty or missing query string stays empty; other request fields are untouched', () => {
+    expect(run(CHROME, {}).querystring).toEqual({});
+    const request = viewerRequest({ request: { headers: {}, querystring: undefined as never } });
+    expect(request.querystring).toEqual({});
+    expect(run(CHROME).headers.host).toEqual({ value: 'img.example.com' });
+  });
+});
+
+describe('cdk-nag (AwsSolutions)', () => {
+  function nagSynth(build: (stack: Stack) => void): unknown[] {
+    const app = newApp();
+    const stack = new Stack(app, 'Nagged', { env: ENV });
+    build(stack);
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    // In-memory synth throws with the report when any finding is not acknowledged.
+    const assembly = app.synth();
+    const report = JSON.parse(fs.readFileSync(path.join(assembly.directory, 'validation-report.json'), 'utf8'));
+    return (report.pluginReports as { violations: unknown[] }[]).flatMap((r) => r.violations);
+  }
+
+  test('the stack has no unacknowledged finding', () => {
+    expect(nagSynth((stack) => new ImageDelivery(stack, 'Images', { config: EXAMPLE_CONFIG }))).toEqual([]);
+  });
+
+  test('nor with a custom domain or default-chain origins', () => {
+    const config = withOrigins([
+      { name: 'images', type: 's3', bucket: 'own-bucket', credentials: { source: 'default-chain' } },
+      { name: 'backup', type: 'cloudinary-backup', bucket: 'backup-bucket', folder: '/res/c/', credentials: { source: 'default-chain' } },
+    ]);
+    const violations = nagSynth((stack) => {
+      const certificate = acm.Certificate.fromCertificateArn(stack, 'Cert', 'arn:aws:acm:us-east-1:111111111111:certificate/abc');
+      new ImageDelivery(stack, 'Images', { config, domainNames: ['img.example.com'], certificate });
+    });
+    expect(violations).toEqual([]);
+  });
+});
