@@ -28,6 +28,8 @@ beforeAll(async () => {
       await s3.put(BUCKET, 'photos/alpha.png', await solidImage(300, 200, { r: 0, g: 0, b: 255, alpha: 0.5 }, 'png'), 'image/png');
       await s3.put(BUCKET, 'photos/odd name <1>.jpg', await solidImage(50, 50, { r: 1, g: 2, b: 3 }), 'image/jpeg');
       await s3.put(BUCKET, 'photos/huge.png', await sharp({ create: { width: 2000, height: 1500, channels: 3, background: '#fff' } }).png().toBuffer(), 'image/png');
+      // Stored 300x200 with EXIF orientation 6 (rotate 90° clockwise to display): displays as 200x300.
+      await s3.put(BUCKET, 'photos/rotated.jpg', await sharp({ create: { width: 300, height: 200, channels: 3, background: '#0a0' } }).jpeg().withMetadata({ orientation: 6 }).toBuffer(), 'image/jpeg');
       await s3.put(BUCKET, 'photos/broken.jpg', Buffer.from('not really a jpeg'), 'image/jpeg');
       await s3.put(BUCKET, 'docs/manual.pdf', Buffer.from('%PDF-1.4 fake but stored'), 'application/pdf');
       await s3.put(BUCKET, 'art/logo.svg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script></svg>'), 'image/svg+xml');
@@ -65,6 +67,13 @@ describe('3. w, h and c-maintain_ratio', () => {
   it('answers 400 when a fraction resolves above the output limit', async () => {
     const res = await h.get('/tr:w-600:w-0.5:h-8000/photos/landscape.jpg');
     expect(res.status).toBe(400);
+  });
+});
+
+describe('3. every image is auto-oriented from its EXIF orientation before any step', () => {
+  it('turns an orientation-6 image upright, then resizes the upright image', async () => {
+    expect(await decode((await h.get('/tr:f-png/photos/rotated.jpg')).body)).toMatchObject({ width: 200, height: 300 });
+    expect(await decode((await h.get('/tr:w-100/photos/rotated.jpg')).body)).toMatchObject({ width: 100, height: 150 });
   });
 });
 
