@@ -39,3 +39,61 @@ export async function seedSamples(s3: EmbeddedS3): Promise<string[]> {
   for (const [key, body, type] of files) await s3.put(SAMPLE_BUCKET, key, body, type);
   return files.map(([key]) => key);
 }
+
+// --- a sample Cloudinary backup -----------------------------------------------------------
+
+/** The cloud name of the sample backup; the local endpoint's prefix is the same, as a hosted one can be. */
+export const SAMPLE_CLOUD = 'demo';
+/** Where Cloudinary's backup writes `<resource_type>/<type>/<public_id>/<version>.<format>`. */
+export const SAMPLE_BACKUP_FOLDER = `res/${SAMPLE_CLOUD}/`;
+
+/** A product shot whose backdrop colour tells its version apart. */
+export function productSvg(width: number, height: number, backdrop: string): string {
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">
+  <rect width="100%" height="100%" fill="${backdrop}"/>
+  <ellipse cx="${width / 2}" cy="${height * 0.8}" rx="${width * 0.32}" ry="${height * 0.05}" fill="#000000" fill-opacity="0.2"/>
+  <path d="M${width * 0.2} ${height * 0.72} L${width * 0.28} ${height * 0.42} Q${width * 0.42} ${height * 0.36} ${width * 0.5} ${height * 0.5} L${width * 0.8} ${height * 0.6} Q${width * 0.84} ${height * 0.72} ${width * 0.78} ${height * 0.74} Z" fill="#f8fafc" stroke="#0f172a" stroke-width="${width * 0.01}"/>
+</svg>`;
+}
+
+/** The versions in the sample backup: public id → [version, backdrop, format][]; the newest is green. */
+export const SAMPLE_BACKUP: Record<string, [version: number, backdrop: string, format: 'jpg' | 'png'][]> = {
+  'products/sneaker': [
+    [1600000000, '#dc2626', 'jpg'],
+    [1650000000, '#2563eb', 'jpg'],
+    [1700000000, '#16a34a', 'jpg'],
+  ],
+  'brand/badge': [
+    [1650000000, '#f59e0b', 'png'],
+    [1700000000, '#16a34a', 'png'],
+  ],
+  // One version in two formats: `sample.png` and `sample.jpg` are different files.
+  sample: [
+    [1700000000, '#7c3aed', 'png'],
+    [1700000000, '#16a34a', 'jpg'],
+  ],
+};
+
+/** Writes the sample backup as Cloudinary does: `res/<cloud>/image/upload/<public_id>/<version>.<format>`. */
+export async function seedCloudinaryBackup(s3: EmbeddedS3): Promise<string[]> {
+  const keys: string[] = [];
+  for (const [publicId, versions] of Object.entries(SAMPLE_BACKUP)) {
+    for (const [version, backdrop, format] of versions) {
+      const image = sharp(Buffer.from(productSvg(1200, 800, backdrop)));
+      const body = format === 'png' ? await image.png().toBuffer() : await image.jpeg({ quality: 85 }).toBuffer();
+      const key = `${SAMPLE_BACKUP_FOLDER}image/upload/${publicId}/${version}.${format}`;
+      await s3.put(SAMPLE_BUCKET, key, body, format === 'png' ? 'image/png' : 'image/jpeg');
+      keys.push(key);
+    }
+  }
+  return keys;
+}
+
+/** Printed by `npm start`: Cloudinary URLs as they appear in existing pages, served from the backup. */
+export const CLOUDINARY_EXAMPLES: [url: string, what: string][] = [
+  [`/${SAMPLE_CLOUD}/image/upload/c_fill,g_auto,h_300,w_400/e_grayscale/v1700000000/products/sneaker.jpg`, 'an old-style Cloudinary URL: components, a version'],
+  [`/${SAMPLE_CLOUD}/image/upload/w_300/v1/products/sneaker.webp`, 'v1 as the SDKs write it: the newest version, as WebP'],
+  [`/${SAMPLE_CLOUD}/image/upload/v1600000000/products/sneaker.jpg`, 'an explicit old version (exactVersions): the red one'],
+  [`/${SAMPLE_CLOUD}/image/upload/c_pad,b_rgb:f1f5f9,h_300,w_300/sample.png`, 'one version stored as PNG and JPEG: the PNG'],
+  [`/${SAMPLE_CLOUD}/tr:w-200,r-max/image/upload/brand/badge.png`, 'ImageKit parameters on the same endpoint'],
+];

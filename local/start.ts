@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { ConfigError, parseConfig, type AfterimageConfig, type AfterimageConfigInput } from '../lambda/config';
 import { ImageService } from '../lambda/service/image-service';
 import { EMBEDDED_KEYS, startEmbeddedS3, type EmbeddedS3 } from './embedded-s3';
-import { SAMPLE_BUCKET, seedSamples } from './samples';
+import { CLOUDINARY_EXAMPLES, SAMPLE_BACKUP_FOLDER, SAMPLE_BUCKET, SAMPLE_CLOUD, seedCloudinaryBackup, seedSamples } from './samples';
 import { createLocalServer, listen } from './server';
 
 function configFileFromArgs(argv: string[]): string | undefined {
@@ -48,8 +48,22 @@ export function sampleConfig(s3Endpoint: string): AfterimageConfigInput {
         endpoint: s3Endpoint,
         credentials: { source: 'static', ...EMBEDDED_KEYS },
       },
+      {
+        // The sample Cloudinary backup, in the same bucket under res/<cloud>/.
+        name: 'cloudinary-backup',
+        type: 'cloudinary-backup',
+        bucket: SAMPLE_BUCKET,
+        folder: `/${SAMPLE_BACKUP_FOLDER}`,
+        exactVersions: true,
+        endpoint: s3Endpoint,
+        credentials: { source: 'static', ...EMBEDDED_KEYS },
+      },
     ],
-    endpoints: [{ prefix: '', origins: ['samples'] }],
+    endpoints: [
+      { prefix: '', origins: ['samples'] },
+      // The prefix stands for the cloud name: res.cloudinary.com/demo/… → 127.0.0.1:3000/demo/…
+      { prefix: `/${SAMPLE_CLOUD}`, origins: ['cloudinary-backup'], cloudinaryUrls: true },
+    ],
   };
 }
 
@@ -63,9 +77,12 @@ async function main(): Promise<void> {
   } else {
     s3 = await startEmbeddedS3([SAMPLE_BUCKET]);
     await seedSamples(s3);
+    await seedCloudinaryBackup(s3);
     config = parseConfig(sampleConfig(s3.endpoint));
   }
-  const server = createLocalServer(new ImageService(config));
+  // Local runs only: in AWS the signing key is read from Secrets Manager, never the environment.
+  const privateKey = process.env.AFTERIMAGE_PRIVATE_KEY;
+  const server = createLocalServer(new ImageService(config, { signingKey: privateKey ? () => privateKey : undefined }));
   const actualPort = await listen(server, port);
   const base = `http://127.0.0.1:${actualPort}`;
   console.log(`afterimage is serving on ${base}`);
@@ -79,6 +96,8 @@ async function main(): Promise<void> {
       '/products/landscape.jpg?tr=w-600,q-50',
       '/tr:w-800:w-200/products/landscape.jpg',
     ]) console.log(`  ${base}${example}`);
+    console.log(`\nFrom a sample Cloudinary backup (${SAMPLE_BACKUP_FOLDER}image/upload/… in the same bucket):`);
+    for (const [example, what] of CLOUDINARY_EXAMPLES) console.log(`  ${base}${example}\n      ${what}`);
   } else {
     console.log(`configuration: ${file}`);
   }

@@ -161,7 +161,7 @@ describe('2-3. plan: the foundation parameters', () => {
   });
 
   it.each([
-    ['w-abc', 'Invalid transformation "w-abc": w must be a positive integer up to limits.maxOutputDimension or a fraction between 0 and 1'],
+    ['w-abc', 'Invalid transformation "w-abc": w must be a positive integer up to 8192 (limits.maxOutputDimension) or a fraction between 0 and 1'],
     ['w-0', 'Invalid transformation "w-0": w must be'],
     ['w-9000', 'Invalid transformation "w-9000": w must be'],
     ['q-101', 'Invalid transformation "q-101": q must be an integer from 1 to 100'],

@@ -5,8 +5,9 @@ import sharp from 'sharp';
 import type { LimitsConfig } from '../config';
 import { HttpError } from '../errors';
 import type { OutputOptions, TransformStep } from '../request/plan';
+import { WHITE } from '../request/colour';
 import type { ImageFormat, InputDescription } from './format';
-import { STEP_OPERATIONS, type ImageState } from './steps';
+import { STEP_OPERATIONS, materialise, supportsAnimation, type ImageState } from './steps';
 
 sharp.cache(false); // every request is a new image: libvips' operation cache only costs memory here
 sharp.concurrency(0);
@@ -59,24 +60,15 @@ export interface RenderResult {
   height: number;
 }
 
-function open(input: Buffer | { data: Buffer; info: sharp.OutputInfo }, limits: LimitsConfig, animated: boolean): sharp.Sharp {
-  if (Buffer.isBuffer(input)) {
-    return sharp(input, { limitInputPixels: limits.maxInputPixels, animated, failOn: 'error' });
-  }
-  const { data, info } = input;
-  return sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels as 1 | 2 | 3 | 4 } });
-}
-
-/** Materialises the pipeline so far, so the next operation sees real dimensions. */
-export async function materialise(state: ImageState): Promise<ImageState> {
-  if (state.animated) return state; // animated frames stay in one pipeline; sharp tracks page height
-  const { data, info } = await state.image.raw().toBuffer({ resolveWithObject: true });
-  return { ...state, image: open({ data, info }, state.limits, false), width: info.width, height: info.height, hasAlpha: info.channels === 4 || info.channels === 2 };
+function open(bytes: Buffer, limits: LimitsConfig, animated: boolean): sharp.Sharp {
+  return sharp(bytes, { limitInputPixels: limits.maxInputPixels, animated, failOn: 'error' });
 }
 
 /** Runs every step in order, then encodes. Decoding failures are a 422, never a crash. */
 export async function renderImage(bytes: Buffer, input: InspectedInput, options: RenderOptions): Promise<RenderResult> {
-  const animated = input.animated && (options.format === 'gif' || options.format === 'webp');
+  // An animation stays animated only into an animated format, and only when every step can
+  // run on all frames; otherwise its first frame is rendered.
+  const animated = input.animated && (options.format === 'gif' || options.format === 'webp') && supportsAnimation(options.steps);
   let state: ImageState = {
     image: open(bytes, options.limits, animated).autoOrient(),
     width: input.width,
@@ -84,13 +76,15 @@ export async function renderImage(bytes: Buffer, input: InspectedInput, options:
     hasAlpha: input.hasAlpha,
     animated,
     limits: options.limits,
+    dirty: false,
+    materialised: false,
   };
   try {
     for (let i = 0; i < options.steps.length; i++) {
       if (i > 0) state = await materialise(state);
       for (const operation of STEP_OPERATIONS) state = await operation(state, options.steps[i]);
     }
-    const encoded = encode(state, options);
+    const encoded = await encode(state, bytes, options);
     const { data, info } = await encoded.toBuffer({ resolveWithObject: true });
     return { body: data, width: info.width, height: info.pageHeight ?? info.height };
   } catch (error) {
@@ -103,18 +97,45 @@ function shortSharpMessage(error: unknown): string {
   return String((error as Error)?.message ?? error).split('\n')[0].slice(0, 200);
 }
 
-function encode(state: ImageState, options: RenderOptions): sharp.Sharp {
-  const quality = options.output.quality ?? options.defaultQuality;
-  const image = state.image;
+/**
+ * `md-true` after the pixels were materialised: the metadata is only in the input, so the
+ * result is drawn over a pipeline of the input (same size), whose EXIF and XMP sharp keeps.
+ */
+async function onInputMetadata(state: ImageState, bytes: Buffer, limits: LimitsConfig): Promise<sharp.Sharp> {
+  const { data, info } = await state.image.raw().toBuffer({ resolveWithObject: true });
+  return open(bytes, limits, false)
+    .autoOrient()
+    .resize(info.width, info.height, { fit: 'fill' })
+    .ensureAlpha()
+    .composite([{ input: data, raw: { width: info.width, height: info.height, channels: info.channels as 1 | 2 | 3 | 4 }, blend: 'source' }])
+    .keepExif()
+    .keepXmp();
+}
+
+/**
+ * Encodes the final image (spec section 3, output options). Pixels always end in sRGB; `cp`
+ * attaches an sRGB profile; transparency is kept where the format has alpha, JPEG is flattened
+ * on the last `bg` (white by default).
+ */
+async function encode(state: ImageState, bytes: Buffer, options: RenderOptions): Promise<sharp.Sharp> {
+  const { output } = options;
+  const quality = output.quality ?? options.defaultQuality;
+  // sharp flattens before its geometry, so pending padding or rotation is settled first.
+  if (options.format === 'jpeg' && state.hasAlpha && state.dirty) state = await materialise(state);
+  let image = state.image;
+  if (output.keepMetadata) image = state.materialised ? await onInputMetadata(state, bytes, options.limits) : image.keepExif().keepXmp();
+  if (output.keepColourProfile) image = image.withIccProfile('srgb');
   switch (options.format) {
-    case 'jpeg':
-      return image.flatten({ background: '#ffffff' }).jpeg({ quality });
+    case 'jpeg': {
+      const { r, g, b } = output.background ?? WHITE;
+      return image.flatten({ background: { r, g, b } }).jpeg({ quality, progressive: output.progressive ?? false });
+    }
     case 'png':
-      return image.png();
+      return image.png({ progressive: output.progressive ?? false });
     case 'webp':
-      return image.webp({ quality });
+      return image.webp({ quality, lossless: output.lossless ?? false });
     case 'avif':
-      return image.avif({ quality, effort: 2 });
+      return image.avif({ quality, lossless: output.lossless ?? false, effort: 2 });
     case 'gif':
       return image.gif();
   }

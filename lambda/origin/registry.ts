@@ -2,8 +2,10 @@
 
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { AfterimageConfig, EndpointConfig, OriginConfig } from '../config';
+import { CloudinaryBackupOrigin, type VersionResolution } from './cloudinary-backup';
 import { PlainS3Origin } from './plain';
 import { OriginPreferenceList } from './preference-list';
+import { ResolutionCache } from './resolution-cache';
 import { createS3Client } from './s3';
 import type { SecretStore } from './secrets';
 import type { Origin } from './types';
@@ -15,12 +17,15 @@ export interface OriginDependencies {
   now?: () => number;
 }
 
-export function createOrigin(config: AfterimageConfig, origin: OriginConfig, client: S3Client, _deps: OriginDependencies): Origin {
+export function createOrigin(config: AfterimageConfig, origin: OriginConfig, client: S3Client, deps: OriginDependencies): Origin {
   switch (origin.type) {
     case 's3':
       return new PlainS3Origin(origin, client, config.limits);
-    case 'cloudinary-backup':
-      throw new Error(`origin "${origin.name}": the cloudinary-backup layout is not available in this build`);
+    case 'cloudinary-backup': {
+      const { resolutionMaxEntries, resolutionTtlSeconds } = config.cache;
+      const resolutions = new ResolutionCache<VersionResolution>(resolutionMaxEntries, resolutionTtlSeconds * 1000, deps.now ?? Date.now);
+      return new CloudinaryBackupOrigin(origin, client, config.limits, resolutions);
+    }
   }
 }
 

@@ -122,7 +122,7 @@ export async function getObject(
       (output.Body as { destroy?: () => void } | undefined)?.destroy?.();
       throw new HttpError(422, 'ELIMIT', `The stored file is ${output.ContentLength} bytes; the limit is ${limits.maxInputBytes} (limits.maxInputBytes)`);
     }
-    const bytes = await readBody(output, signal);
+    const bytes = await readBody(output, signal, limits.originTimeoutMs);
     return { body: bytes, output };
   } catch (error) {
     if (isNotFound(error)) return null;
@@ -130,31 +130,45 @@ export async function getObject(
   }
 }
 
-async function readBody(output: GetObjectCommandOutput, signal: AbortSignal): Promise<Buffer> {
+/**
+ * Reads the body. The SDK's request timeout ends once the headers arrive, so a body that stalls
+ * is cut here: after `idleMs` without data, or at the call's deadline.
+ */
+async function readBody(output: GetObjectCommandOutput, signal: AbortSignal, idleMs: number): Promise<Buffer> {
   const body = output.Body as (NodeJS.ReadableStream & { destroy?: (e?: Error) => void }) | undefined;
   if (!body) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   const onAbort = () => body.destroy?.(Object.assign(new Error('body read timed out'), { name: 'TimeoutError' }));
+  let idle = setTimeout(onAbort, idleMs);
   signal.addEventListener('abort', onAbort, { once: true });
   try {
-    for await (const chunk of body) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as unknown as Uint8Array));
+    for await (const chunk of body) {
+      clearTimeout(idle);
+      idle = setTimeout(onAbort, idleMs);
+      chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as unknown as Uint8Array));
+    }
   } finally {
+    clearTimeout(idle);
     signal.removeEventListener('abort', onAbort);
   }
   return Buffer.concat(chunks);
 }
 
-/** One page of a listing (the Cloudinary layout lists an asset's versions). */
+/**
+ * One page of a listing (the Cloudinary layout lists an asset's versions). With a delimiter,
+ * keys below the next `/` are rolled up into CommonPrefixes instead of listed.
+ */
 export async function listPage(
   client: S3Client,
   origin: OriginConfig,
   prefix: string,
   limits: LimitsConfig,
   continuationToken?: string,
+  delimiter?: string,
 ): Promise<ListObjectsV2CommandOutput> {
   try {
     return await client.send(
-      new ListObjectsV2Command({ Bucket: origin.bucket, Prefix: prefix, ContinuationToken: continuationToken }),
+      new ListObjectsV2Command({ Bucket: origin.bucket, Prefix: prefix, ContinuationToken: continuationToken, Delimiter: delimiter }),
       { abortSignal: deadline(limits) },
     );
   } catch (error) {

@@ -3,6 +3,7 @@
 
 import type { EndpointConfig } from '../config';
 import { badRequest, notFound } from '../errors';
+import { translateCloudinaryPath } from './cloudinary-url';
 
 export interface ParsedUrl {
   endpoint: EndpointConfig;
@@ -70,7 +71,15 @@ export function parseRequestUrl(endpoints: EndpointConfig[], rawPath: string, ra
     pathSegments = rest.slice(1);
   }
 
-  const path = decodeOnce(pathSegments.join('/'), 'path');
+  let path = decodeOnce(pathSegments.join('/'), 'path');
+  if (endpoint.cloudinaryUrls) {
+    // Spec section 8: the components become a chain, run after a `tr:` segment and before `?tr=`.
+    const cloudinary = translateCloudinaryPath(pathSegments.map((s) => decodeOnce(s, 'path')));
+    if (cloudinary) {
+      if (cloudinary.chain !== '') chains.push(cloudinary.chain);
+      path = cloudinary.segments.join('/');
+    }
+  }
   checkImagePath(path);
 
   let signature: string | undefined;
@@ -90,7 +99,11 @@ export function parseRequestUrl(endpoints: EndpointConfig[], rawPath: string, ra
       }
     }
   }
-  const signedText = rest.join('/') + (kept.length > 0 ? `?${kept.join('&')}` : '');
+  // Exactly what follows `<host>/<prefix>/` as sent: an SDK whose endpoint has no path writes
+  // `//path?tr=…` in the query form and signs `/path?tr=…`.
+  const signedStart = endpoint.prefix === '' ? '/' : `/${endpoint.prefix}/`;
+  const signedPath = rawPath.startsWith(signedStart) ? rawPath.slice(signedStart.length) : rest.join('/');
+  const signedText = signedPath + (kept.length > 0 ? `?${kept.join('&')}` : '');
   return { endpoint, path, chains: chains.filter((c) => c !== ''), signature, expires, signedText };
 }
 

@@ -7,6 +7,7 @@ import { CONTENT_TYPES, chooseFormat, type ImageFormat } from '../image/format';
 import { inspectInput, renderImage } from '../image/pipeline';
 import { buildPlan, type RequestPlan } from '../request/plan';
 import { parseRequestUrl } from '../request/parse-url';
+import { verifySignature, type SigningKeyProvider } from '../request/signature';
 import type { OriginPreferenceList } from '../origin/preference-list';
 import { createPreferenceLists, type OriginDependencies } from '../origin/registry';
 import type { StoredObject } from '../origin/types';
@@ -24,16 +25,28 @@ export interface ServiceRequest {
   headers: Record<string, string | undefined>;
 }
 
-export interface ServiceDependencies extends OriginDependencies {}
+export interface ServiceDependencies extends OriginDependencies {
+  /**
+   * The private key of signed URLs (spec section 6). Default: the `privateKey` field of the
+   * Secrets Manager secret (`secrets`), cached like the bucket keys. Locally: a function
+   * returning the key, e.g. from AFTERIMAGE_PRIVATE_KEY.
+   */
+  signingKey?: SigningKeyProvider;
+}
 
 export class ImageService {
   private readonly preferenceLists: Map<EndpointConfig, OriginPreferenceList>;
+  private readonly signingKey?: SigningKeyProvider;
+  private readonly now: () => number;
 
   constructor(
     readonly config: AfterimageConfig,
     deps: ServiceDependencies = {},
   ) {
     this.preferenceLists = createPreferenceLists(config, deps);
+    const secrets = deps.secrets;
+    this.signingKey = deps.signingKey ?? (secrets ? async () => (await secrets.get()).privateKey : undefined);
+    this.now = deps.now ?? Date.now;
   }
 
   /** Answers one request; never throws. */
@@ -44,7 +57,9 @@ export class ImageService {
         throw new HttpError(405, 'EMETHOD', `Method ${request.method.slice(0, 16)} is not allowed; use GET or HEAD`);
       }
       const parsed = parseRequestUrl(this.config.endpoints, request.rawPath, request.rawQuery);
+      // Cheap before expensive: the plan (pure), then the signature, then the origins.
       const plan = buildPlan(parsed, this.config);
+      await verifySignature(parsed, this.signingKey, this.now());
       const stored = await this.lookup(plan);
       return await this.respond(plan, stored, request, head);
     } catch (error) {

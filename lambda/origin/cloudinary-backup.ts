@@ -1,0 +1,171 @@
+// The Cloudinary backup layout (`type: cloudinary-backup`, spec section 7): each upload is stored
+// as `<folder>/<resource_type>/<type>/<public_id>/<version>.<format>`. A URL names the asset, so
+// its versions are listed and one is chosen; the choice is cached briefly, never the bytes.
+
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { LimitsConfig, OriginConfig } from '../config';
+import type { ImageFormat } from '../image/format';
+import { encodeKeyPath, folderPrefix } from './keys';
+import { ResolutionCache } from './resolution-cache';
+import { getObject, listPage } from './s3';
+import type { Origin, StoredObject } from './types';
+
+/** What a request path asks of the backup. */
+export interface BackupRequest {
+  /** `<resource_type>/<type>/<public_id>` (or less, under a deeper folder), without extension or version marker. */
+  assetPath: string;
+  /** The requested extension, lower-case; absent when the URL has none. */
+  extension?: string;
+  /** The digits of a `v<digits>` version marker. */
+  version?: string;
+}
+
+/** The stored object chosen for a request. */
+export interface VersionResolution {
+  key: string;
+  version: string;
+  /** The stored format (the key's extension, lower-case); '' when the key has none. */
+  format: string;
+  /** True when `exactVersions` served the version the URL named. */
+  exact: boolean;
+}
+
+const VERSION_MARKER = /^v(\d+)$/;
+const VERSION_FILE = /^(\d+)(?:\.([^./]+))?$/;
+/** Extensions that are a format wish (spec section 4), as our format names. */
+const WISHABLE_FORMATS: Record<string, ImageFormat> = { jpg: 'jpeg', jpeg: 'jpeg', png: 'png', webp: 'webp', avif: 'avif', gif: 'gif' };
+
+/** `jpg` and `jpeg` (and `tif`/`tiff`) name one format. */
+function sameFormat(a: string, b: string): boolean {
+  const canonical = (f: string) => (f === 'jpg' ? 'jpeg' : f === 'tif' ? 'tiff' : f);
+  return canonical(a) === canonical(b);
+}
+
+/**
+ * The readings of a request path, most likely first: `image/upload/v3/shop/shoe.jpg` is the asset
+ * `image/upload/shop/shoe` with the extension `jpg` and the version marker `3`. A public id may
+ * itself end in an extension (raw files), so the whole file name is the second reading.
+ */
+export function parseBackupPath(path: string): BackupRequest[] {
+  const segments = path.split('/');
+  let version: string | undefined;
+  // The first `v<digits>` segment is the marker (Cloudinary forbids folders of that form); the
+  // last segment is the file name, never a marker.
+  const markerIndex = segments.findIndex((s, i) => i < segments.length - 1 && VERSION_MARKER.test(s));
+  if (markerIndex >= 0) {
+    version = VERSION_MARKER.exec(segments[markerIndex])![1];
+    segments.splice(markerIndex, 1);
+  }
+  const name = segments.pop()!;
+  const dirs = segments.length > 0 ? `${segments.join('/')}/` : '';
+  const withVersion = version === undefined ? {} : { version };
+  const dot = name.lastIndexOf('.');
+  if (dot <= 0 || dot === name.length - 1) return [{ assetPath: dirs + name, ...withVersion }];
+  return [
+    { assetPath: dirs + name.slice(0, dot), extension: name.slice(dot + 1).toLowerCase(), ...withVersion },
+    { assetPath: dirs + name, ...withVersion },
+  ];
+}
+
+/**
+ * Chooses among an asset's stored versions (the keys listed under `prefix`): the highest
+ * numeric version, or with `exactVersions` the version the URL named when it exists. Among
+ * formats of one version the requested extension wins.
+ */
+export function resolveCloudinaryVersion(
+  keys: readonly string[],
+  prefix: string,
+  request: BackupRequest,
+  exactVersions: boolean,
+): VersionResolution | undefined {
+  const stored: { key: string; version: bigint; digits: string; format: string }[] = [];
+  for (const key of keys) {
+    if (!key.startsWith(prefix)) continue;
+    const match = VERSION_FILE.exec(key.slice(prefix.length));
+    if (match) stored.push({ key, version: BigInt(match[1]), digits: match[1], format: (match[2] ?? '').toLowerCase() });
+  }
+  if (stored.length === 0) return undefined;
+
+  const named = exactVersions && request.version !== undefined ? BigInt(request.version) : undefined;
+  const exact = named !== undefined && stored.some((s) => s.version === named);
+  const wanted = exact ? named : stored.reduce((max, s) => (s.version > max ? s.version : max), stored[0].version);
+  const candidates = stored.filter((s) => s.version === wanted).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const chosen = (request.extension && candidates.find((s) => sameFormat(s.format, request.extension!))) || candidates[0];
+  return { key: chosen.key, version: chosen.digits, format: chosen.format, exact };
+}
+
+/** The requested extension as a format wish: only when it is an output format and differs from the stored one. */
+export function formatWishFor(extension: string | undefined, storedFormat: string): ImageFormat | undefined {
+  if (!extension) return undefined;
+  const wish = Object.hasOwn(WISHABLE_FORMATS, extension) ? WISHABLE_FORMATS[extension] : undefined;
+  if (!wish) return undefined;
+  return sameFormat(wish, storedFormat) ? undefined : wish;
+}
+
+export class CloudinaryBackupOrigin implements Origin {
+  constructor(
+    readonly config: OriginConfig,
+    private readonly client: S3Client,
+    private readonly limits: LimitsConfig,
+    private readonly resolutions: ResolutionCache<VersionResolution>,
+  ) {}
+
+  async fetch(path: string): Promise<StoredObject | null> {
+    for (const request of parseBackupPath(path)) {
+      const found = await this.fetchAsset(request);
+      if (found) return found;
+    }
+    return null;
+  }
+
+  private async fetchAsset(request: BackupRequest): Promise<StoredObject | null> {
+    const prefix = `${folderPrefix(this.config.folder)}${encodeKeyPath(request.assetPath, this.config)}/`;
+    // Everything that can change the choice is in the key, so an entry never answers for another asset.
+    const cacheKey = JSON.stringify([this.config.name, prefix, request.extension ?? '', request.version ?? '']);
+
+    const cached = this.resolutions.get(cacheKey);
+    if (cached) {
+      const object = await getObject(this.client, this.config, cached.key, this.limits);
+      if (object) return this.toStoredObject(object, cached, request);
+      // Deleted or replaced since it was cached: forget it and resolve again, once.
+      this.resolutions.delete(cacheKey);
+    }
+
+    const resolution = resolveCloudinaryVersion(await this.listVersions(prefix), prefix, request, this.config.exactVersions ?? false);
+    if (!resolution) return null;
+    const object = await getObject(this.client, this.config, resolution.key, this.limits);
+    if (!object) return null;
+    this.resolutions.set(cacheKey, resolution);
+    return this.toStoredObject(object, resolution, request);
+  }
+
+  /** Every key directly under the asset's folder (a nested public id's versions are rolled up by the delimiter). */
+  private async listVersions(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await listPage(this.client, this.config, prefix, this.limits, token, '/');
+      for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
+  }
+
+  private toStoredObject(
+    object: NonNullable<Awaited<ReturnType<typeof getObject>>>,
+    resolution: VersionResolution,
+    request: BackupRequest,
+  ): StoredObject {
+    const formatWish = formatWishFor(request.extension, resolution.format);
+    return {
+      body: object.body,
+      contentType: object.output.ContentType,
+      lastModified: object.output.LastModified,
+      etag: object.output.ETag,
+      key: resolution.key,
+      origin: this.config,
+      ...(resolution.exact ? { immutable: true } : {}),
+      ...(formatWish ? { formatWish } : {}),
+    };
+  }
+}

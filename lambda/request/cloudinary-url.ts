@@ -1,0 +1,228 @@
+// Spec section 8: Cloudinary delivery URLs on endpoints with `cloudinaryUrls`. Each Cloudinary
+// parameter is a table entry that maps onto this service's chain text, so everything then goes
+// through the same parameter registry as an ImageKit URL. Pure: no I/O.
+//
+//   <resource_type>/<type>/<component>/<component>/v<version>/<public_id>.<ext>
+//   image/upload/c_fill,g_north,w_300/e_grayscale/v1700000000/products/shoe.jpg
+//     → chain `c-maintain_ratio,fo-top,w-300:e-grayscale`, path `image/upload/v1700000000/products/shoe.jpg`
+
+import { badRequest } from '../errors';
+
+/** The parameters of one component, by Cloudinary key (`w` → `300`). */
+type Component = ReadonlyMap<string, string>;
+
+interface CloudinaryParameter {
+  /** Completes "<key> must be …" in the 400 message. */
+  accepts: string;
+  /** Chain parameters for the value (`300` → [`w-300`]); undefined = a value we cannot serve. */
+  translate(value: string, component: Component): string[] | undefined;
+}
+
+const NUMBER = /^\d+(\.\d+)?$|^\.\d+$/;
+const INTEGER = /^-?\d+$/;
+
+/** Negative numbers are written with an `N` prefix in chain text (spec section 2). */
+const signed = (value: string) => (value.startsWith('-') ? `N${value.slice(1)}` : value);
+const clamp = (n: number, min: number, max: number) => Math.min(max, Math.max(min, Math.round(n)));
+
+/** `q_auto` levels, as the spec fixes them. */
+const AUTO_QUALITY: Record<string, number> = { 'auto:best': 86, auto: 70, 'auto:good': 70, 'auto:eco': 60, 'auto:low': 50 };
+
+/** `g_` gravities → `fo-` foci. */
+const GRAVITY: Record<string, string> = {
+  center: 'center',
+  north: 'top',
+  south: 'bottom',
+  east: 'right',
+  west: 'left',
+  north_west: 'top_left',
+  north_east: 'top_right',
+  south_west: 'bottom_left',
+  south_east: 'bottom_right',
+  auto: 'auto',
+  face: 'face',
+  faces: 'face',
+};
+
+/** `c_` crop modes → crop strategy / crop mode. `scale` (Cloudinary's default) depends on the dimensions given. */
+const CROP: Record<string, (component: Component) => string[]> = {
+  scale: (c) => (hasBox(c) ? ['c-force'] : []),
+  fit: () => ['c-at_max_enlarge'],
+  limit: () => ['c-at_max'],
+  mfit: () => ['c-at_least'],
+  fill: () => ['c-maintain_ratio'],
+  // Enlarges a smaller input: the registry has no "fill without enlarging" (see docs/cloudinary.md).
+  lfill: () => ['c-maintain_ratio'],
+  thumb: () => ['c-maintain_ratio'],
+  pad: () => ['cm-pad_resize'],
+  lpad: () => ['cm-pad_resize', 'c-at_max'],
+  crop: () => ['cm-extract'],
+};
+
+/** Both sides of the box are fixed: `w` and `h`, or one of them with `ar`. */
+function hasBox(c: Component): boolean {
+  return (c.has('w') && c.has('h')) || ((c.has('w') || c.has('h')) && c.has('ar'));
+}
+
+/** Cloudinary colours: a CSS name, `rgb:RGB`, `rgb:RRGGBB`, `rgb:RRGGBBAA` (alpha 00-ff) → RRGGBB[AA] with opacity 00-99. */
+function colour(value: string): string | undefined {
+  const hex = /^(?:rgb:|#)([0-9a-f]{3}|[0-9a-f]{6}|[0-9a-f]{8})$/i.exec(value)?.[1];
+  if (!hex) return /^[a-z]+$/i.test(value) ? value.toLowerCase() : undefined;
+  if (hex.length === 3) return [...hex].map((d) => d + d).join('').toUpperCase();
+  if (hex.length === 6) return hex.toUpperCase();
+  const opacity = clamp((parseInt(hex.slice(6), 16) / 255) * 100, 0, 99);
+  return hex.slice(0, 6).toUpperCase() + String(opacity).padStart(2, '0');
+}
+
+/** `e_` effects, by name; `strength` is what follows `:`, if anything. */
+const EFFECTS: Record<string, { accepts: string; translate(strength: string | undefined): string[] | undefined }> = {
+  // Cloudinary's blur is 1-2000 (default 100); ours is 1-100.
+  blur: { accepts: 'e_blur or e_blur:<1-2000>', translate: (s) => (s === undefined ? ['bl-10'] : NUMBER.test(s) ? [`bl-${clamp(Number(s) / 10, 1, 100)}`] : undefined) },
+  grayscale: { accepts: 'e_grayscale', translate: (s) => (s === undefined ? ['e-grayscale'] : undefined) },
+  // Cloudinary's sharpen is 1-2000 (default 100); ours is 1-100 (default 50).
+  sharpen: { accepts: 'e_sharpen or e_sharpen:<1-2000>', translate: (s) => (s === undefined ? ['e-sharpen'] : NUMBER.test(s) ? [`e-sharpen-${clamp(Number(s) / 2, 1, 100)}`] : undefined) },
+  contrast: { accepts: 'e_contrast', translate: (s) => (s === undefined ? ['e-contrast'] : undefined) },
+};
+
+const passNumber = (key: string) => (v: string) => (NUMBER.test(v) ? [`${key}-${v}`] : undefined);
+
+/** The translation table (spec section 8): Cloudinary key → what it becomes here. */
+export const CLOUDINARY_PARAMETERS: ReadonlyMap<string, CloudinaryParameter> = new Map<string, CloudinaryParameter>([
+  ['w', { accepts: 'a number of pixels or a fraction (w_300, w_0.5)', translate: passNumber('w') }],
+  ['h', { accepts: 'a number of pixels or a fraction (h_200, h_0.5)', translate: passNumber('h') }],
+  ['ar', {
+    accepts: 'a ratio such as ar_16:9 or ar_1.5',
+    translate: (v) => {
+      const m = /^(\d+(?:\.\d+)?)(?::(\d+(?:\.\d+)?))?$/.exec(v);
+      return m ? [`ar-${m[1]}-${m[2] ?? '1'}`] : undefined;
+    },
+  }],
+  ['dpr', { accepts: 'a number such as dpr_2.0 (dpr_auto needs client hints, which are not supported)', translate: passNumber('dpr') }],
+  ['c', {
+    accepts: `one of ${Object.keys(CROP).join(', ')}`,
+    translate: (v, c) => (Object.hasOwn(CROP, v) ? CROP[v](c) : undefined),
+  }],
+  ['g', {
+    accepts: `one of ${Object.keys(GRAVITY).join(', ')}`,
+    translate: (v) => (Object.hasOwn(GRAVITY, v) ? [`fo-${GRAVITY[v]}`] : undefined),
+  }],
+  ['x', { accepts: 'a whole number of pixels', translate: (v) => (INTEGER.test(v) ? [`x-${signed(v)}`] : undefined) }],
+  ['y', { accepts: 'a whole number of pixels', translate: (v) => (INTEGER.test(v) ? [`y-${signed(v)}`] : undefined) }],
+  ['q', {
+    accepts: 'a quality from 1 to 100, or auto, auto:best, auto:good, auto:eco, auto:low',
+    translate: (v) => (Object.hasOwn(AUTO_QUALITY, v) ? [`q-${AUTO_QUALITY[v]}`] : /^\d+$/.test(v) ? [`q-${v}`] : undefined),
+  }],
+  ['f', { accepts: 'auto or an image format (f_webp, f_jpg, ...)', translate: (v) => (/^[a-z0-9]+$/.test(v) ? [`f-${v}`] : undefined) }],
+  ['a', {
+    accepts: 'an angle in degrees (a_90, a_-45), hflip or vflip',
+    translate: (v) => (v === 'hflip' ? ['fl-h'] : v === 'vflip' ? ['fl-v'] : /^-?\d+(\.\d+)?$/.test(v) ? [`rt-${signed(v)}`] : undefined),
+  }],
+  ['e', {
+    accepts: `one of ${Object.values(EFFECTS).map((e) => e.accepts).join(', ')}`,
+    translate: (v) => {
+      const colon = v.indexOf(':');
+      const name = colon < 0 ? v : v.slice(0, colon);
+      return Object.hasOwn(EFFECTS, name) ? EFFECTS[name].translate(colon < 0 ? undefined : v.slice(colon + 1)) : undefined;
+    },
+  }],
+  ['r', { accepts: 'a radius in pixels or max', translate: (v) => (v === 'max' || /^\d+$/.test(v) ? [`r-${v}`] : undefined) }],
+  ['b', {
+    accepts: 'a colour: a name (b_red), rgb:RRGGBB or rgb:RRGGBBAA',
+    translate: (v) => {
+      const c = colour(v);
+      return c ? [`bg-${c}`] : undefined;
+    },
+  }],
+  ['bo', {
+    accepts: 'a solid border such as bo_5px_solid_red or bo_2px_solid_rgb:00ff00',
+    translate: (v) => {
+      const m = /^(\d+)px_solid_(.+)$/.exec(v);
+      const c = m ? colour(m[2]) : undefined;
+      return m && c ? [`b-${m[1]}_${c}`] : undefined;
+    },
+  }],
+  ['fl', { accepts: 'progressive (other flags are not supported)', translate: (v) => (v === 'progressive' ? ['pr-true'] : undefined) }],
+  ['t', { accepts: 'the name of a configured named transformation', translate: (v) => (/^[A-Za-z0-9_-]+$/.test(v) ? [`n-${v}`] : undefined) }],
+]);
+
+/** Every parameter Cloudinary has that the table does not: written in a URL, they are a 400, never a folder. */
+const UNSUPPORTED_CLOUDINARY_KEYS = new Set([
+  'ac', 'af', 'br', 'co', 'cs', 'd', 'dl', 'dn', 'du', 'eo', 'fn', 'fps', 'if', 'ki', 'l', 'o', 'p', 'pg', 'so', 'sp', 'u', 'vc', 'vs', 'z',
+]);
+
+const RESOURCE_TYPES = new Set(['image', 'video', 'raw']);
+const DELIVERY_TYPE = /^[a-z][a-z_]*$/;
+const VERSION = /^v\d+$/;
+/** One part of a component: a short key, `_`, a value. `$` starts a user variable. */
+const PART = /^(\$?[a-z]{1,3})_(.+)$/;
+
+/** True when a segment is a transformation component: every part is a Cloudinary parameter, and one at least a known key. */
+function looksLikeComponent(segment: string): boolean {
+  const parts = segment.split(',');
+  let known = false;
+  for (const part of parts) {
+    const match = PART.exec(part);
+    if (!match) return false;
+    if (CLOUDINARY_PARAMETERS.has(match[1]) || UNSUPPORTED_CLOUDINARY_KEYS.has(match[1]) || match[1].startsWith('$')) known = true;
+  }
+  return known;
+}
+
+/** One component → one step of chain text. Throws a 400 naming the first parameter we cannot serve. */
+export function translateComponent(segment: string): string {
+  const parts = segment.split(',').filter((p) => p !== '');
+  const component = new Map<string, string>();
+  for (const part of parts) {
+    const match = PART.exec(part);
+    if (!match) throw badRequest(`Invalid Cloudinary transformation "${part}": expected <parameter>_<value>, as in w_300`);
+    component.set(match[1], match[2]);
+  }
+  // Without `c_`, Cloudinary scales to both dimensions (it distorts); here that is c-force.
+  if (!component.has('c') && hasBox(component)) component.set('c', 'scale');
+
+  const out: string[] = [];
+  for (const [key, value] of component) {
+    const raw = `${key}_${value}`;
+    const parameter = CLOUDINARY_PARAMETERS.get(key);
+    if (!parameter) {
+      throw badRequest(`Invalid Cloudinary transformation "${raw}": the parameter "${key}" is not supported (supported: ${[...CLOUDINARY_PARAMETERS.keys()].join(', ')})`);
+    }
+    const translated = parameter.translate(value, component);
+    // A value that reaches the chain must not carry chain syntax (`,` `:`) of its own.
+    if (!translated || translated.some((p) => /[,:]/.test(p))) {
+      throw badRequest(`Invalid Cloudinary transformation "${raw}": ${key} must be ${parameter.accepts}`);
+    }
+    out.push(...translated);
+  }
+  return out.join(',');
+}
+
+export interface CloudinaryPath {
+  /** What a Cloudinary-backup origin expects: `<resource_type>/<type>/[v<version>/]<public_id>.<ext>`. */
+  segments: string[];
+  /** The components as one chain (steps in order); '' when there were none. */
+  chain: string;
+}
+
+/**
+ * Splits a Cloudinary delivery path (decoded segments after the endpoint prefix) into the
+ * origin path and the translated chain. Returns undefined when the path does not start with
+ * `<resource_type>/<type>/` (then it is served as an ordinary path).
+ *
+ * With a version segment, everything between the type and the version is a component. Without
+ * one, leading segments that look like components are components; this is why Cloudinary's SDKs
+ * write `v1` before a public id in a folder.
+ */
+export function translateCloudinaryPath(segments: readonly string[]): CloudinaryPath | undefined {
+  if (segments.length < 3 || !RESOURCE_TYPES.has(segments[0]) || !DELIVERY_TYPE.test(segments[1])) return undefined;
+  const rest = segments.slice(2);
+  const versionIndex = rest.findIndex((s, i) => i < rest.length - 1 && VERSION.test(s));
+  let componentCount = 0;
+  if (versionIndex >= 0 && rest.slice(0, versionIndex).every((s) => looksLikeComponent(s) || s === '')) {
+    componentCount = versionIndex;
+  } else {
+    while (componentCount < rest.length - 1 && looksLikeComponent(rest[componentCount])) componentCount += 1;
+  }
+  const steps = rest.slice(0, componentCount).filter((s) => s !== '').map(translateComponent).filter((s) => s !== '');
+  return { segments: [segments[0], segments[1], ...rest.slice(componentCount)], chain: steps.join(':') };
+}

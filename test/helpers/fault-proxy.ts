@@ -1,0 +1,123 @@
+// A fault-injecting HTTP proxy in front of an S3 server: forwards requests untouched (the
+// SigV4 signature covers the Host header, so headers pass as they are), or answers with the
+// failure a rule names. Every request is recorded, so tests can count attempts.
+
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+
+export type Fault =
+  /** 403 AccessDenied, as S3 answers wrong keys or a missing permission. */
+  | 'denied'
+  /** 404 NoSuchBucket. */
+  | 'no-such-bucket'
+  /** 500 InternalError (retryable). */
+  | 'error'
+  /** Holds the request for `delayMs`, then forwards it. */
+  | 'slow'
+  /** Forwards the status and headers and the first bytes of the body, then holds the rest for `delayMs`. */
+  | 'stall-body';
+
+export interface ProxiedRequest {
+  method: string;
+  /** Path and query as received. */
+  url: string;
+  /** The object key or listing prefix, decoded (path style: after the bucket). */
+  key: string;
+  list: boolean;
+  /** The access key id the request was signed with (SigV4 Credential=...). */
+  accessKeyId?: string;
+}
+
+export interface FaultRule {
+  fault: Fault;
+  /** Which requests; all when absent. */
+  when?: (request: ProxiedRequest) => boolean;
+  /** For `slow`. @default 1000 */
+  delayMs?: number;
+}
+
+export interface FaultProxy {
+  endpoint: string;
+  /** Every request received, in order. */
+  readonly requests: ProxiedRequest[];
+  setRules(rules: FaultRule[]): void;
+  /** Forgets the recorded requests. */
+  clear(): void;
+  close(): Promise<void>;
+}
+
+const ERRORS: Record<Exclude<Fault, 'slow' | 'stall-body'>, [number, string, string]> = {
+  denied: [403, 'AccessDenied', 'Access Denied'],
+  'no-such-bucket': [404, 'NoSuchBucket', 'The specified bucket does not exist'],
+  error: [500, 'InternalError', 'We encountered an internal error. Please try again.'],
+};
+
+function describe(req: IncomingMessage): ProxiedRequest {
+  const url = new URL(req.url ?? '/', 'http://proxy');
+  const [, , ...rest] = url.pathname.split('/');
+  const list = url.searchParams.has('list-type');
+  const key = list ? url.searchParams.get('prefix') ?? '' : decodeURIComponent(rest.join('/'));
+  const accessKeyId = /Credential=([^/]+)\//.exec(req.headers.authorization ?? '')?.[1];
+  return { method: req.method ?? 'GET', url: req.url ?? '/', key, list, accessKeyId };
+}
+
+/** `target`: the S3 server's URL, or a function giving it (when the server starts after the proxy). */
+export async function startFaultProxy(target: string | (() => string)): Promise<FaultProxy> {
+  let rules: FaultRule[] = [];
+  const requests: ProxiedRequest[] = [];
+  const server: Server = createServer((req, res) => {
+    const info = describe(req);
+    requests.push(info);
+    const rule = rules.find((r) => !r.when || r.when(info));
+    const forward = (stallMs?: number) => {
+      const targetUrl = new URL(typeof target === 'string' ? target : target());
+      const upstream = httpRequest(
+        { host: targetUrl.hostname, port: targetUrl.port, method: req.method, path: req.url, headers: req.headers },
+        (answer) => {
+          if (res.destroyed) return answer.resume();
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          if (stallMs === undefined) return answer.pipe(res);
+          const chunks: Buffer[] = [];
+          answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+          answer.on('end', () => {
+            const body = Buffer.concat(chunks);
+            res.write(body.subarray(0, 16));
+            const timer = setTimeout(() => res.end(body.subarray(16)), stallMs);
+            res.on('close', () => clearTimeout(timer));
+          });
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    };
+    if (!rule) return forward();
+    if (rule.fault === 'stall-body') return forward(rule.delayMs ?? 1000);
+    if (rule.fault === 'slow') {
+      const timer = setTimeout(() => forward(), rule.delayMs ?? 1000);
+      res.on('close', () => clearTimeout(timer));
+      return;
+    }
+    const [status, code, message] = ERRORS[rule.fault];
+    req.resume();
+    const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>FAULT</RequestId></Error>`;
+    res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    setRules(next) {
+      rules = next;
+    },
+    clear() {
+      requests.length = 0;
+    },
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}

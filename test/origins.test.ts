@@ -1,0 +1,236 @@
+// Spec sections 1 and 7: URL endpoints, the preference list, faults, encoded keys, and `di-`
+// (section 3). Real s3rver over HTTP; faults come from a proxy in front of it.
+
+import { parseConfig } from '../lambda/config';
+import { matchEndpoint } from '../lambda/request/parse-url';
+import { BLUE, GREEN, RED, YELLOW, backupOrigin, expectColour, type Colour } from './helpers/cloudinary-fixture';
+import { startFaultProxy, type FaultProxy, type ProxiedRequest } from './helpers/fault-proxy';
+import { decode, s3Origin, solidImage, startHarness, type Harness } from './helpers/harness';
+
+const TIMEOUT_MS = 300;
+const RETRIES = 2;
+
+let proxy: FaultProxy;
+let harness: Harness;
+
+beforeAll(async () => {
+  let s3Endpoint = '';
+  proxy = await startFaultProxy(() => s3Endpoint);
+  harness = await startHarness({
+    buckets: ['primary', 'secondary', 'thumbs', 'cloudinary-backup'],
+    seed: async (s3) => {
+      const jpeg = (c: Colour) => solidImage(40, 30, c, 'jpeg');
+      await s3.put('primary', 'both.jpg', await jpeg(RED), 'image/jpeg');
+      await s3.put('secondary', 'both.jpg', await jpeg(GREEN), 'image/jpeg');
+      await s3.put('secondary', 'only-second.jpg', await jpeg(GREEN), 'image/jpeg');
+      await s3.put('secondary', 'defaults/missing.png', await solidImage(64, 64, BLUE, 'png'), 'image/png');
+      await s3.put('thumbs', 'both.jpg', await jpeg(YELLOW), 'image/jpeg');
+      await s3.put('primary', 'image%2Bexample.jpg', await jpeg(BLUE), 'image/jpeg');
+      await s3.put('primary', 'image+example.jpg', await jpeg(YELLOW), 'image/jpeg');
+      await s3.put('cloudinary-backup', 'res/demo/image/upload/shoe/1700000000.jpg', await jpeg(GREEN), 'image/jpeg');
+    },
+    config: (s3) => {
+      s3Endpoint = s3.endpoint;
+      const viaProxy = { endpoint: proxy.endpoint };
+      return {
+        origins: [
+          s3Origin(s3, { name: 'primary', bucket: 'primary' }),
+          s3Origin(s3, { name: 'secondary', bucket: 'secondary' }),
+          s3Origin(s3, { name: 'thumbs', bucket: 'thumbs' }),
+          s3Origin(s3, { name: 'encoded', bucket: 'primary', encodeKeys: true }),
+          s3Origin(viaProxy, { name: 'faulty', bucket: 'primary' }),
+          backupOrigin(proxy.endpoint, { name: 'faulty-backup' }),
+        ],
+        endpoints: [
+          { prefix: '', origins: ['primary', 'secondary'] },
+          { prefix: '/images', origins: ['secondary'] },
+          { prefix: '/images/thumbs', origins: ['thumbs'] },
+          { prefix: '/encoded', origins: ['encoded'] },
+          { prefix: '/faulty', origins: ['faulty', 'secondary'] },
+          { prefix: '/faulty-backup', origins: ['faulty-backup', 'secondary'] },
+        ],
+        output: { format: 'auto' },
+        limits: { originTimeoutMs: TIMEOUT_MS, originRetries: RETRIES },
+        // Every request reaches the origins (the resolution cache has its own tests).
+        cache: { resolutionMaxEntries: 0 },
+      };
+    },
+  });
+});
+
+afterAll(async () => {
+  await harness?.close();
+  await proxy?.close();
+});
+
+beforeEach(() => {
+  proxy.setRules([]);
+  proxy.clear();
+});
+
+async function expectImage(path: string, colour: Colour) {
+  const response = await harness.get(path);
+  expect({ path, status: response.status, error: response.headers.get('x-afterimage-error') }).toEqual({ path, status: 200, error: null });
+  await expectColour(response.body, colour);
+  return response;
+}
+
+async function expectError(path: string, status: number, code: string) {
+  const response = await harness.get(path);
+  expect({ status: response.status, reason: response.headers.get('x-afterimage-error')?.split(' - ')[0] }).toEqual({ status, reason: code });
+  expect(response.headers.get('x-afterimage-error')).toMatch(new RegExp(`^${code} - \\S`));
+  expect(response.headers.get('cache-control')).toBe(status >= 500 ? 'no-store' : 'public, max-age=60');
+  return response;
+}
+
+const objectReads = (key: string) => (r: ProxiedRequest) => !r.list && r.key === key;
+
+describe('URL endpoints: the longest prefix that matches whole segments wins (spec 1)', () => {
+  const endpoints = parseConfig({
+    origins: [{ name: 'o', type: 's3', bucket: 'b' }],
+    endpoints: [
+      { prefix: '', origins: ['o'] },
+      { prefix: '/images', origins: ['o'] },
+      { prefix: '/images/thumbs/', origins: ['o'] },
+    ],
+  }).endpoints;
+  const match = (path: string) => matchEndpoint(endpoints, path.replace(/^\//, '').split('/'))?.prefix;
+
+  it('matches on whole segments, longest first, whatever the configured order', () => {
+    expect(match('/images/thumbs/a.jpg')).toBe('images/thumbs');
+    expect(match('/images/a.jpg')).toBe('images');
+    expect(match('/images/thumbsX/a.jpg')).toBe('images');
+    expect(match('/imagesX/a.jpg')).toBe('');
+    expect(match('/a.jpg')).toBe('');
+    expect(matchEndpoint([...endpoints].reverse(), ['images', 'thumbs', 'a.jpg'])?.prefix).toBe('images/thumbs');
+  });
+
+  it('no match without a default endpoint', () => {
+    expect(matchEndpoint(endpoints.filter((e) => e.prefix !== ''), ['other', 'a.jpg'])).toBeUndefined();
+  });
+
+  it('each endpoint serves from its own origins', async () => {
+    await expectImage('/both.jpg', RED);
+    await expectImage('/images/both.jpg', GREEN);
+    await expectImage('/images/thumbs/both.jpg', YELLOW);
+    await expectImage('/images/thumbs/tr:w-10/both.jpg', YELLOW);
+  });
+});
+
+describe('the preference list: the next origin only when the file is not found (spec 7)', () => {
+  it('the first origin wins when both have the file', async () => {
+    await expectImage('/both.jpg', RED);
+  });
+
+  it('the second origin serves what only it has', async () => {
+    await expectImage('/only-second.jpg', GREEN);
+  });
+
+  it('404 with ENOENT when no origin has the file', async () => {
+    await expectError('/nowhere.jpg', 404, 'ENOENT');
+  });
+
+  it('moves on from a faulty-endpoint origin only on "not found" (the proxy forwards)', async () => {
+    await expectImage('/faulty/both.jpg', RED);
+    await expectImage('/faulty/only-second.jpg', GREEN);
+    await expectImage('/faulty-backup/image/upload/shoe.jpg', GREEN);
+    await expectImage('/faulty-backup/only-second.jpg', GREEN);
+  });
+});
+
+describe('origin faults stop the walk with 502/504 and a reason (spec 5, 7)', () => {
+  // `only-second.jpg` is in the second origin: a fallback would answer 200.
+  it('access denied → 502 EACCES, not retried, second origin not consulted', async () => {
+    proxy.setRules([{ fault: 'denied' }]);
+    const response = await expectError('/faulty/only-second.jpg', 502, 'EACCES');
+    expect(response.headers.get('x-afterimage-error')).toContain('"faulty"');
+    expect(proxy.requests).toHaveLength(1);
+  });
+
+  it('a missing bucket → 502 EACCES', async () => {
+    proxy.setRules([{ fault: 'no-such-bucket' }]);
+    await expectError('/faulty/only-second.jpg', 502, 'EACCES');
+    await expectError('/faulty-backup/only-second.jpg', 502, 'EACCES');
+  });
+
+  it(`an origin that keeps failing → 502 EORIGIN after exactly originRetries + 1 = ${RETRIES + 1} attempts`, async () => {
+    proxy.setRules([{ fault: 'error' }]);
+    await expectError('/faulty/only-second.jpg', 502, 'EORIGIN');
+    expect(proxy.requests.filter(objectReads('only-second.jpg'))).toHaveLength(RETRIES + 1);
+  });
+
+  it('a listing that keeps failing (Cloudinary backup) → 502 EORIGIN, bounded too', async () => {
+    proxy.setRules([{ fault: 'error', when: (r) => r.list }]);
+    await expectError('/faulty-backup/image/upload/shoe.jpg', 502, 'EORIGIN');
+    expect(proxy.requests).toHaveLength(RETRIES + 1);
+  });
+
+  it('a failure that clears up within the retries is served', async () => {
+    let failures = 0;
+    proxy.setRules([{ fault: 'error', when: () => failures++ < RETRIES }]);
+    await expectImage('/faulty/both.jpg', RED);
+    expect(proxy.requests).toHaveLength(RETRIES + 1);
+  });
+
+  it(`a slow origin → 504 ETIMEDOUT, each attempt cut at originTimeoutMs (${TIMEOUT_MS} ms)`, async () => {
+    proxy.setRules([{ fault: 'slow', delayMs: TIMEOUT_MS * 10 }]);
+    const started = Date.now();
+    const response = await expectError('/faulty/only-second.jpg', 504, 'ETIMEDOUT');
+    const elapsed = Date.now() - started;
+    expect(proxy.requests).toHaveLength(RETRIES + 1);
+    expect(elapsed).toBeLessThan(TIMEOUT_MS * 10);
+    expect(response.body.toString()).not.toMatch(/127\.0\.0\.1|S3RVER/);
+  });
+
+  it('a body that stalls after the headers → 504 ETIMEDOUT after originTimeoutMs without data', async () => {
+    proxy.setRules([{ fault: 'stall-body', delayMs: TIMEOUT_MS * 20 }]);
+    const started = Date.now();
+    await expectError('/faulty/both.jpg', 504, 'ETIMEDOUT');
+    expect(Date.now() - started).toBeLessThan(TIMEOUT_MS * 3);
+  });
+
+  it('a slow listing (Cloudinary backup) → 504 ETIMEDOUT', async () => {
+    proxy.setRules([{ fault: 'slow', delayMs: TIMEOUT_MS * 10, when: (r) => r.list }]);
+    await expectError('/faulty-backup/image/upload/shoe.jpg', 504, 'ETIMEDOUT');
+  });
+
+  it('a fault while looking for the default image is not hidden either', async () => {
+    proxy.setRules([{ fault: 'denied', when: (r) => r.key === 'defaults/missing.png' }]);
+    await expectError('/faulty/tr:di-defaults@@missing.png/nowhere.jpg', 502, 'EACCES');
+  });
+});
+
+describe('encodeKeys (spec 7)', () => {
+  it('on: a request for image+example.jpg fetches the object stored as image%2Bexample.jpg', async () => {
+    await expectImage('/encoded/image+example.jpg', BLUE);
+  });
+
+  it('off: the same request fetches image+example.jpg', async () => {
+    await expectImage('/image+example.jpg', YELLOW);
+    await expectImage('/image%252Bexample.jpg', BLUE);
+  });
+});
+
+describe('di-: the default image, through the same endpoint and transformations (spec 3)', () => {
+  it('serves the default image when the file is in no origin, transformed the same way', async () => {
+    const response = await expectImage('/tr:di-defaults@@missing.png,w-16/nowhere.jpg', BLUE);
+    expect(await decode(response.body)).toMatchObject({ width: 16, height: 16, format: 'png' });
+  });
+
+  it('finds the default image through the whole preference list, in the query form too', async () => {
+    await expectImage('/nowhere.jpg?tr=di-defaults@@missing.png', BLUE);
+    await expectImage('/tr:di-@@defaults@@missing.png/nowhere.jpg', BLUE);
+  });
+
+  it('is not used when the file exists', async () => {
+    await expectImage('/tr:di-defaults@@missing.png/both.jpg', RED);
+  });
+
+  it('404 when neither the file nor the default image exists', async () => {
+    await expectError('/tr:di-defaults@@nothing.png/nowhere.jpg', 404, 'ENOENT');
+  });
+
+  it('400 for a default image path that could escape the folder', async () => {
+    await expectError('/tr:di-..@@secret.png/nowhere.jpg', 400, 'EINVAL');
+  });
+});

@@ -1,0 +1,268 @@
+// Spec section 6: ImageKit-compatible signed URLs, with the private key read from Secrets
+// Manager through an injected client, expiry against an injected clock.
+
+import crypto from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import ImageKit from 'imagekit';
+import { signCommand, UsageError } from '../bin/sign-url';
+import { parseConfig } from '../lambda/config';
+import { SecretStore, type SecretsClient } from '../lambda/origin/secrets';
+import { NEVER_EXPIRES, signText, signUrl, signaturesMatch, verifySignature } from '../lambda/request/signature';
+import { parseRequestUrl } from '../lambda/request/parse-url';
+import { ImageService } from '../lambda/service/image-service';
+import { decode, s3Origin, solidImage, startHarness, type Harness } from './helpers/harness';
+
+const KEY = 'private_key_one';
+const TTL_SECONDS = 300;
+
+/** A stand-in for Secrets Manager (no local server exists for it): counts reads, holds a JSON secret. */
+class FakeSecretsManager implements SecretsClient {
+  reads = 0;
+  secret: Record<string, string> = { privateKey: KEY };
+  async send(command: GetSecretValueCommand): Promise<{ SecretString?: string }> {
+    this.reads++;
+    expect(command.input.SecretId).toBe('arn:aws:secretsmanager:eu-west-1:123456789012:secret:afterimage');
+    return { SecretString: JSON.stringify(this.secret) };
+  }
+}
+
+let harness: Harness;
+let clockMs = Date.now();
+const secretsManager = new FakeSecretsManager();
+
+function sdk(endpointPath = '', privateKey = KEY): ImageKit {
+  return new ImageKit({ publicKey: 'public_test', privateKey, urlEndpoint: harness.baseUrl + endpointPath });
+}
+
+/** GETs a full URL built for the harness. */
+function get(url: string) {
+  expect(url.startsWith(harness.baseUrl)).toBe(true);
+  return harness.get(url.slice(harness.baseUrl.length));
+}
+
+beforeAll(async () => {
+  harness = await startHarness({
+    buckets: ['images'],
+    config: (s3) => ({
+      origins: [s3Origin(s3, { name: 'main', bucket: 'images' })],
+      endpoints: [
+        { prefix: '', origins: ['main'] },
+        { prefix: 'private', origins: ['main'], requireSignedUrls: true },
+        { prefix: '/deep/prefix/', origins: ['main'], requireSignedUrls: true },
+      ],
+      cache: { secretTtlSeconds: TTL_SECONDS },
+    }),
+    seed: async (s3) => {
+      await s3.put('images', 'shoe.jpg', await solidImage(400, 200, { r: 10, g: 120, b: 200 }));
+      await s3.put('images', 'dir/with space+plus.jpg', await solidImage(40, 20, { r: 10, g: 120, b: 200 }));
+    },
+    deps: {
+      secrets: new SecretStore('arn:aws:secretsmanager:eu-west-1:123456789012:secret:afterimage', TTL_SECONDS * 1000, secretsManager, () => clockMs),
+      now: () => clockMs,
+    },
+  });
+});
+
+afterAll(() => harness.close());
+
+describe('URLs signed by the ImageKit Node SDK verify', () => {
+  const forms = [
+    { name: 'path form, never expires', position: 'path' as const, expireSeconds: undefined },
+    { name: 'query form, never expires', position: 'query' as const, expireSeconds: undefined },
+    { name: 'path form, expiring', position: 'path' as const, expireSeconds: 600 },
+    { name: 'query form, expiring', position: 'query' as const, expireSeconds: 600 },
+  ];
+
+  it.each(forms)('$name, on an endpoint with a prefix', async ({ position, expireSeconds }) => {
+    for (const endpoint of ['/private', '/deep/prefix']) {
+      const url = sdk(endpoint).url({ path: '/shoe.jpg', transformation: [{ width: 100 }, { rotation: 90 }], transformationPosition: position, signed: true, expireSeconds });
+      expect(url).toContain('ik-s=');
+      expect(url.includes('ik-t=')).toBe(expireSeconds !== undefined);
+      const response = await get(url);
+      expect(response.status).toBe(200);
+      expect(await decode(response.body)).toMatchObject({ width: 50, height: 100 });
+    }
+  });
+
+  it.each(forms)('$name, on the default endpoint (prefix "")', async ({ position, expireSeconds }) => {
+    const url = sdk().url({ path: '/shoe.jpg', transformation: [{ width: 100 }], transformationPosition: position, signed: true, expireSeconds });
+    expect((await get(url)).status).toBe(200);
+  });
+
+  it('with other query parameters, which are signed in order', async () => {
+    const url = sdk('/private').url({ path: '/shoe.jpg', queryParameters: { v: '3', _a: 'x' }, transformation: [{ width: 100 }], transformationPosition: 'query', signed: true });
+    expect(url).toMatch(/\?v=3&_a=x&tr=w-100&ik-s=[0-9a-f]{40}$/);
+    expect((await get(url)).status).toBe(200);
+    expect((await get(url.replace('v=3&_a=x', '_a=x&v=3'))).status).toBe(401);
+  });
+
+  it('with a path that needs percent-encoding', async () => {
+    const url = sdk('/private').url({ path: '/dir/with space+plus.jpg', signed: true });
+    expect(url).toContain('with%20space+plus.jpg');
+    expect((await get(url)).status).toBe(200);
+  });
+
+  it('without transformations', async () => {
+    expect((await get(sdk('/private').url({ path: '/shoe.jpg', signed: true }))).status).toBe(200);
+  });
+});
+
+describe('a missing, wrong or expired signature is a 401 with a reason', () => {
+  async function expect401(url: string, reason: RegExp) {
+    const response = await get(url);
+    expect(response.status).toBe(401);
+    expect(response.headers.get('x-afterimage-error')).toMatch(reason);
+    expect(response.headers.get('cache-control')).toBe('public, max-age=60');
+  }
+
+  it('missing on an endpoint that requires it', async () => {
+    await expect401(`${harness.baseUrl}/private/tr:w-100/shoe.jpg`, /^ESIGNATURE - This URL must be signed: ik-s is missing$/);
+  });
+
+  it('a tampered transformation, path, query or signature', async () => {
+    const url = sdk('/private').url({ path: '/shoe.jpg', transformation: [{ width: 100 }], signed: true });
+    await expect401(url.replace('w-100', 'w-101'), /^ESIGNATURE - The signature \(ik-s\) does not match this URL$/);
+    await expect401(url.replace('shoe.jpg', 'shoe.jpg/'), /^E/);
+    await expect401(`${url}&extra=1`, /^ESIGNATURE - The signature/);
+    const signature = /ik-s=([0-9a-f]+)/.exec(url)![1];
+    const flipped = signature.slice(0, -1) + (signature.endsWith('0') ? '1' : '0');
+    await expect401(url.replace(signature, flipped), /^ESIGNATURE - The signature/);
+    await expect401(url.replace(signature, signature.slice(0, 20)), /^ESIGNATURE - The signature/);
+  });
+
+  it('signed with another key', async () => {
+    await expect401(sdk('/private', 'another_key').url({ path: '/shoe.jpg', signed: true }), /^ESIGNATURE - The signature/);
+  });
+
+  it('a changed ik-t', async () => {
+    const url = sdk('/private').url({ path: '/shoe.jpg', signed: true, expireSeconds: 60 });
+    const expiry = /ik-t=(\d+)/.exec(url)![1];
+    await expect401(url.replace(`ik-t=${expiry}`, `ik-t=${Number(expiry) + 1000}`), /^ESIGNATURE - The signature/);
+    await expect401(url.replace(`ik-t=${expiry}`, 'ik-t=soon'), /^ESIGNATURE - Invalid ik-t/);
+  });
+
+  it('expired: ik-t in the past of the injected clock', async () => {
+    const url = sdk('/private').url({ path: '/shoe.jpg', signed: true, expireSeconds: 60 });
+    expect((await get(url)).status).toBe(200);
+    clockMs += 61_000;
+    try {
+      await expect401(url, /^ESIGNATURE - This signed URL has expired/);
+    } finally {
+      clockMs -= 61_000;
+    }
+  });
+
+  it('the signature is checked before any origin I/O, after the plan', async () => {
+    expect((await harness.get('/private/tr:w-abc/nothing-here.jpg')).status).toBe(400);
+    expect((await harness.get('/private/nothing-here.jpg')).status).toBe(401);
+  });
+});
+
+describe('an endpoint that does not require signatures', () => {
+  it('serves unsigned URLs', async () => {
+    expect((await harness.get('/tr:w-100/shoe.jpg')).status).toBe(200);
+  });
+
+  it('verifies a signature that is present, when a key is available (as ImageKit does)', async () => {
+    const url = sdk().url({ path: '/shoe.jpg', transformation: [{ width: 100 }], signed: true });
+    expect((await get(url.replace('w-100', 'w-90'))).status).toBe(401);
+  });
+
+  it('ignores a signature when no key is available', async () => {
+    const config = parseConfig({ origins: [{ name: 'main', type: 's3', bucket: 'images' }] });
+    const parsed = parseRequestUrl(config.endpoints, '/tr:w-100/shoe.jpg', 'ik-s=0000');
+    await expect(verifySignature(parsed, undefined, Date.now())).resolves.toBeUndefined();
+    await expect(verifySignature(parsed, () => undefined, Date.now())).resolves.toBeUndefined();
+  });
+});
+
+describe('the private key comes from the Secrets Manager secret', () => {
+  it('is read once, reused while fresh, re-read after the TTL (a rotated key takes effect)', async () => {
+    clockMs += (TTL_SECONDS + 1) * 1000; // start from a stale cache
+    const before = secretsManager.reads;
+    const url = sdk('/private').url({ path: '/shoe.jpg', signed: true });
+    expect((await get(url)).status).toBe(200);
+    expect((await get(url)).status).toBe(200);
+    expect(secretsManager.reads).toBe(before + 1);
+
+    secretsManager.secret = { privateKey: 'private_key_two' };
+    expect((await get(url)).status).toBe(200); // still the cached key
+    clockMs += (TTL_SECONDS + 1) * 1000;
+    expect((await get(url)).status).toBe(401);
+    expect(secretsManager.reads).toBe(before + 2);
+    expect((await get(sdk('/private', 'private_key_two').url({ path: '/shoe.jpg', signed: true }))).status).toBe(200);
+    secretsManager.secret = { privateKey: KEY };
+    clockMs += (TTL_SECONDS + 1) * 1000;
+  });
+
+  it('a required signature with no key configured is a 500 that names no secret', async () => {
+    const config = parseConfig({ origins: [{ name: 'main', type: 's3', bucket: 'images', credentials: { source: 'default-chain' } }], endpoints: [{ prefix: '', origins: ['main'], requireSignedUrls: true }] });
+    const service = new ImageService(config, { signingKey: () => undefined });
+    const response = await service.handle({ method: 'GET', rawPath: '/shoe.jpg', rawQuery: 'ik-s=abc', headers: {} });
+    expect(response.status).toBe(500);
+    expect(response.body.toString()).toBe('Signed URLs cannot be verified: no private key is configured\n');
+  });
+});
+
+describe('the comparison is constant-time', () => {
+  it('uses crypto.timingSafeEqual, also when the lengths differ', () => {
+    const spy = jest.spyOn(crypto, 'timingSafeEqual');
+    try {
+      const good = signText('tr:w-100/shoe.jpg', NEVER_EXPIRES, KEY);
+      expect(signaturesMatch(good, good)).toBe(true);
+      expect(signaturesMatch(good, good.toUpperCase())).toBe(true);
+      expect(signaturesMatch(good, good.slice(1))).toBe(false);
+      expect(spy).toHaveBeenCalledTimes(3);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('signs what ImageKit signs: HMAC-SHA1 of the text and the expiry, lowercase hex', () => {
+    const expected = crypto.createHmac('sha1', KEY).update('tr:w-100/shoe.jpg9999999999').digest('hex');
+    expect(signText('tr:w-100/shoe.jpg', NEVER_EXPIRES, KEY)).toBe(expected);
+    expect(signUrl('https://cdn.example.com/img/tr:w-100/shoe.jpg', 'https://cdn.example.com/img', KEY)).toBe(`https://cdn.example.com/img/tr:w-100/shoe.jpg?ik-s=${expected}`);
+  });
+});
+
+describe('npm run sign', () => {
+  const now = () => clockMs;
+
+  it('signs a URL that then verifies, with and without --expires', async () => {
+    const plain = signCommand([`${harness.baseUrl}/private/tr:w-100/shoe.jpg`, '--endpoint', `${harness.baseUrl}/private/`], { AFTERIMAGE_PRIVATE_KEY: KEY }, now());
+    expect(plain).toMatch(/\?ik-s=[0-9a-f]{40}$/);
+    expect((await get(plain)).status).toBe(200);
+
+    const expiring = signCommand([`${harness.baseUrl}/deep/prefix/shoe.jpg?tr=w-100`, `--endpoint=${harness.baseUrl}/deep/prefix`, '--expires', '120'], { AFTERIMAGE_PRIVATE_KEY: KEY }, now());
+    expect(expiring).toMatch(new RegExp(`\\?tr=w-100&ik-t=${Math.floor(now() / 1000) + 120}&ik-s=[0-9a-f]{40}$`));
+    expect((await get(expiring)).status).toBe(200);
+  });
+
+  it('produces what the SDK produces, and replaces an old signature', () => {
+    const bySdk = new ImageKit({ publicKey: 'p', privateKey: KEY, urlEndpoint: 'https://cdn.example.com/img' }).url({ path: '/shoe.jpg', transformation: [{ width: 300 }], signed: true });
+    const byCommand = signCommand(['https://cdn.example.com/img/tr:w-300/shoe.jpg?ik-s=old', '--endpoint', 'https://cdn.example.com/img'], { AFTERIMAGE_PRIVATE_KEY: KEY }, now());
+    expect(byCommand).toBe(bySdk);
+  });
+
+  it('reads the key from --key-file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'afterimage-key-'));
+    try {
+      writeFileSync(join(dir, 'key'), `${KEY}\n`);
+      const url = signCommand([`${harness.baseUrl}/private/shoe.jpg`, '--endpoint', `${harness.baseUrl}/private`, '--key-file', join(dir, 'key')], {}, now());
+      expect((await get(url)).status).toBe(200);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('explains what is wrong', () => {
+    expect(() => signCommand([], {}, now())).toThrow(UsageError);
+    expect(() => signCommand(['https://cdn/x.jpg'], {}, now())).toThrow(/No private key: set AFTERIMAGE_PRIVATE_KEY or pass --key-file/);
+    expect(() => signCommand(['https://cdn/x.jpg', '--expires', 'soon'], { AFTERIMAGE_PRIVATE_KEY: KEY }, now())).toThrow(/--expires must be a whole number of seconds/);
+    expect(() => signCommand(['https://cdn/x.jpg', '--endpoint', 'https://other/'], { AFTERIMAGE_PRIVATE_KEY: KEY }, now())).toThrow(/does not start with the endpoint/);
+    expect(() => signCommand(['https://cdn/x.jpg', '--key', 'secret'], {}, now())).toThrow(/Unknown option --key/);
+  });
+});
