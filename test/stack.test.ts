@@ -169,6 +169,20 @@ describe('cache key', () => {
     });
   });
 
+  test('keeps ik-s and ik-t in the key when an endpoint requires signatures, so a signed response never answers an unsigned request', () => {
+    const signed: AfterimageConfigInput = {
+      origins: [{ name: 'images', type: 's3', bucket: 'b' }],
+      endpoints: [{ prefix: '/private', origins: ['images'], requireSignedUrls: true }, { prefix: '', origins: ['images'] }],
+    };
+    const { template: signedTemplate } = synthStack({ config: signed });
+    const [policy] = Object.values(signedTemplate.findResources('AWS::CloudFront::CachePolicy'));
+    const queryStrings = policy.Properties.CachePolicyConfig.ParametersInCacheKeyAndForwardedToOrigin.QueryStringsConfig.QueryStrings;
+    expect(queryStrings).toEqual(expect.arrayContaining(['ik-s', 'ik-t']));
+    // And the edge function keeps them in the query the cache key is made from.
+    const [fn] = Object.values(signedTemplate.findResources('AWS::CloudFront::Function'));
+    expect(String(fn.Properties.FunctionCode)).toMatch(/ik-s/);
+  });
+
   test('forwards nothing beyond it (no origin request policy: Host must not reach a Function URL)', () => {
     template.resourceCountIs('AWS::CloudFront::OriginRequestPolicy', 0);
     const [distribution] = Object.values(template.findResources('AWS::CloudFront::Distribution'));
