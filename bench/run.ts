@@ -5,6 +5,8 @@
 //    sharp doing the same resize on bytes already in memory.
 // 2. Output formats: the same resize encoded as JPEG, WebP and AVIF.
 // 3. Throughput under concurrency, and the process's peak RSS.
+// 4. Cloudinary backup origin: a request whose version resolution is cached against one that
+//    lists the asset's versions every time (the cache turned off).
 
 import sharp from 'sharp';
 import { landscapeSvg } from '../local/samples';
@@ -35,7 +37,12 @@ function row(name: string, samples: number[], baseline?: number[]): string {
 }
 
 async function main(): Promise<void> {
-  const photo = await sharp(Buffer.from(landscapeSvg(2400, 1600))).jpeg({ quality: 85 }).toBuffer();
+  // A drawn scene with film-grain noise, so the JPEG weighs what a photo weighs.
+  const grain = await sharp({ create: { width: 2400, height: 1600, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 24 } } }).png().toBuffer();
+  const photo = await sharp(Buffer.from(landscapeSvg(2400, 1600)))
+    .composite([{ input: grain, blend: 'soft-light' }])
+    .jpeg({ quality: 85 })
+    .toBuffer();
   const h = await startHarness({
     buckets: ['bench'],
     config: (s3) => ({ origins: [s3Origin(s3, { name: 'bench', bucket: 'bench' })] }),
@@ -73,6 +80,30 @@ async function main(): Promise<void> {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       console.log(`  concurrency ${String(concurrency).padStart(2)}: ${(total / seconds).toFixed(1)} requests/s`);
     }
+    console.log('\n4. Cloudinary backup origin, 40 stored versions (w-400, JPEG out)');
+    const backup = async (resolutionTtlSeconds: number) =>
+      startHarness({
+        buckets: ['backup'],
+        config: (s3) => ({
+          origins: [s3Origin(s3, { name: 'backup', bucket: 'backup', type: 'cloudinary-backup', folder: '/res/demo/' })],
+          cache: { resolutionTtlSeconds },
+        }),
+        seed: async (s3) => {
+          for (let v = 0; v < 40; v++) await s3.put('backup', `res/demo/image/upload/shoe/${1700000000 + v}.jpg`, photo, 'image/jpeg');
+        },
+      });
+    const cachedHarness = await backup(60);
+    const uncachedHarness = await backup(0);
+    try {
+      const cached = await time(() => cachedHarness.get('/image/upload/v1/shoe.jpg?tr=w-400', { accept: '*/*' }));
+      const uncached = await time(() => uncachedHarness.get('/image/upload/v1/shoe.jpg?tr=w-400', { accept: '*/*' }));
+      console.log(row('resolution cached (GET only)', cached));
+      console.log(row('resolution listed every time (LIST + GET)', uncached, cached));
+    } finally {
+      await cachedHarness.close();
+      await uncachedHarness.close();
+    }
+
     console.log(`\npeak RSS of this process (server + s3rver + client): ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
   } finally {
     clearInterval(rssTimer);
