@@ -38,7 +38,7 @@ function row(name: string, samples: number[], baseline?: number[]): string {
 
 async function main(): Promise<void> {
   // A drawn scene with film-grain noise, so the JPEG weighs what a photo weighs.
-  const grain = await sharp({ create: { width: 2400, height: 1600, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 24 } } }).png().toBuffer();
+  const grain = await sharp({ create: { width: 2400, height: 1600, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 24 } } }).png().toBuffer();
   const photo = await sharp(Buffer.from(landscapeSvg(2400, 1600)))
     .composite([{ input: grain, blend: 'soft-light' }])
     .jpeg({ quality: 85 })

@@ -57,7 +57,7 @@ const TABLE: [row: string, options: Options, chain: string][] = [
   ['c_limit', { width: 300, height: 200, crop: 'limit' }, 'c-at_max,h-200,w-300'],
   ['c_mfit', { width: 300, height: 200, crop: 'mfit' }, 'c-at_least,h-200,w-300'],
   ['c_fill', { width: 300, height: 200, crop: 'fill' }, 'c-maintain_ratio,h-200,w-300'],
-  ['c_lfill', { width: 300, height: 200, crop: 'lfill' }, 'c-maintain_ratio,h-200,w-300'],
+  ['c_lfill', { width: 300, height: 200, crop: 'lfill' }, 'c-maintain_ratio_limit,h-200,w-300'],
   ['c_thumb', { width: 100, height: 100, crop: 'thumb', gravity: 'face' }, 'c-maintain_ratio,fo-face,h-100,w-100'],
   ['c_pad', { width: 300, height: 200, crop: 'pad' }, 'cm-pad_resize,h-200,w-300'],
   ['c_lpad', { width: 300, height: 200, crop: 'lpad' }, 'c-at_max,cm-pad_resize,h-200,w-300'],
@@ -230,6 +230,10 @@ describe('end to end: SDK URLs against a Cloudinary backup (spec 8)', () => {
     expect(await size({ width: 800, height: 800, crop: 'limit' })).toMatchObject({ width: WIDTH, height: HEIGHT });
     expect(await size({ width: 800, height: 800, crop: 'fit' })).toMatchObject({ width: 800, height: 600 });
     expect(await size({ width: 800, height: 800, crop: 'lpad' })).toMatchObject({ width: 800, height: 800 });
+    // lfill: fills like c_fill when the input is larger, never enlarges a smaller one, only crops it.
+    expect(await size({ width: 200, height: 100, crop: 'lfill' })).toMatchObject({ width: 200, height: 100 });
+    expect(await size({ width: 800, height: 600, crop: 'lfill' })).toMatchObject({ width: WIDTH, height: HEIGHT });
+    expect(await size({ width: 200, height: 600, crop: 'lfill' })).toMatchObject({ width: 200, height: HEIGHT });
     expect(await size({ width: 100, height: 50, crop: 'crop', x: 10, y: 20 })).toMatchObject({ width: 100, height: 50 });
     expect(await size({ angle: 90 })).toMatchObject({ width: HEIGHT, height: WIDTH });
     expect(await size({ width: 100, dpr: 2 })).toMatchObject({ width: 200 });

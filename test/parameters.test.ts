@@ -128,12 +128,12 @@ describe('dpr: 0.1-5, multiplies w and h', () => {
 });
 
 describe('c: crop strategies', () => {
-  it.each(['maintain_ratio', 'force', 'at_max', 'at_max_enlarge', 'at_least'])('c-%s', (c) => {
+  it.each(['maintain_ratio', 'maintain_ratio_limit', 'force', 'at_max', 'at_max_enlarge', 'at_least'])('c-%s', (c) => {
     expect(step(`w-10,h-10,c-${c}`).crop).toBe(c);
   });
 
   it('anything else is a 400 listing the strategies', () => {
-    expect(rejection('c-fill')).toBe('Invalid transformation "c-fill": c must be one of maintain_ratio, force, at_max, at_max_enlarge, at_least');
+    expect(rejection('c-fill')).toBe('Invalid transformation "c-fill": c must be one of maintain_ratio, maintain_ratio_limit, force, at_max, at_max_enlarge, at_least');
   });
 });
 
@@ -154,6 +154,10 @@ describe('cm: crop modes need a complete box', () => {
   it('c-force or c-at_least with cm-pad_resize conflict; c-at_max means no enlargement', () => {
     expect(rejection('w-10,h-10,cm-pad_resize,c-force')).toBe('Invalid transformation "c-force": c must be maintain_ratio, at_max or at_max_enlarge when used with cm-pad_resize');
     expect(step('w-10,h-10,cm-pad_resize,c-at_max')).toMatchObject({ cropMode: 'pad_resize', crop: 'at_max' });
+  });
+
+  it('c-maintain_ratio_limit crops, so it conflicts with cm-pad_resize', () => {
+    expect(rejection('w-10,h-10,cm-pad_resize,c-maintain_ratio_limit')).toBe('Invalid transformation "c-maintain_ratio_limit": c must be maintain_ratio, at_max or at_max_enlarge when used with cm-pad_resize');
   });
 
   it('a scaling strategy with cm-extract conflicts', () => {

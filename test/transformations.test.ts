@@ -162,6 +162,27 @@ const cases: Case[] = [
   { name: 'c-at_max never enlarges', path: '/gradient.png', transformation: [{ width: 1000, height: 1000, crop: 'at_max' }], check: (r) => expect([r.width, r.height]).toEqual([600, 400]) },
   { name: 'c-at_max with one side never enlarges', path: '/small.png', transformation: [{ width: 400, crop: 'at_max' }], check: (r) => expect([r.width, r.height]).toEqual([100, 50]) },
   { name: 'c-at_max_enlarge', path: '/gradient.png', transformation: [{ width: 1000, height: 1000, crop: 'at_max_enlarge' }], check: (r) => expect([r.width, r.height]).toEqual([1000, 667]) },
+  {
+    name: 'c-maintain_ratio_limit fills the box when the input is larger',
+    path: '/gradient.png',
+    transformation: [{ width: 300, height: 100, crop: 'maintain_ratio_limit' }],
+    check: (r) => {
+      expect([r.width, r.height]).toEqual([300, 100]);
+      expectColour(r.at(0, 50), [0, 128, 64], 16); // scaled to 300 wide: nothing cut from the sides
+    },
+  },
+  { name: 'c-maintain_ratio_limit never enlarges', path: '/small.png', transformation: [{ width: 400, height: 300, crop: 'maintain_ratio_limit' }], check: (r) => expect([r.width, r.height]).toEqual([100, 50]) },
+  {
+    name: 'c-maintain_ratio_limit only crops where the input is smaller than the box on one side',
+    path: '/gradient.png',
+    transformation: [{ width: 300, height: 1000, crop: 'maintain_ratio_limit' }],
+    check: (r) => {
+      expect([r.width, r.height]).toEqual([300, 400]); // not scaled: 300 of the 600 columns, around the centre
+      expectColour(r.at(0, 200), [64, 128, 64], 16);
+      expectColour(r.at(299, 200), [191, 128, 64], 16);
+    },
+  },
+  { name: 'c-maintain_ratio_limit with one side never enlarges', path: '/small.png', transformation: [{ width: 400, crop: 'maintain_ratio_limit' }], check: (r) => expect([r.width, r.height]).toEqual([100, 50]) },
   { name: 'c-at_least', path: '/gradient.png', transformation: [{ width: 300, height: 300, crop: 'at_least' }], check: (r) => expect([r.width, r.height]).toEqual([450, 300]) },
 
   // cm: crop modes

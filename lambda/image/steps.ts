@@ -97,10 +97,11 @@ export function resizeTarget(step: TransformStep, width: number, height: number)
   const strategy = step.crop ?? 'maintain_ratio';
   const scaled = (scale: number) => ({ width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)), cover: false });
   if (box.width === undefined || box.height === undefined) {
-    // One side given: the other follows the aspect ratio; at_max still never enlarges.
+    // One side given: the other follows the aspect ratio; at_max and maintain_ratio_limit still never enlarge.
+    const limited = strategy === 'at_max' || strategy === 'maintain_ratio_limit';
     const scale = box.width !== undefined ? box.width / width : box.height! / height;
-    const target = scaled(strategy === 'at_max' ? Math.min(scale, 1) : scale);
-    if (strategy !== 'at_max') {
+    const target = scaled(limited ? Math.min(scale, 1) : scale);
+    if (!limited) {
       if (box.width !== undefined) target.width = box.width;
       else target.height = box.height!;
     }
@@ -109,6 +110,12 @@ export function resizeTarget(step: TransformStep, width: number, height: number)
   switch (strategy) {
     case 'maintain_ratio':
       return { width: box.width, height: box.height, cover: true };
+    case 'maintain_ratio_limit': {
+      // Cover the box at a scale of at most 1; where the input is smaller than the box, that
+      // side stays as it is (never padded), so the result is only cropped.
+      const fill = scaled(Math.min(Math.max(box.width / width, box.height / height), 1));
+      return { width: Math.min(box.width, fill.width), height: Math.min(box.height, fill.height), cover: true };
+    }
     case 'force':
       return { width: box.width, height: box.height, cover: false };
     case 'at_max':

@@ -51,8 +51,8 @@ const CROP: Record<string, (component: Component) => string[]> = {
   limit: () => ['c-at_max'],
   mfit: () => ['c-at_least'],
   fill: () => ['c-maintain_ratio'],
-  // Enlarges a smaller input: the registry has no "fill without enlarging" (see docs/cloudinary.md).
-  lfill: () => ['c-maintain_ratio'],
+  // Fill, but never enlarge: a smaller input is only cropped to the box (see docs/cloudinary.md).
+  lfill: () => ['c-maintain_ratio_limit'],
   thumb: () => ['c-maintain_ratio'],
   pad: () => ['cm-pad_resize'],
   lpad: () => ['cm-pad_resize', 'c-at_max'],

@@ -107,7 +107,7 @@ const parseCoordinate = (value: string, ctx: ParameterContext) => parseIntegerIn
 
 const SIZE_ACCEPTS = (ctx: ParameterContext) => `an integer from 1 to ${ctx.limits.maxOutputDimension} (limits.maxOutputDimension)`;
 
-const CROP_STRATEGIES: readonly CropStrategy[] = ['maintain_ratio', 'force', 'at_max', 'at_max_enlarge', 'at_least'];
+const CROP_STRATEGIES: readonly CropStrategy[] = ['maintain_ratio', 'maintain_ratio_limit', 'force', 'at_max', 'at_max_enlarge', 'at_least'];
 const CROP_MODES: readonly CropMode[] = ['pad_resize', 'extract', 'pad_extract'];
 const FOCI: readonly Focus[] = ['center', 'top', 'bottom', 'left', 'right', 'top_left', 'top_right', 'bottom_left', 'bottom_right', 'auto', 'face'];
 const FORMATS = ['auto', 'webp', 'avif', 'jpg', 'jpeg', 'png', 'gif', 'orig'] as const;
@@ -302,7 +302,7 @@ export function checkStep(draft: PlanDraft, ctx: ParameterContext): void {
     const boxComplete = (hasWidth && hasHeight) || ((hasWidth || hasHeight) && step.aspectRatio !== undefined);
     if (!boxComplete) throw invalidParameter(param('cm'), 'used with both w and h (or one of them and ar)');
     const crop = step.crop ?? 'maintain_ratio';
-    if (step.cropMode === 'pad_resize' && (crop === 'force' || crop === 'at_least')) {
+    if (step.cropMode === 'pad_resize' && (crop === 'force' || crop === 'at_least' || crop === 'maintain_ratio_limit')) {
       throw invalidParameter(param('c'), 'maintain_ratio, at_max or at_max_enlarge when used with cm-pad_resize');
     }
     if (step.cropMode !== 'pad_resize' && crop !== 'maintain_ratio') {

@@ -13,7 +13,8 @@ export type { Colour } from './colour';
 /** A width or height: pixels, or a share of the step's input. */
 export type Dimension = { px: number } | { fraction: number };
 
-export type CropStrategy = 'maintain_ratio' | 'force' | 'at_max' | 'at_max_enlarge' | 'at_least';
+/** `maintain_ratio_limit` is `maintain_ratio` that never enlarges (Cloudinary's `c_lfill`; not an ImageKit value). */
+export type CropStrategy = 'maintain_ratio' | 'maintain_ratio_limit' | 'force' | 'at_max' | 'at_max_enlarge' | 'at_least';
 export type CropMode = 'pad_resize' | 'extract' | 'pad_extract';
 export type Focus =
   | 'center' | 'top' | 'bottom' | 'left' | 'right'
