@@ -35,6 +35,14 @@ export async function startEmbeddedS3(buckets: string[]): Promise<EmbeddedS3> {
     configureBuckets: buckets.map((name) => ({ name })),
   });
   const { port } = await server.run();
+  return embeddedS3Handle(port, async () => {
+    await server.close();
+    rmSync(directory, { recursive: true, force: true });
+  });
+}
+
+/** A seeding client for an S3 server on a loopback port; `shutdown` stops the server. */
+export function embeddedS3Handle(port: number, shutdown: () => Promise<void>): EmbeddedS3 {
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new S3Client({
     region: 'us-east-1',
@@ -52,8 +60,7 @@ export async function startEmbeddedS3(buckets: string[]): Promise<EmbeddedS3> {
     },
     async close() {
       client.destroy();
-      await server.close();
-      rmSync(directory, { recursive: true, force: true });
+      await shutdown();
     },
   };
 }

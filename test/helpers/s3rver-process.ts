@@ -6,8 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { EMBEDDED_KEYS, type EmbeddedS3 } from '../../local/embedded-s3';
+import { embeddedS3Handle, type EmbeddedS3 } from '../../local/embedded-s3';
 
 const CHILD_SCRIPT = `
 const S3rver = require(process.env.S3RVER_MODULE);
@@ -35,26 +34,9 @@ export async function startS3rverProcess(buckets: string[]): Promise<EmbeddedS3>
     });
     child.once('exit', (code) => reject(new Error(`s3rver process exited (${code}) before listening`)));
   });
-  const endpoint = `http://127.0.0.1:${port}`;
-  const client = new S3Client({
-    region: 'us-east-1',
-    endpoint,
-    forcePathStyle: true,
-    credentials: { ...EMBEDDED_KEYS },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
+  return embeddedS3Handle(port, async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+    rmSync(directory, { recursive: true, force: true });
   });
-  return {
-    endpoint,
-    port,
-    client,
-    async put(bucket, key, body, contentType) {
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
-    },
-    async close() {
-      client.destroy();
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-      rmSync(directory, { recursive: true, force: true });
-    },
-  };
 }
