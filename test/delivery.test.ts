@@ -220,3 +220,25 @@ describe('5. errors', () => {
     expect(res.body.toString()).toMatch(/limits\.maxInputPixels/);
   });
 });
+
+describe('5. input over the byte limit', () => {
+  let small: Harness;
+  beforeAll(async () => {
+    small = await startHarness({
+      buckets: ['bytes'],
+      config: (s3) => ({ origins: [s3Origin(s3, { name: 'bytes', bucket: 'bytes' })], limits: { maxInputBytes: 1000 } }),
+      seed: async (s3) => {
+        await s3.put('bytes', 'big.png', await sharp({ create: { width: 64, height: 64, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 60 } } }).png().toBuffer(), 'image/png');
+        await s3.put('bytes', 'tiny.png', await solidImage(4, 4, { r: 1, g: 1, b: 1 }, 'png'), 'image/png');
+      },
+    });
+  });
+  afterAll(() => small.close());
+
+  it('answers 422 ELIMIT naming limits.maxInputBytes, and serves what is under it', async () => {
+    const res = await small.get('/tr:w-10/big.png');
+    expect(res.status).toBe(422);
+    expect(res.headers.get('x-afterimage-error')).toMatch(/^ELIMIT - .*limits\.maxInputBytes/);
+    expect((await small.get('/tr:w-2/tiny.png')).status).toBe(200);
+  });
+});

@@ -122,7 +122,7 @@ export async function getObject(
       (output.Body as { destroy?: () => void } | undefined)?.destroy?.();
       throw new HttpError(422, 'ELIMIT', `The stored file is ${output.ContentLength} bytes; the limit is ${limits.maxInputBytes} (limits.maxInputBytes)`);
     }
-    const bytes = await readBody(output, signal, limits.originTimeoutMs);
+    const bytes = await readBody(output, signal, limits.originTimeoutMs, limits.maxInputBytes);
     return { body: bytes, output };
   } catch (error) {
     if (isNotFound(error)) return null;
@@ -134,18 +134,25 @@ export async function getObject(
  * Reads the body. The SDK's request timeout ends once the headers arrive, so a body that stalls
  * is cut here: after `idleMs` without data, or at the call's deadline.
  */
-async function readBody(output: GetObjectCommandOutput, signal: AbortSignal, idleMs: number): Promise<Buffer> {
+async function readBody(output: GetObjectCommandOutput, signal: AbortSignal, idleMs: number, maxBytes: number): Promise<Buffer> {
   const body = output.Body as (NodeJS.ReadableStream & { destroy?: (e?: Error) => void }) | undefined;
   if (!body) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
+  let total = 0;
   const onAbort = () => body.destroy?.(Object.assign(new Error('body read timed out'), { name: 'TimeoutError' }));
-  let idle = setTimeout(onAbort, idleMs);
+  const idle = setTimeout(onAbort, idleMs);
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     for await (const chunk of body) {
-      clearTimeout(idle);
-      idle = setTimeout(onAbort, idleMs);
-      chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as unknown as Uint8Array));
+      idle.refresh();
+      const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as unknown as Uint8Array);
+      total += bytes.length;
+      // Content-Length was checked before reading; this holds when the origin sent none.
+      if (total > maxBytes) {
+        body.destroy?.();
+        throw new HttpError(422, 'ELIMIT', `The stored file is over ${maxBytes} bytes, the limit (limits.maxInputBytes)`);
+      }
+      chunks.push(bytes);
     }
   } finally {
     clearTimeout(idle);
