@@ -32,6 +32,12 @@ function rejection(fn: () => unknown): HttpError {
 }
 
 describe('1. endpoint prefix: the longest prefix matching whole segments wins', () => {
+  it('refuses a percent-encoded prefix that would reach another endpoint (e.g. around a signature requirement)', () => {
+    expect(rejection(() => parse('/%73hop/a.jpg')).message).toMatch(/^Invalid path: the endpoint prefix "\/shop" must be written without percent-encoding/);
+    expect(rejection(() => parse('/shop%2Fimages/a.jpg')).status).toBe(400);
+    expect(parse('/shop/im%61ges.jpg').path).toBe('images.jpg');
+  });
+
   it('picks the longest matching prefix', () => {
     expect(parse('/shop/images/a.jpg').endpoint.prefix).toBe('shop/images');
     expect(parse('/shop/a.jpg').endpoint.prefix).toBe('shop');
@@ -103,10 +109,10 @@ describe('1. path decoding', () => {
   });
 });
 
-describe('1. signature text: the URL after the prefix, query in order without ik-s and ik-t', () => {
-  it('keeps the tr segment and the other query parameters as received', () => {
+describe('1. signature text: the URL after the prefix, with the tr query and nothing else', () => {
+  it('keeps the tr segment and the tr query as received; drops what CloudFront drops', () => {
     const parsed = parse('/shop/tr:w-300/a%20b.jpg', 'tr=h-10&ik-t=123&x=1&ik-s=abc');
-    expect(parsed.signedText).toBe('tr:w-300/a%20b.jpg?tr=h-10&x=1');
+    expect(parsed.signedText).toBe('tr:w-300/a%20b.jpg?tr=h-10');
     expect(parsed.signature).toBe('abc');
     expect(parsed.expires).toBe('123');
   });

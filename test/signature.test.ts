@@ -92,11 +92,12 @@ describe('URLs signed by the ImageKit Node SDK verify', () => {
     expect((await get(url)).status).toBe(200);
   });
 
-  it('with other query parameters, which are signed in order', async () => {
-    const url = sdk('/private').url({ path: '/shoe.jpg', queryParameters: { v: '3', _a: 'x' }, transformation: [{ width: 100 }], transformationPosition: 'query', signed: true });
-    expect(url).toMatch(/\?v=3&_a=x&tr=w-100&ik-s=[0-9a-f]{40}$/);
-    expect((await get(url)).status).toBe(200);
-    expect((await get(url.replace('v=3&_a=x', '_a=x&v=3'))).status).toBe(401);
+  it('over the path and tr only: other query parameters never reach the origin behind CloudFront', async () => {
+    const url = sdk('/private').url({ path: '/shoe.jpg', transformation: [{ width: 100 }], transformationPosition: 'query', signed: true });
+    expect((await get(`${url}&_a=x`)).status).toBe(200);
+    // A URL signed over other parameters cannot verify: the edge drops them before the function sees them.
+    const overOthers = sdk('/private').url({ path: '/shoe.jpg', queryParameters: { v: '3' }, transformation: [{ width: 100 }], transformationPosition: 'query', signed: true });
+    expect((await get(overOthers)).status).toBe(401);
   });
 
   it('with a path that needs percent-encoding', async () => {
@@ -126,7 +127,7 @@ describe('a missing, wrong or expired signature is a 401 with a reason', () => {
     const url = sdk('/private').url({ path: '/shoe.jpg', transformation: [{ width: 100 }], signed: true });
     await expect401(url.replace('w-100', 'w-101'), /^ESIGNATURE - The signature \(ik-s\) does not match this URL$/);
     await expect401(url.replace('shoe.jpg', 'shoe.jpg/'), /^E/);
-    await expect401(`${url}&extra=1`, /^ESIGNATURE - The signature/);
+    await expect401(`${url}&tr=w-5`, /^ESIGNATURE - The signature/);
     const signature = /ik-s=([0-9a-f]+)/.exec(url)![1];
     const flipped = signature.slice(0, -1) + (signature.endsWith('0') ? '1' : '0');
     await expect401(url.replace(signature, flipped), /^ESIGNATURE - The signature/);

@@ -61,6 +61,13 @@ export function parseRequestUrl(endpoints: EndpointConfig[], rawPath: string, ra
   const rawSegments = rawPath.replace(/^\/+/, '').split('/');
   const endpoint = matchEndpoint(endpoints, rawSegments);
   if (!endpoint) throw notFound('No URL endpoint matches this path');
+  // Route on what the path means as well as how it is spelled: `/%70roducts/x.jpg` or
+  // `/products%2Fx.jpg` must not reach another endpoint than `/products/x.jpg` (a way around
+  // an endpoint's signature requirement).
+  const meant = matchEndpoint(endpoints, decodeOnce(rawSegments.join('/'), 'path').split('/'));
+  if (meant !== endpoint) {
+    throw badRequest(`Invalid path: the endpoint prefix "/${meant?.prefix ?? ''}" must be written without percent-encoding`);
+  }
   const prefixLength = endpoint.prefix === '' ? 0 : endpoint.prefix.split('/').length;
   const rest = rawSegments.slice(prefixLength);
 
@@ -93,9 +100,11 @@ export function parseRequestUrl(endpoints: EndpointConfig[], rawPath: string, ra
       const value = eq < 0 ? '' : decodeQueryPart(pair.slice(eq + 1));
       if (key === 'ik-s') signature = value;
       else if (key === 'ik-t') expires = value;
-      else {
+      else if (key === 'tr') {
+        // Only `tr` is signed: CloudFront forwards nothing else (spec section 1), so a
+        // signature over other parameters could never verify behind it.
         kept.push(pair);
-        if (key === 'tr') chains.push(value);
+        chains.push(value);
       }
     }
   }
