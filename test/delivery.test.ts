@@ -31,6 +31,9 @@ beforeAll(async () => {
       // Stored 300x200 with EXIF orientation 6 (rotate 90° clockwise to display): displays as 200x300.
       await s3.put(BUCKET, 'photos/rotated.jpg', await sharp({ create: { width: 300, height: 200, channels: 3, background: '#0a0' } }).jpeg().withMetadata({ orientation: 6 }).toBuffer(), 'image/jpeg');
       await s3.put(BUCKET, 'photos/broken.jpg', Buffer.from('not really a jpeg'), 'image/jpeg');
+      // Script in an SVG sharp cannot read, stored with an upper-case type: still sandboxed.
+      await s3.put(BUCKET, 'art/nodim.svg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'), 'image/SVG+xml');
+      await s3.put(BUCKET, 'art/page.png', Buffer.from('<html><script>alert(1)</script></html>'), 'image/png');
       await s3.put(BUCKET, 'docs/manual.pdf', Buffer.from('%PDF-1.4 fake but stored'), 'application/pdf');
       await s3.put(BUCKET, 'art/logo.svg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script></svg>'), 'image/svg+xml');
     },
@@ -169,6 +172,15 @@ describe('5. success headers', () => {
     const res = await h.get('/tr:w-10/photos/odd%20name%20%3C1%3E.jpg?x=1');
     expect(res.status).toBe(200);
     expect(res.headers.get('link')).toBe('<https://www.example.com/media/photos/odd%20name%20%3C1%3E.jpg>; rel="canonical"');
+  });
+
+  it('sandboxes whatever sharp cannot read, whatever its stored type says', async () => {
+    for (const path of ['/art/nodim.svg', '/art/page.png']) {
+      const res = await h.get(path);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; style-src 'unsafe-inline'; sandbox");
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    }
   });
 
   it('serves a stored file that is not an image as stored, sandboxed', async () => {

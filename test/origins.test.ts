@@ -215,6 +215,8 @@ describe('di-: the default image, through the same endpoint and transformations 
   it('serves the default image when the file is in no origin, transformed the same way', async () => {
     const response = await expectImage('/tr:di-defaults@@missing.png,w-16/nowhere.jpg', BLUE);
     expect(await decode(response.body)).toMatchObject({ width: 16, height: 16, format: 'png' });
+    // Short-lived, so the real file shows soon after it is uploaded.
+    expect(response.headers.get('cache-control')).toBe('public, max-age=300');
   });
 
   it('finds the default image through the whole preference list, in the query form too', async () => {

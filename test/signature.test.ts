@@ -147,7 +147,12 @@ describe('a missing, wrong or expired signature is a 401 with a reason', () => {
 
   it('expired: ik-t in the past of the injected clock', async () => {
     const url = sdk('/private').url({ path: '/shoe.jpg', signed: true, expireSeconds: 60 });
-    expect((await get(url)).status).toBe(200);
+    const fresh = await get(url);
+    expect(fresh.status).toBe(200);
+    // Caches must not keep serving it past ik-t either.
+    const maxAge = Number(/^public, max-age=(\d+)$/.exec(fresh.headers.get('cache-control')!)![1]);
+    expect(maxAge).toBeGreaterThan(50);
+    expect(maxAge).toBeLessThanOrEqual(60);
     clockMs += 61_000;
     try {
       await expect401(url, /^ESIGNATURE - This signed URL has expired/);

@@ -1,6 +1,8 @@
 // The core every adapter calls: URL → request plan → origin lookup → image pipeline → response.
 // It knows nothing of Lambda events or node:http; the handler and the local server adapt to it.
 
+import sharp from 'sharp';
+import packageJson from '../../package.json';
 import type { AfterimageConfig, EndpointConfig } from '../config';
 import { HttpError, notFound } from '../errors';
 import { CONTENT_TYPES, chooseFormat, type ImageFormat } from '../image/format';
@@ -14,6 +16,12 @@ import type { StoredObject } from '../origin/types';
 import { SANDBOX_CSP, canonicalLink, errorResponse, etagMatches, makeEtag, type ServiceResponse } from './respond';
 
 export type { ServiceResponse } from './respond';
+
+/** Part of every image ETag: a release that renders differently must not be answered with 304. */
+const RENDERER_VERSION = `afterimage ${packageJson.version}, sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}`;
+
+/** Cache lifetime of a default image (`di-`), so the real file shows once it is uploaded. */
+const DEFAULT_IMAGE_MAX_AGE = 300;
 
 export interface ServiceRequest {
   method: string;
@@ -60,8 +68,11 @@ export class ImageService {
       // Cheap before expensive: the plan (pure), then the signature, then the origins.
       const plan = buildPlan(parsed, this.config);
       await verifySignature(parsed, this.signingKey, this.now());
-      const stored = await this.lookup(plan);
-      return await this.respond(plan, stored, request, head);
+      const { stored, fallback } = await this.lookup(plan);
+      const response = await this.respond(plan, stored, request, head);
+      const cacheControl = this.limitedCacheControl(parsed.expires, fallback);
+      if (cacheControl) response.headers['cache-control'] = cacheControl;
+      return response;
     } catch (error) {
       const response = errorResponse(error, head);
       if (request.method !== 'GET' && !head) response.headers.allow = 'GET, HEAD';
@@ -69,14 +80,25 @@ export class ImageService {
     }
   }
 
+  /**
+   * A shorter Cache-Control where the long default would be wrong: a signed URL must stop
+   * working at its `ik-t`, in caches too; a default image must give way soon to the real file.
+   */
+  private limitedCacheControl(expires: string | undefined, fallback: boolean): string | undefined {
+    const seconds = [fallback ? DEFAULT_IMAGE_MAX_AGE : Infinity];
+    if (expires !== undefined && /^\d+$/.test(expires)) seconds.push(Math.max(0, Number(expires) - Math.ceil(this.now() / 1000)));
+    const maxAge = Math.min(...seconds);
+    return Number.isFinite(maxAge) ? `public, max-age=${maxAge}` : undefined;
+  }
+
   /** The file from the endpoint's origins, else the default image, else 404. */
-  private async lookup(plan: RequestPlan): Promise<StoredObject> {
+  private async lookup(plan: RequestPlan): Promise<{ stored: StoredObject; fallback: boolean }> {
     const origins = this.preferenceLists.get(plan.endpoint)!;
     const found = await origins.find(plan.path);
-    if (found) return found;
+    if (found) return { stored: found, fallback: false };
     if (plan.defaultImage !== undefined) {
       const fallback = await origins.find(plan.defaultImage);
-      if (fallback) return fallback;
+      if (fallback) return { stored: fallback, fallback: true };
     }
     throw notFound(`No origin of this endpoint has "${plan.path.slice(0, 200)}"`);
   }
@@ -96,8 +118,10 @@ export class ImageService {
       if (!input && plan.transformed && !plan.original) {
         throw new HttpError(422, 'EUNREADABLE', 'The stored file is not an image that can be transformed; request it without transformations to get it as stored');
       }
+      // Sandboxed whatever its stored type says: sharp did not vouch for these bytes (an SVG
+      // or HTML stored as image/png must not run script on the delivery domain).
       const contentType = stored.contentType ?? 'application/octet-stream';
-      if (!contentType.startsWith('image/') || contentType.includes('svg')) headers['content-security-policy'] = SANDBOX_CSP;
+      headers['content-security-policy'] = SANDBOX_CSP;
       return this.finish(request, head, 200, headers, makeEtag(['orig', ...originVersion]), stored.body, contentType);
     }
 
@@ -109,7 +133,7 @@ export class ImageService {
       input,
     });
     if (decision.negotiated) headers.vary = 'Accept';
-    const etag = makeEtag(['image', ...originVersion, JSON.stringify(plan.steps), JSON.stringify(plan.output), decision.format, String(this.config.output.quality)]);
+    const etag = makeEtag(['image', RENDERER_VERSION, ...originVersion, JSON.stringify(plan.steps), JSON.stringify(plan.output), decision.format, String(this.config.output.quality)]);
     if (etagMatches(request.headers['if-none-match'], etag)) return this.finish(request, head, 304, headers, etag);
 
     if (decision.format === 'svg') {
