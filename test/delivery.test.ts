@@ -33,6 +33,7 @@ beforeAll(async () => {
       await s3.put(BUCKET, 'photos/broken.jpg', Buffer.from('not really a jpeg'), 'image/jpeg');
       // Script in an SVG sharp cannot read, stored with an upper-case type: still sandboxed.
       await s3.put(BUCKET, 'art/nodim.svg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'), 'image/SVG+xml');
+      await s3.put(BUCKET, 'art/huge.svg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="100000"><rect width="10" height="10"/></svg>'), 'image/svg+xml');
       await s3.put(BUCKET, 'art/page.png', Buffer.from('<html><script>alert(1)</script></html>'), 'image/png');
       await s3.put(BUCKET, 'docs/manual.pdf', Buffer.from('%PDF-1.4 fake but stored'), 'application/pdf');
       await s3.put(BUCKET, 'art/logo.svg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script></svg>'), 'image/svg+xml');
@@ -123,6 +124,15 @@ describe('4. output format', () => {
   it('keeps transparency in formats that have it', async () => {
     const res = await h.get('/tr:w-100/photos/alpha.png', { accept: 'image/webp' });
     expect(await decode(res.body)).toMatchObject({ format: 'webp', hasAlpha: true });
+  });
+
+  it('serves a large SVG as stored (never rasterised), and applies the pixel limit only when asked to rasterise it', async () => {
+    const stored = await h.get('/art/huge.svg', { accept: 'image/avif' });
+    expect(stored.status).toBe(200);
+    expect(stored.headers.get('content-type')).toBe('image/svg+xml');
+    const rasterised = await h.get('/tr:f-png/art/huge.svg');
+    expect(rasterised.status).toBe(422);
+    expect(rasterised.headers.get('x-afterimage-error')).toMatch(/^ELIMIT - .*limits\.maxInputPixels/);
   });
 
   it('serves SVG as stored under auto, sandboxed', async () => {

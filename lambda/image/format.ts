@@ -68,8 +68,11 @@ export function chooseFormat(options: {
   if (explicit && explicit !== 'auto') return { format: explicit === 'orig' ? own : explicit, negotiated: false };
   if (!explicit && formatWish) return { format: formatWish, negotiated: false };
   const wanted = explicit ?? configured;
+  // SVG and animations keep their format unless the URL names one (a configured default does not).
+  if ((own === 'svg' || input.animated) && (explicit === undefined || explicit === 'auto')) {
+    return { format: own, negotiated: wanted === 'auto' };
+  }
   if (wanted !== 'auto') return { format: wanted === 'orig' ? own : wanted, negotiated: false };
-  if (own === 'svg' || input.animated) return { format: own, negotiated: true };
   if (accepts(accept, 'image/avif')) return { format: 'avif', negotiated: true };
   if (accepts(accept, 'image/webp')) return { format: 'webp', negotiated: true };
   return { format: own, negotiated: true };

@@ -29,10 +29,8 @@ export async function inspectInput(bytes: Buffer, limits: LimitsConfig): Promise
   if (!meta.format || !meta.width || !meta.height) return null;
   const pages = meta.pages ?? 1;
   const frameHeight = meta.pageHeight ?? meta.height;
-  const pixels = meta.width * frameHeight * pages;
-  if (pixels > limits.maxInputPixels) {
-    throw new HttpError(422, 'ELIMIT', `The input is ${meta.width}x${frameHeight}${pages > 1 ? ` x ${pages} frames` : ''} = ${pixels} pixels; the limit is ${limits.maxInputPixels} (limits.maxInputPixels)`);
-  }
+  // An SVG is served as stored unless a raster format is asked for; renderImage checks it then.
+  if (meta.format !== 'svg') checkInputPixels(meta.width, frameHeight, pages, limits);
   // EXIF orientations 5-8 swap the axes; every step sees the auto-oriented image.
   const swapped = (meta.orientation ?? 1) >= 5;
   return {
@@ -44,6 +42,14 @@ export async function inspectInput(bytes: Buffer, limits: LimitsConfig): Promise
     height: swapped ? meta.width : frameHeight,
     pages,
   };
+}
+
+/** Over `limits.maxInputPixels` → 422, before anything is decoded. */
+function checkInputPixels(width: number, frameHeight: number, pages: number, limits: LimitsConfig): void {
+  const pixels = width * frameHeight * pages;
+  if (pixels > limits.maxInputPixels) {
+    throw new HttpError(422, 'ELIMIT', `The input is ${width}x${frameHeight}${pages > 1 ? ` x ${pages} frames` : ''} = ${pixels} pixels; the limit is ${limits.maxInputPixels} (limits.maxInputPixels)`);
+  }
 }
 
 export interface RenderOptions {
@@ -66,6 +72,7 @@ function open(bytes: Buffer, limits: LimitsConfig, animated: boolean): sharp.Sha
 
 /** Runs every step in order, then encodes. Decoding failures are a 422, never a crash. */
 export async function renderImage(bytes: Buffer, input: InspectedInput, options: RenderOptions): Promise<RenderResult> {
+  checkInputPixels(input.width, input.height, input.pages, options.limits);
   // An animation stays animated only into an animated format, and only when every step can
   // run on all frames; otherwise its first frame is rendered.
   const animated = input.animated && (options.format === 'gif' || options.format === 'webp') && supportsAnimation(options.steps);
