@@ -322,8 +322,12 @@ function grantDefaultChainOrigins(role: iam.Role, config: AfterimageConfig): voi
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${origin.bucket}/${folder}*]`,
       reason: `The function reads the objects of origin "${origin.name}" (bucket ${origin.bucket}, folder /${folder}).`,
     });
-    if (origin.type === 'cloudinary-backup') {
-      role.addToPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucketArn] }));
-    }
+    // Listing the folder: Cloudinary backups list an asset's versions, and for every origin it
+    // makes S3 answer 404 rather than 403 for a missing key, so the preference list and `di-` work.
+    role.addToPolicy(new iam.PolicyStatement({
+      actions: ['s3:ListBucket'],
+      resources: [bucketArn],
+      ...(folder ? { conditions: { StringLike: { 's3:prefix': [`${folder}*`] } } } : {}),
+    }));
   }
 }

@@ -101,6 +101,7 @@ describe('1. path decoding', () => {
     ['an empty path', '/'],
     ['an empty path after the chain', '/tr:w-10/'],
     ['malformed percent-encoding', '/a%zz.jpg'],
+    ['a path longer than an S3 key can be', `/${'%C3%A9'.repeat(513)}.jpg`],
   ])('answers 400 for %s', (_what, path) => {
     const error = rejection(() => parse(path));
     expect(error.status).toBe(400);

@@ -330,9 +330,19 @@ describe('configuration is validated at synth time', () => {
       [
         ['s3:GetObject', arn(':s3:::own-bucket/photos/*')],
         ['s3:GetObject', arn(':s3:::backup-bucket/res/c/*')],
+        ['s3:ListBucket', arn(':s3:::own-bucket')],
         ['s3:ListBucket', arn(':s3:::backup-bucket')],
       ].sort(),
     );
+    // Listing only within each origin's folder.
+    const conditions = Object.values(template.findResources('AWS::IAM::Policy'))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string; Condition?: unknown }[])
+      .filter((statement) => statement.Action === 's3:ListBucket')
+      .map((statement) => statement.Condition);
+    expect(conditions).toEqual(expect.arrayContaining([
+      { StringLike: { 's3:prefix': ['photos/*'] } },
+      { StringLike: { 's3:prefix': ['res/c/*'] } },
+    ]));
   });
 });
 

@@ -44,10 +44,16 @@ function decodeOnce(text: string, what: string): string {
   }
 }
 
+/** S3's limit on an object key, in UTF-8 bytes. */
+const MAX_KEY_BYTES = 1024;
+
 /** Rejects what can never be a safe object path (spec section 1). */
 export function checkImagePath(path: string): void {
   if (path === '') throw badRequest('Invalid path: the image path is empty');
   if (path.includes('\0')) throw badRequest('Invalid path: it contains a NUL byte');
+  if (Buffer.byteLength(path) > MAX_KEY_BYTES) {
+    throw badRequest(`Invalid path: it is longer than ${MAX_KEY_BYTES} bytes, the most an S3 object key can hold`);
+  }
   for (const segment of path.split('/')) {
     if (segment === '.' || segment === '..') throw badRequest('Invalid path: "." and ".." segments are not allowed');
   }
