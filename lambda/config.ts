@@ -40,6 +40,13 @@ export interface OriginConfig {
   canonicalBaseUrl?: string;
   /** cloudinary-backup only: serve the exact version named in the URL when the backup has it. @default false */
   exactVersions?: boolean;
+  /**
+   * cloudinary-backup only: the delivery types served when the folder is a cloud's root
+   * (`/res/<cloud>/`, so paths start with `<resource_type>/<type>/`). Cloudinary's `private`
+   * and `authenticated` assets are not public there; list them here only if they may be.
+   * @default ['upload']
+   */
+  deliveryTypes?: string[];
 }
 
 export interface EndpointConfig {
@@ -69,8 +76,18 @@ export interface LimitsConfig {
   maxOutputDimension: number;
   /** Largest input object, in bytes. @default 50 MiB */
   maxInputBytes: number;
-  /** Largest input, in pixels (width × height). @default 100 000 000 */
+  /**
+   * Largest input, in pixels (width × height × frames). A 50-megapixel RGBA image is 200 MB
+   * raw, and a chain can hold three such buffers at once: about 0.7 GB at peak, within the
+   * default 1536 MB function. @default 50 000 000
+   */
   maxInputPixels: number;
+  /**
+   * Largest output, in pixels (width × height × frames), checked before the work is done: it
+   * bounds what an animation (whose frames multiply) or an enlargement can cost.
+   * @default 67 108 864 (8192 × 8192: every still image within maxOutputDimension)
+   */
+  maxOutputPixels: number;
   /** Most chained steps in one request. @default 10 */
   maxSteps: number;
   /** Longest transformation chain, in characters. @default 2048 */
@@ -121,7 +138,8 @@ export const DEFAULT_OUTPUT: OutputConfig = {
 export const DEFAULT_LIMITS: LimitsConfig = {
   maxOutputDimension: 8192,
   maxInputBytes: 50 * 1024 * 1024,
-  maxInputPixels: 100_000_000,
+  maxInputPixels: 50_000_000,
+  maxOutputPixels: 8192 * 8192,
   maxSteps: 10,
   maxChainLength: 2048,
   originTimeoutMs: 5000,
@@ -238,7 +256,7 @@ function parseOrigin(c: Checker, value: unknown, index: number): OriginConfig | 
   if (!obj) return undefined;
   c.unknownKeys(obj, name, [
     'name', 'type', 'bucket', 'folder', 'region', 'endpoint', 'forcePathStyle', 'credentials',
-    'encodeKeys', 'canonicalBaseUrl', 'exactVersions',
+    'encodeKeys', 'canonicalBaseUrl', 'exactVersions', 'deliveryTypes',
   ]);
   const originName = c.string(obj.name, `${name}.name`);
   if (originName !== undefined && !NAME.test(originName)) {
@@ -249,6 +267,9 @@ function parseOrigin(c: Checker, value: unknown, index: number): OriginConfig | 
   const bucket = c.string(obj.bucket, `${name}.bucket`);
   const folder = obj.folder === undefined ? '/' : typeof obj.folder === 'string' ? obj.folder : (c.expected('a string', `${name}.folder`, obj.folder), '/');
   const exactVersions = c.boolean(obj.exactVersions, `${name}.exactVersions`);
+  if (obj.deliveryTypes !== undefined && type !== 'cloudinary-backup') {
+    c.problems.push(`${name}.deliveryTypes applies only to type "cloudinary-backup"`);
+  }
   if (exactVersions && type !== 'cloudinary-backup') {
     c.problems.push(`${name}.exactVersions applies only to type "cloudinary-backup"`);
   }
@@ -262,6 +283,7 @@ function parseOrigin(c: Checker, value: unknown, index: number): OriginConfig | 
     credentials: parseCredentials(c, obj.credentials, `${name}.credentials`),
     encodeKeys: c.boolean(obj.encodeKeys, `${name}.encodeKeys`) ?? false,
     exactVersions: exactVersions ?? false,
+    ...(type === 'cloudinary-backup' ? { deliveryTypes: parseDeliveryTypes(c, obj.deliveryTypes, `${name}.deliveryTypes`) } : {}),
   };
   const region = c.string(obj.region, `${name}.region`, true);
   if (region) origin.region = region;
@@ -270,6 +292,15 @@ function parseOrigin(c: Checker, value: unknown, index: number): OriginConfig | 
   if (forcePathStyle !== undefined) origin.forcePathStyle = forcePathStyle;
   if (canonicalBaseUrl) origin.canonicalBaseUrl = canonicalBaseUrl.replace(/\/+$/, '');
   return origin;
+}
+
+function parseDeliveryTypes(c: Checker, value: unknown, name: string): string[] {
+  if (value === undefined) return ['upload'];
+  if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === 'string' && /^[a-z][a-z_]*$/.test(v))) {
+    c.expected('a non-empty list of Cloudinary delivery types such as ["upload"]', name, value);
+    return ['upload'];
+  }
+  return value as string[];
 }
 
 function parseEndpoint(c: Checker, value: unknown, index: number, originNames: Set<string>): EndpointConfig | undefined {
@@ -372,6 +403,7 @@ export function parseConfig(input: unknown): AfterimageConfig {
     maxOutputDimension: c.integer(limitsIn.maxOutputDimension, 'limits.maxOutputDimension', 1, 16383, DEFAULT_LIMITS.maxOutputDimension),
     maxInputBytes: c.integer(limitsIn.maxInputBytes, 'limits.maxInputBytes', 1, 2 ** 31, DEFAULT_LIMITS.maxInputBytes),
     maxInputPixels: c.integer(limitsIn.maxInputPixels, 'limits.maxInputPixels', 1, 2 ** 32, DEFAULT_LIMITS.maxInputPixels),
+    maxOutputPixels: c.integer(limitsIn.maxOutputPixels, 'limits.maxOutputPixels', 1, 2 ** 32, DEFAULT_LIMITS.maxOutputPixels),
     maxSteps: c.integer(limitsIn.maxSteps, 'limits.maxSteps', 1, 100, DEFAULT_LIMITS.maxSteps),
     maxChainLength: c.integer(limitsIn.maxChainLength, 'limits.maxChainLength', 16, 65536, DEFAULT_LIMITS.maxChainLength),
     originTimeoutMs: c.integer(limitsIn.originTimeoutMs, 'limits.originTimeoutMs', 100, 120_000, DEFAULT_LIMITS.originTimeoutMs),

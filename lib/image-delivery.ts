@@ -322,12 +322,10 @@ function grantDefaultChainOrigins(role: iam.Role, config: AfterimageConfig): voi
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${origin.bucket}/${folder}*]`,
       reason: `The function reads the objects of origin "${origin.name}" (bucket ${origin.bucket}, folder /${folder}).`,
     });
-    // Listing the folder: Cloudinary backups list an asset's versions, and for every origin it
-    // makes S3 answer 404 rather than 403 for a missing key, so the preference list and `di-` work.
-    role.addToPolicy(new iam.PolicyStatement({
-      actions: ['s3:ListBucket'],
-      resources: [bucketArn],
-      ...(folder ? { conditions: { StringLike: { 's3:prefix': [`${folder}*`] } } } : {}),
-    }));
+    // Listing: Cloudinary backups list an asset's versions, and for every origin it makes S3
+    // answer 404 rather than 403 for a missing key, so the preference list and `di-` work. It
+    // is not limited by an s3:prefix condition: S3 decides 404-or-403 for a GET without a
+    // prefix, so a conditioned grant would bring the 403 back.
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucketArn] }));
   }
 }

@@ -2,7 +2,7 @@
 
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import type { EmbeddedS3 } from '../local/embedded-s3';
-import { parseBackupPath, resolveCloudinaryVersion } from '../lambda/origin/cloudinary-backup';
+import { parseBackupPath, pastVersionFiles, resolveCloudinaryVersion } from '../lambda/origin/cloudinary-backup';
 import { ResolutionCache } from '../lambda/origin/resolution-cache';
 import {
   BACKUP_BUCKET, BLUE, GREEN, MANY_VERSIONS, PURPLE, RED, SPECIAL_PUBLIC_IDS, UPLOAD, YELLOW,
@@ -30,6 +30,7 @@ beforeAll(async () => {
         backupOrigin(s3.endpoint, { name: 'backup' }),
         backupOrigin(s3.endpoint, { name: 'backup-short', folder: `/${UPLOAD}/` }),
         backupOrigin(s3.endpoint, { name: 'backup-exact', exactVersions: true }),
+        backupOrigin(s3.endpoint, { name: 'backup-private', deliveryTypes: ['upload', 'private'] }),
         backupOrigin(s3.endpoint, { name: 'backup-encoded', encodeKeys: true }),
         // Through the counting proxy, for the resolution cache.
         backupOrigin(proxy.endpoint, { name: 'backup-counted' }),
@@ -39,6 +40,7 @@ beforeAll(async () => {
         { prefix: '/cld', origins: ['backup'] },
         { prefix: '/short', origins: ['backup-short'] },
         { prefix: '/exact', origins: ['backup-exact'] },
+        { prefix: '/with-private', origins: ['backup-private'] },
         { prefix: '/encoded', origins: ['backup-encoded'] },
         { prefix: '/counted', origins: ['backup-counted'] },
         { prefix: '/other', origins: ['backup-counted-other-cloud'] },
@@ -86,6 +88,34 @@ describe('reading a request path (pure)', () => {
   it('picks the highest numeric version, not the last in key order', () => {
     const keys = ['p/999.jpg', 'p/1000.jpg', 'p/99.jpg', 'p/notes.txt'];
     expect(resolveCloudinaryVersion(keys, 'p/', { assetPath: 'x' }, false)?.key).toBe('p/1000.jpg');
+  });
+});
+
+describe('listing stops once it is past the version files', () => {
+  it('names after "9" cannot be versions: later pages hold only nested public ids', () => {
+    expect(pastVersionFiles(['p/1700000000.jpg', 'p/2/'], 'p/')).toBe(false);
+    expect(pastVersionFiles(['p/1700000000.jpg', 'p/lace/'], 'p/')).toBe(true);
+    expect(pastVersionFiles([], 'p/')).toBe(false);
+  });
+});
+
+describe('delivery types: only public ones are served from a cloud\'s root folder', () => {
+  it('private and authenticated assets are a 404 by default', async () => {
+    expect((await harness.get('/cld/image/private/internal.jpg')).status).toBe(404);
+    expect((await harness.get('/cld/image/authenticated/v1/contracts/salary.jpg')).status).toBe(404);
+  });
+
+  it('deliveryTypes opens the ones listed, and only those', async () => {
+    await expectImage('/with-private/image/private/internal.jpg', RED);
+    expect((await harness.get('/with-private/image/authenticated/contracts/salary.jpg')).status).toBe(404);
+  });
+});
+
+describe('raw files with several extensions', () => {
+  it('resolve, served as stored', async () => {
+    const response = await harness.get('/cld/raw/upload/v1/files/archive.tar.gz');
+    expect(response.status).toBe(200);
+    expect(response.body.toString()).toBe('not really gzip');
   });
 });
 

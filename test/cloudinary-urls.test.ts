@@ -157,6 +157,35 @@ describe('translation of every row of the table, from SDK URLs (spec 8)', () => 
   });
 });
 
+describe('Cloudinary forms beyond the table', () => {
+  const chainOf = (path: string) => normalise(parseRequestUrl(endpoints, path, '').chains.join(':'));
+
+  it('drops the URL signature component (s--…--), which is not verified here', () => {
+    const parsed = parseRequestUrl(endpoints, `/${CLOUD}/image/upload/s--AbCdEfGh--/w_100/v1/products/shoe.jpg`, '');
+    expect(parsed.path).toBe('image/upload/v1/products/shoe.jpg');
+    expect(parsed.chains).toEqual(['w-100']);
+  });
+
+  it('pads only with a box: c_pad with one side is a plain resize, c_lpad one that never enlarges', () => {
+    expect(chainOf(`/${CLOUD}/image/upload/c_pad,w_300/v1/products/shoe.jpg`)).toBe('w-300');
+    expect(chainOf(`/${CLOUD}/image/upload/c_lpad,w_300/v1/products/shoe.jpg`)).toBe('c-at_max,w-300');
+  });
+
+  it('reads a decimal width as a share of the input: w_1.0 is the whole width, above 1.0 is a 400', () => {
+    expect(chainOf(`/${CLOUD}/image/upload/w_1.0/v1/products/shoe.jpg`)).toBe('');
+    expect(chainOf(`/${CLOUD}/image/upload/w_0.5/v1/products/shoe.jpg`)).toBe('w-0.5');
+    expect(() => parseRequestUrl(endpoints, `/${CLOUD}/image/upload/w_1.5/v1/products/shoe.jpg`, '')).toThrow(/"w_1.5": w must be/);
+  });
+
+  it('takes an opaque alpha (ff) as a plain colour', () => {
+    expect(chainOf(`/${CLOUD}/image/upload/b_rgb:ff0000ff,c_pad,h_10,w_10/v1/products/shoe.jpg`)).toBe('bg-FF0000,cm-pad_resize,h-10,w-10');
+  });
+
+  it('refuses a parameter given twice in one component', () => {
+    expect(() => parseRequestUrl(endpoints, `/${CLOUD}/image/upload/w_300,w_500/v1/products/shoe.jpg`, '')).toThrow(/w_ is given twice/);
+  });
+});
+
 describe('any other Cloudinary parameter is a 400 naming it (spec 8)', () => {
   const UNSUPPORTED: [what: string, options: Options, named: RegExp][] = [
     ['an overlay', { overlay: 'text:arial_20:hi' }, /"l_text:arial_20:hi": the parameter "l" is not supported/],

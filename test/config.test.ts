@@ -20,6 +20,7 @@ describe('configuration defaults', () => {
     expect(config.output.quality).toBe(80);
     expect(config.output.format).toBe('auto');
     expect(config.limits).toEqual(DEFAULT_LIMITS);
+    expect(config.limits.maxOutputPixels).toBe(8192 * 8192); // every still image within maxOutputDimension
     expect(config.endpoints).toEqual([{ prefix: '', origins: ['images'], cloudinaryUrls: false, requireSignedUrls: false }]);
     expect(config.origins[0]).toMatchObject({ folder: '/', credentials: { source: 'secret' }, encodeKeys: false });
   });
@@ -40,7 +41,7 @@ describe('configuration errors', () => {
     const problems = problemsOf({
       origins: [{ name: 'a b', type: 'gcs', bucket: '' }],
       output: { quality: 120 },
-      limits: { maxOutputDimension: 'big' },
+      limits: { maxOutputDimension: 'big', maxOutputPixels: 0 },
     });
     expect(problems).toEqual(expect.arrayContaining([
       'expected letters, digits, "-" or "_" (at most 64) for origins[0].name but received "a b"',
@@ -48,6 +49,7 @@ describe('configuration errors', () => {
       'expected a non-empty string for origins[0].bucket but received ""',
       'expected an integer between 1 and 100 for output.quality but received 120',
       'expected an integer between 1 and 16383 for limits.maxOutputDimension but received "big"',
+      'expected an integer between 1 and 4294967296 for limits.maxOutputPixels but received 0',
     ]));
   });
 

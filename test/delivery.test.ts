@@ -264,3 +264,51 @@ describe('5. input over the byte limit', () => {
     expect((await small.get('/tr:w-2/tiny.png')).status).toBe(200);
   });
 });
+
+describe('5. output over the pixel limit (limits.maxOutputPixels), checked before the work', () => {
+  let limited: Harness;
+  beforeAll(async () => {
+    // 30 frames of 300x200: a few KB that would render 30 times whatever size is asked for.
+    const [width, height, frames] = [300, 200, 30];
+    const data = Buffer.alloc(width * height * frames * 3);
+    for (let f = 0; f < frames; f++) data.fill(f * 8, f * width * height * 3, (f + 1) * width * height * 3);
+    limited = await startHarness({
+      buckets: ['pixels'],
+      config: (s3) => ({ origins: [s3Origin(s3, { name: 'pixels', bucket: 'pixels' })], limits: { maxOutputPixels: 2_000_000 } }),
+      seed: async (s3) => {
+        await s3.put('pixels', 'anim.gif', await sharp(data, { raw: { width, height: height * frames, channels: 3, pageHeight: height } }).gif().toBuffer(), 'image/gif');
+        await s3.put('pixels', 'still.png', await solidImage(1000, 1000, { r: 0, g: 128, b: 0 }, 'png'), 'image/png');
+      },
+    });
+  });
+  afterAll(() => limited.close());
+
+  async function expectLimit(path: string, message: string) {
+    const res = await limited.get(path);
+    expect(res.status).toBe(400);
+    expect(res.headers.get('x-afterimage-error')).toMatch(/^EINVAL - /);
+    expect(res.body.toString().trim()).toBe(`Invalid transformation: the output would be ${message}`);
+  }
+
+  it('counts every frame of an animation', async () => {
+    await expectLimit('/tr:w-4000,f-gif/anim.gif', '4000x2667 x 30 frames = 320040000 pixels; the limit is 2000000 (limits.maxOutputPixels)');
+    await expectLimit('/tr:e-usm-1-0.5-2-0.1:w-8192/anim.gif', '8192x5461 x 30 frames = 1342095360 pixels; the limit is 2000000 (limits.maxOutputPixels)');
+    await expectLimit('/tr:w-1000/anim.gif', '1000x667 x 30 frames = 20010000 pixels; the limit is 2000000 (limits.maxOutputPixels)');
+  });
+
+  it('serves what is under it: a smaller animation, or one frame', async () => {
+    const small = await limited.get('/tr:w-250/anim.gif');
+    expect(small.status).toBe(200);
+    const meta = await sharp(small.body).metadata();
+    expect([meta.format, meta.pages, meta.width, meta.height]).toEqual(['gif', 30, 250, 167]);
+    const frame = await limited.get('/tr:w-1000,f-png/anim.gif');
+    expect(frame.status).toBe(200);
+    expect(await decode(frame.body)).toMatchObject({ format: 'png', width: 1000, height: 667 });
+  });
+
+  it('checks the canvas a rotation grows to before rotating', async () => {
+    // 1000x1000 turned 45° is 1414x1414 (1999396 pixels); 1001x1001 is 1416x1416.
+    expect((await limited.get('/tr:rt-45,f-png/still.png')).status).toBe(200);
+    await expectLimit('/tr:w-1001,h-1001,rt-45/still.png', '1416x1416 = 2005056 pixels; the limit is 2000000 (limits.maxOutputPixels)');
+  });
+});

@@ -150,7 +150,7 @@ describe('origin faults stop the walk with 502/504 and a reason (spec 5, 7)', ()
   it('a missing bucket → 502 EACCES', async () => {
     proxy.setRules([{ fault: 'no-such-bucket' }]);
     await expectError('/faulty/only-second.jpg', 502, 'EACCES');
-    await expectError('/faulty-backup/only-second.jpg', 502, 'EACCES');
+    await expectError('/faulty-backup/image/upload/only-second.jpg', 502, 'EACCES');
   });
 
   it(`an origin that keeps failing → 502 EORIGIN after exactly originRetries + 1 = ${RETRIES + 1} attempts`, async () => {

@@ -182,7 +182,7 @@ describe('x, y, xc, yc: the region of cm-extract', () => {
   });
 
   it.each(['x-N1', 'y-1.5', 'xc-a'])('%s is a 400', (chain) => {
-    expect(rejection(`w-10,h-10,cm-extract,${chain}`)).toContain(`must be an integer from 0 to 100000000 (limits.maxInputPixels)`);
+    expect(rejection(`w-10,h-10,cm-extract,${chain}`)).toContain(`must be an integer from 0 to 50000000 (limits.maxInputPixels)`);
   });
 
   it('x/y with xc/yc conflict', () => {

@@ -319,7 +319,7 @@ describe('configuration is validated at synth time', () => {
     expect(() => build({ config: { ...EXAMPLE_CONFIG, namedTransformations } })).toThrow(/bytes as JSON, more than the 3584/);
   });
 
-  test('default-chain origins on AWS get read access to their folder only', () => {
+  test('default-chain origins on AWS get read access to their folder, and listing (404, not 403, for a missing key)', () => {
     const config = withOrigins([
       { name: 'images', type: 's3', bucket: 'own-bucket', folder: '/photos', credentials: { source: 'default-chain' } },
       { name: 'backup', type: 'cloudinary-backup', bucket: 'backup-bucket', folder: '/res/c/', credentials: { source: 'default-chain' } },
@@ -334,15 +334,7 @@ describe('configuration is validated at synth time', () => {
         ['s3:ListBucket', arn(':s3:::backup-bucket')],
       ].sort(),
     );
-    // Listing only within each origin's folder.
-    const conditions = Object.values(template.findResources('AWS::IAM::Policy'))
-      .flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string; Condition?: unknown }[])
-      .filter((statement) => statement.Action === 's3:ListBucket')
-      .map((statement) => statement.Condition);
-    expect(conditions).toEqual(expect.arrayContaining([
-      { StringLike: { 's3:prefix': ['photos/*'] } },
-      { StringLike: { 's3:prefix': ['res/c/*'] } },
-    ]));
+
   });
 });
 

@@ -5,6 +5,7 @@
 import ImageKit from 'imagekit';
 import sharp from 'sharp';
 import { decode, s3Origin, startHarness, type Harness, type HttpResult } from './helpers/harness';
+import { rotatedBounds } from '../lambda/image/steps';
 
 const PRIVATE_KEY = 'private_test_key_for_the_matrix';
 
@@ -305,6 +306,27 @@ const cases: Case[] = [
     },
   },
   { name: 'md-true keeps EXIF, also after a materialising step', path: '/photo.jpg', transformation: [{ width: 300, rotation: 90, metadata: true }], check: async (r) => expect((await sharp(r.body).metadata()).exif).toBeDefined() },
+  {
+    name: 'md-true keeps EXIF after a rotation that materialises',
+    path: '/photo.jpg',
+    transformation: [{ width: 300, rotation: 45, metadata: true }],
+    check: async (r) => {
+      const meta = await sharp(r.body).metadata();
+      expect(meta.exif?.toString('latin1')).toContain('afterimage tests');
+      expect(meta.orientation ?? 1).toBe(1); // the pixels are upright
+      expect([r.width, r.height]).toEqual([354, 354]);
+      expectColour(r.at(177, 177), [128, 128, 64], 16); // the photo's centre
+    },
+  },
+  {
+    name: 'md-true in JPEG flattens a materialised result on bg',
+    path: '/translucent.png',
+    transformation: [{ rotation: 45, background: '0000FF', metadata: true, format: 'jpg' }],
+    check: (r) => {
+      expectColour(r.at(Math.floor(r.width / 2), Math.floor(r.height / 2)), [128, 0, 127], 12); // 50% red over blue
+      expectColour(r.at(1, 1), [0, 0, 255], 12);
+    },
+  },
   { name: 'md-false strips it', path: '/photo.jpg', transformation: [{ width: 300, metadata: false }], check: async (r) => expect((await sharp(r.body).metadata()).exif).toBeUndefined() },
   { name: 'cp-true attaches an sRGB profile', path: '/photo.jpg', transformation: [{ width: 300, colorProfile: true }], check: async (r) => expect((await sharp(r.body).metadata()).icc).toBeDefined() },
   { name: 'cp-false strips it', path: '/photo.jpg', transformation: [{ width: 300, colorProfile: false }], check: async (r) => expect((await sharp(r.body).metadata()).icc).toBeUndefined() },
@@ -404,6 +426,29 @@ const cases: Case[] = [
     },
   },
 
+  {
+    name: 'bl after transparent padding blurs the alpha, not the padding colour into the image',
+    path: '/gradient.png',
+    transformation: [{ width: 300, height: 300, cropMode: 'pad_resize', background: 'FF000000', blur: 10, format: 'png' }],
+    check: (r) => {
+      const edge = r.at(150, 50); // the image's top edge, half transparent after the blur
+      expect(edge[3]).toBeGreaterThan(50);
+      expect(edge[3]).toBeLessThan(220);
+      expectColour(edge, [128, 5, 64], 12);
+    },
+  },
+  {
+    name: 'e-sharpen and e-usm in one step both apply',
+    path: '/halves.png',
+    transformation: [{ blur: 5 }, { effectSharpen: '-', effectUSM: '2-2-0.8-0.024', format: 'png' }],
+    check: async (r, plain) => {
+      const usm = await plain('/halves.png', [{ blur: 5 }, { effectUSM: '2-2-0.8-0.024', format: 'png' }]);
+      const sharpened = await plain('/halves.png', [{ blur: 5 }, { effectSharpen: '-', format: 'png' }]);
+      expect(r.body.equals(usm.body)).toBe(false);
+      expect(r.body.equals(sharpened.body)).toBe(false);
+    },
+  },
+
   // rt, fl, t
   {
     name: 'rt-90 turns clockwise and swaps the sides',
@@ -425,6 +470,35 @@ const cases: Case[] = [
     check: (r) => {
       expect(r.width).toBeGreaterThan(100);
       expect(r.at(0, 0)[3]).toBe(0);
+    },
+  },
+  {
+    name: 'fl-h after a crop mirrors the cropped region (fo-left kept the left)',
+    path: '/gradient.png',
+    transformation: [{ width: 300, height: 300, focus: 'left', fl: 'h', format: 'png' }],
+    check: (r) => {
+      expectColour(r.at(299, 150), [0], 8);
+      expectColour(r.at(0, 150), [170], 8); // scaled 0.75: the kept 300 columns are input x 0-399
+    },
+  },
+  {
+    name: 'fl-h after a resize, in one step',
+    path: '/gradient.png',
+    transformation: [{ width: 300, fl: 'h', format: 'png' }],
+    check: (r) => {
+      expect([r.width, r.height]).toEqual([300, 200]);
+      expectColour(r.at(0, 100), [255, 128, 64], 8);
+      expectColour(r.at(299, 100), [0, 128, 64], 8);
+    },
+  },
+  {
+    name: 'rt-90 then fl-h in one step: turned first, then mirrored',
+    path: '/gradient.png',
+    transformation: [{ width: 300, rotation: 90, fl: 'h', format: 'png' }],
+    check: (r) => {
+      expect([r.width, r.height]).toEqual([200, 300]);
+      expectColour(r.at(0, 0), [0, 0, 64], 8); // red runs down, green runs right
+      expectColour(r.at(199, 299), [255, 255, 64], 8);
     },
   },
   { name: 'fl-h: a flipped gradient runs the other way', path: '/gradient.png', transformation: [{ fl: 'h', format: 'png' }], check: (r) => expect([r.at(0, 0)[0], r.at(599, 0)[0]]).toEqual([255, 0]) },
@@ -488,6 +562,24 @@ const cases: Case[] = [
     check: (r) => {
       expect([r.format, r.pages, r.width, r.height]).toEqual(['gif', 3, 25, 20]);
       expect(r.headers.get('vary')).toBe('Accept');
+    },
+  },
+  {
+    name: 'fl-h keeps an animated GIF animated, frames in order',
+    path: '/animated.gif',
+    transformation: [{ fl: 'h', format: 'gif' }],
+    check: (r) => {
+      expect([r.format, r.pages]).toEqual(['gif', 3]);
+      expectColour(r.at(0, 0), [255, 0, 0], 0); // the first frame is still the red one
+    },
+  },
+  {
+    name: 'rt-180 on an animated GIF renders its first frame (sharp would reverse the frames)',
+    path: '/animated.gif',
+    transformation: [{ rotation: 180, format: 'gif' }],
+    check: (r) => {
+      expect([r.format, r.pages, r.width, r.height]).toEqual(['gif', 1, 50, 40]);
+      expectColour(r.at(0, 0), [255, 0, 0], 0);
     },
   },
   { name: 'an animated GIF to PNG is its first frame', path: '/animated.gif', transformation: [{ format: 'png' }], check: (r) => expect([r.format, r.pages, r.width, r.height]).toEqual(['png', 1, 50, 40]) },
@@ -566,4 +658,13 @@ describe('the SDK writes what the spec names', () => {
 it('decode helper agrees with the harness', async () => {
   const result = await harness.get('/tr:w-10/gradient.png');
   expect(await decode(result.body)).toMatchObject({ width: 10, height: 7 });
+});
+
+describe('rt: the canvas an angle grows to is known before rotating', () => {
+  it('equals the size sharp gives, so the output limits are checked before the work', async () => {
+    for (const [width, height, degrees] of [[100, 50, 45], [601, 401, 10], [37, 999, 123.5], [1000, 1000, 45], [640, 480, 300]]) {
+      const { info } = await sharp({ create: { width, height, channels: 3, background: '#f00' } }).rotate(degrees).raw().toBuffer({ resolveWithObject: true });
+      expect(rotatedBounds(width, height, degrees)).toEqual({ width: info.width, height: info.height });
+    }
+  });
 });

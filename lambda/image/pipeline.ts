@@ -80,10 +80,11 @@ export async function renderImage(bytes: Buffer, input: InspectedInput, options:
     image: open(bytes, options.limits, animated).autoOrient(),
     width: input.width,
     height: input.height,
+    frames: animated ? input.pages : 1,
     hasAlpha: input.hasAlpha,
     animated,
     limits: options.limits,
-    dirty: false,
+    pending: 'none',
     materialised: false,
   };
   try {
@@ -105,18 +106,21 @@ function shortSharpMessage(error: unknown): string {
 }
 
 /**
- * `md-true` after the pixels were materialised: the metadata is only in the input, so the
- * result is drawn over a pipeline of the input (same size), whose EXIF and XMP sharp keeps.
+ * `md-true` after the pixels were materialised: sharp keeps only the EXIF and XMP of a
+ * pipeline's own input, so the result is drawn over a pipeline of the input cut to its first
+ * pixel (no full decode, no resize of the input) and stretched to the result's size.
  */
-async function onInputMetadata(state: ImageState, bytes: Buffer, limits: LimitsConfig): Promise<sharp.Sharp> {
-  const { data, info } = await state.image.raw().toBuffer({ resolveWithObject: true });
-  return open(bytes, limits, false)
-    .autoOrient()
-    .resize(info.width, info.height, { fit: 'fill' })
-    .ensureAlpha()
+async function onInputMetadata(result: sharp.Sharp, bytes: Buffer, limits: LimitsConfig): Promise<sharp.Sharp> {
+  const { data, info } = await result.raw().toBuffer({ resolveWithObject: true });
+  const image = open(bytes, limits, false)
+    .autoOrient() // and drops the Orientation tag: the result is upright
+    .extract({ left: 0, top: 0, width: 1, height: 1 })
+    .resize(info.width, info.height, { fit: 'fill', kernel: 'nearest' })
     .composite([{ input: data, raw: { width: info.width, height: info.height, channels: info.channels as 1 | 2 | 3 | 4 }, blend: 'source' }])
     .keepExif()
     .keepXmp();
+  // Compositing adds an alpha channel; one the result did not have is dropped again.
+  return info.channels % 2 === 1 ? image.removeAlpha() : image;
 }
 
 /**
@@ -127,16 +131,18 @@ async function onInputMetadata(state: ImageState, bytes: Buffer, limits: LimitsC
 async function encode(state: ImageState, bytes: Buffer, options: RenderOptions): Promise<sharp.Sharp> {
   const { output } = options;
   const quality = output.quality ?? options.defaultQuality;
-  // sharp flattens before its geometry, so pending padding or rotation is settled first.
-  if (options.format === 'jpeg' && state.hasAlpha && state.dirty) state = await materialise(state);
+  // sharp flattens before its geometry and effects, so whatever is pending is settled first.
+  if (options.format === 'jpeg' && state.hasAlpha && state.pending !== 'none') state = await materialise(state);
   let image = state.image;
-  if (output.keepMetadata) image = state.materialised ? await onInputMetadata(state, bytes, options.limits) : image.keepExif().keepXmp();
+  if (options.format === 'jpeg') {
+    const { r, g, b } = output.background ?? WHITE;
+    image = image.flatten({ background: { r, g, b } });
+  }
+  if (output.keepMetadata) image = state.materialised ? await onInputMetadata(image, bytes, options.limits) : image.keepExif().keepXmp();
   if (output.keepColourProfile) image = image.withIccProfile('srgb');
   switch (options.format) {
-    case 'jpeg': {
-      const { r, g, b } = output.background ?? WHITE;
-      return image.flatten({ background: { r, g, b } }).jpeg({ quality, progressive: output.progressive ?? false });
-    }
+    case 'jpeg':
+      return image.jpeg({ quality, progressive: output.progressive ?? false });
     case 'png':
       return image.png({ progressive: output.progressive ?? false });
     case 'webp':

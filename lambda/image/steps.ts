@@ -2,9 +2,10 @@
 // crop/resize (with dpr), rotate, flip, effects, rounded corners, border. Each is a small
 // function of the image state and the step; one that has nothing to do returns the state.
 //
-// sharp runs the operations of one pipeline in its own fixed order (flip before resize, for
-// one), so an operation that must see the previous one's output first settles the pipeline:
-// the pixels so far are materialised and a new pipeline starts from them.
+// sharp runs the operations of one pipeline in its own fixed order (resize, flip/flop, 90°
+// turns, the cover crop, extend, then blur, recomb, sharpen, normalise, composite), so an
+// operation joins the pipeline only where that order agrees with the spec's; otherwise it first
+// settles the pipeline: the pixels so far are materialised and a new pipeline starts from them.
 
 import sharp from 'sharp';
 import type { LimitsConfig } from '../config';
@@ -12,16 +13,34 @@ import { badRequest } from '../errors';
 import { TRANSPARENT, WHITE, type Colour } from '../request/colour';
 import type { Dimension, Focus, TransformStep } from '../request/plan';
 
+/**
+ * What the pipeline holds that sharp has not run yet, as far as a later operation cares:
+ * - `none`: nothing;
+ * - `scale`: a plain resize or extract, which sharp runs before a mirror, a 90° turn or an effect;
+ * - `geometry`: a cover crop, padding, a turn or a mirror, which sharp runs before an effect
+ *   but not (or not the same way) before a mirror or a turn;
+ * - `final`: anything else; every later operation settles first.
+ */
+export type Pending = 'none' | 'scale' | 'geometry' | 'final';
+const PENDING_ORDER: readonly Pending[] = ['none', 'scale', 'geometry', 'final'];
+
+/** The later of two pending levels: what the pipeline holds after one more operation. */
+function after(state: ImageState, pending: Pending): Pending {
+  return PENDING_ORDER.indexOf(state.pending) > PENDING_ORDER.indexOf(pending) ? state.pending : pending;
+}
+
 export interface ImageState {
   image: sharp.Sharp;
   /** Dimensions of the image as the pipeline stands (one frame, for animations). */
   width: number;
   height: number;
+  /** Frames rendered: the input's pages for an animation kept animated, else 1. */
+  frames: number;
   hasAlpha: boolean;
   animated: boolean;
   limits: LimitsConfig;
-  /** True when the pipeline holds operations a later operation must run after. */
-  dirty: boolean;
+  /** What sharp has still to run in `image`. */
+  pending: Pending;
   /** True once the pixels were materialised: the input's metadata is no longer in the pipeline. */
   materialised: boolean;
 }
@@ -30,7 +49,7 @@ export type StepOperation = (state: ImageState, step: TransformStep) => ImageSta
 
 /** Materialises the pipeline so far, so the next operation sees real pixels and dimensions. */
 export async function materialise(state: ImageState): Promise<ImageState> {
-  if (state.animated) return { ...state, dirty: false }; // animated frames stay in one pipeline; sharp tracks page height
+  if (state.animated) return { ...state, pending: 'none' }; // animated frames stay in one pipeline; sharp tracks page height
   const { data, info } = await state.image.raw().toBuffer({ resolveWithObject: true });
   const channels = info.channels as 1 | 2 | 3 | 4;
   return {
@@ -39,14 +58,14 @@ export async function materialise(state: ImageState): Promise<ImageState> {
     width: info.width,
     height: info.height,
     hasAlpha: channels === 4 || channels === 2,
-    dirty: false,
+    pending: 'none',
     materialised: true,
   };
 }
 
-/** Materialises only when an earlier operation is still pending in the pipeline. */
-async function settle(state: ImageState): Promise<ImageState> {
-  return state.dirty ? materialise(state) : state;
+/** Materialises unless what is pending is at most `joins`: what sharp runs before the next operation anyway. */
+async function settle(state: ImageState, joins: Pending = 'none'): Promise<ImageState> {
+  return PENDING_ORDER.indexOf(state.pending) > PENDING_ORDER.indexOf(joins) ? materialise(state) : state;
 }
 
 function resolveDimension(dimension: Dimension | undefined, inputSize: number, dpr: number): number | undefined {
@@ -55,11 +74,25 @@ function resolveDimension(dimension: Dimension | undefined, inputSize: number, d
   return Math.max(1, Math.round(size * dpr));
 }
 
-function checkOutputSize(width: number, height: number, limits: LimitsConfig): void {
-  const max = limits.maxOutputDimension;
-  if (width > max || height > max) {
-    throw badRequest(`Invalid transformation: the output would be ${width}x${height}; the limit is ${max} per side (limits.maxOutputDimension)`);
+/** Checked with the size an operation will produce, before sharp does the work. */
+function checkOutputSize(width: number, height: number, state: ImageState): void {
+  const { maxOutputDimension, maxOutputPixels } = state.limits;
+  if (width > maxOutputDimension || height > maxOutputDimension) {
+    throw badRequest(`Invalid transformation: the output would be ${width}x${height}; the limit is ${maxOutputDimension} per side (limits.maxOutputDimension)`);
   }
+  const pixels = width * height * state.frames;
+  if (pixels > maxOutputPixels) {
+    const frames = state.frames > 1 ? ` x ${state.frames} frames` : '';
+    throw badRequest(`Invalid transformation: the output would be ${width}x${height}${frames} = ${pixels} pixels; the limit is ${maxOutputPixels} (limits.maxOutputPixels)`);
+  }
+}
+
+/** The canvas a rotation by `degrees` grows to: the rotated bounding box, rounded as libvips rounds it. */
+export function rotatedBounds(width: number, height: number, degrees: number): { width: number; height: number } {
+  const radians = (degrees * Math.PI) / 180;
+  const cos = Math.abs(Math.cos(radians));
+  const sin = Math.abs(Math.sin(radians));
+  return { width: Math.round(width * cos + height * sin), height: Math.round(height * cos + width * sin) };
 }
 
 const sharpColour = (c: Colour) => ({ r: c.r, g: c.g, b: c.b, alpha: c.alpha });
@@ -168,7 +201,7 @@ export const trim: StepOperation = async (state, step) => {
   if (step.trim === undefined || state.animated) return state;
   const settled = await settle(state);
   // The trimmed size is known only from the pixels.
-  return materialise({ ...settled, image: settled.image.trim({ threshold: step.trim }), dirty: true });
+  return materialise({ ...settled, image: settled.image.trim({ threshold: step.trim }), pending: 'final' });
 };
 
 /** Resize or crop, by the step's strategy or crop mode. */
@@ -177,7 +210,7 @@ export const cropAndResize: StepOperation = async (state, step) => {
   if (step.cropMode === 'pad_resize') return padResize(state, step);
   const target = resizeTarget(step, state.width, state.height);
   if (!target) return state;
-  checkOutputSize(target.width, target.height, state.limits);
+  checkOutputSize(target.width, target.height, state);
   if (target.width === state.width && target.height === state.height) return state;
   const settled = await settle(state);
   return {
@@ -185,14 +218,14 @@ export const cropAndResize: StepOperation = async (state, step) => {
     image: settled.image.resize(target.width, target.height, target.cover ? { fit: 'cover', position: position(step.focus) } : { fit: 'fill' }),
     width: target.width,
     height: target.height,
-    dirty: true,
+    pending: target.cover ? 'geometry' : 'scale',
   };
 };
 
 /** `cm-pad_resize`: fit inside the box (no enlargement with `c-at_max`), pad the rest with `bg`. */
 async function padResize(state: ImageState, step: TransformStep): Promise<ImageState> {
   const box = requestedBox(step, state.width, state.height) as { width: number; height: number };
-  checkOutputSize(box.width, box.height, state.limits);
+  checkOutputSize(box.width, box.height, state);
   let scale = Math.min(box.width / state.width, box.height / state.height);
   if (step.crop === 'at_max') scale = Math.min(scale, 1);
   const inner = {
@@ -204,12 +237,23 @@ async function padResize(state: ImageState, step: TransformStep): Promise<ImageS
   if (inner.width !== state.width || inner.height !== state.height) image = image.resize(inner.width, inner.height, { fit: 'fill' });
   const background = step.background ?? WHITE;
   image = padTo(settled, image, inner, box, step.focus, background);
-  return { ...settled, image, width: box.width, height: box.height, hasAlpha: settled.hasAlpha || background.alpha < 1, dirty: true };
+  return { ...settled, image, width: box.width, height: box.height, ...withPadding(settled, background) };
+}
+
+/**
+ * After padding: whether the image has alpha, and what is pending. Padding that adds an alpha
+ * channel is `final`: sharp would run a later effect without premultiplying that alpha.
+ */
+function withPadding(state: ImageState, background: Colour): Pick<ImageState, 'hasAlpha' | 'pending'> {
+  const addsAlpha = background.alpha < 1 && !state.hasAlpha;
+  return { hasAlpha: state.hasAlpha || background.alpha < 1, pending: addsAlpha ? 'final' : after(state, 'geometry') };
 }
 
 /**
  * The centre of the most salient region of a box's shape, in input coordinates: sharp's
- * attention strategy crops a scaled copy, and the crop's centre is scaled back.
+ * attention strategy crops a scaled copy, and the crop's centre is scaled back. (Cropping the
+ * unscaled input in one pass, a cover resize with `withoutReduction`, holds the whole decoded
+ * input in memory for the attention analysis: 3x the peak memory on a 100-megapixel input.)
  */
 async function attentionCentre(state: ImageState, box: { width: number; height: number }): Promise<{ x: number; y: number }> {
   const scale = Math.max(box.width / state.width, box.height / state.height);
@@ -226,7 +270,7 @@ async function attentionCentre(state: ImageState, box: { width: number; height: 
 /** `cm-extract` / `cm-pad_extract`: a box cut out of the input without scaling. */
 async function extractRegion(state: ImageState, step: TransformStep): Promise<ImageState> {
   const box = requestedBox(step, state.width, state.height) as { width: number; height: number };
-  checkOutputSize(box.width, box.height, state.limits);
+  checkOutputSize(box.width, box.height, state);
   const settled = await settle(state);
   const pad = step.cropMode === 'pad_extract';
   const salient = step.focus === 'auto' || step.focus === 'face';
@@ -256,50 +300,58 @@ async function extractRegion(state: ImageState, step: TransformStep): Promise<Im
     image = image.extract({ left: x.offset, top: y.offset, width: x.length, height: y.length });
   }
   const background = step.background ?? WHITE;
-  const padded = x.length < box.width || y.length < box.height;
-  if (padded) image = padTo(settled, image, { width: x.length, height: y.length }, box, step.focus, background);
-  return { ...settled, image, width: box.width, height: box.height, hasAlpha: settled.hasAlpha || (padded && background.alpha < 1), dirty: true };
+  if (x.length < box.width || y.length < box.height) {
+    image = padTo(settled, image, { width: x.length, height: y.length }, box, step.focus, background);
+    return { ...settled, image, width: box.width, height: box.height, ...withPadding(settled, background) };
+  }
+  return { ...settled, image, width: box.width, height: box.height, pending: 'scale' };
 }
 
 /** Clockwise; right angles swap the sides, other angles grow the canvas and fill it with `bg` (transparent by default). */
 export const rotate: StepOperation = async (state, step) => {
   if (step.rotate === undefined) return state;
-  const settled = await settle(state);
   const angle = step.rotate;
   if (angle % 90 === 0) {
+    // sharp turns after a plain resize or extract, as the spec does; before a cover crop or padding.
+    const settled = await settle(state, 'scale');
     const swap = angle % 180 !== 0;
     return {
       ...settled,
       image: settled.image.rotate(angle),
       width: swap ? settled.height : settled.width,
       height: swap ? settled.width : settled.height,
-      dirty: true,
+      pending: after(settled, 'geometry'),
     };
   }
+  // The grown canvas is checked before anything pending or the rotation itself is run.
+  const bounds = rotatedBounds(state.width, state.height, angle);
+  checkOutputSize(bounds.width, bounds.height, state);
+  const settled = await settle(state);
   const background = step.background ?? TRANSPARENT;
   const image = background.alpha < 1 && !settled.hasAlpha ? settled.image.ensureAlpha() : settled.image;
-  const rotated = await materialise({ ...settled, image: image.rotate(angle, { background: sharpColour(background) }), dirty: true });
-  checkOutputSize(rotated.width, rotated.height, state.limits);
-  return rotated;
+  return materialise({ ...settled, image: image.rotate(angle, { background: sharpColour(background) }), pending: 'final' });
 };
 
-/** `fl-h` mirrors left-right, `fl-v` top-bottom. */
+/** `fl-h` mirrors left-right, `fl-v` top-bottom. sharp mirrors after a plain resize or extract, as the spec does. */
 export const flip: StepOperation = async (state, step) => {
   if (!step.flip) return state;
-  const settled = await settle(state);
+  const settled = await settle(state, 'scale');
   let image = settled.image;
   if (step.flip.includes('h')) image = image.flop();
   if (step.flip.includes('v')) image = image.flip();
-  return { ...settled, image, dirty: true };
+  return { ...settled, image, pending: after(settled, 'geometry') };
 };
 
 const LUMA: [number, number, number] = [0.2126, 0.7152, 0.0722];
 
-/** Blur, greyscale, sharpen, contrast stretch, unsharp mask. */
+/**
+ * Blur, greyscale, sharpen, contrast stretch, unsharp mask, in that order. sharp runs all of
+ * them after the step's geometry, so they join its pipeline.
+ */
 export const effects: StepOperation = async (state, step) => {
   const { blur, grayscale, sharpen, contrast, unsharpMask } = step;
   if (blur === undefined && !grayscale && sharpen === undefined && !contrast && !unsharpMask) return state;
-  const settled = await settle(state);
+  let settled = await settle(state, 'geometry');
   let image = settled.image;
   // bl-n is a radius; sharp takes a sigma (sigma = 1 + radius / 2).
   if (blur !== undefined) image = image.blur(1 + blur / 2);
@@ -309,10 +361,15 @@ export const effects: StepOperation = async (state, step) => {
   if (sharpen !== undefined) image = image.sharpen({ sigma: 0.5 + sharpen / 40 });
   if (contrast) image = image.normalise();
   if (unsharpMask) {
+    // A pipeline has one sharpen, run before normalise: after either, the mask needs their result.
+    if (sharpen !== undefined || contrast) {
+      settled = await materialise({ ...settled, image, pending: 'final' });
+      image = settled.image;
+    }
     // Below the threshold nothing is sharpened (m1 = 0); above it, `amount` is the slope.
     image = image.sharpen({ sigma: unsharpMask.sigma, m1: 0, m2: unsharpMask.amount, x1: unsharpMask.threshold * 100 });
   }
-  return { ...settled, image, dirty: true };
+  return { ...settled, image, pending: 'final' };
 };
 
 /** `r-<n>` / `r-max`: everything outside the rounded rectangle (or ellipse) becomes transparent. */
@@ -324,14 +381,14 @@ export const roundCorners: StepOperation = async (state, step) => {
   const ry = step.radius === 'max' ? height / 2 : Math.min(step.radius, height / 2);
   const mask = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect x="0" y="0" width="${width}" height="${height}" rx="${rx}" ry="${ry}" fill="#fff"/></svg>`);
   const image = settled.image.ensureAlpha().composite([{ input: mask, blend: 'dest-in' }]);
-  return { ...settled, image, hasAlpha: true, dirty: true };
+  return { ...settled, image, hasAlpha: true, pending: 'final' };
 };
 
 /** `b-<width>_<colour>`: a border around the result; it adds to the output size. */
 export const border: StepOperation = async (state, step) => {
   if (!step.border || state.animated) return state;
   const { width: size, colour } = step.border;
-  checkOutputSize(state.width + 2 * size, state.height + 2 * size, state.limits);
+  checkOutputSize(state.width + 2 * size, state.height + 2 * size, state);
   const settled = await settle(state);
   const image = colour.alpha < 1 && !settled.hasAlpha ? settled.image.ensureAlpha() : settled.image;
   return {
@@ -340,7 +397,7 @@ export const border: StepOperation = async (state, step) => {
     width: settled.width + 2 * size,
     height: settled.height + 2 * size,
     hasAlpha: settled.hasAlpha || colour.alpha < 1,
-    dirty: true,
+    pending: 'final',
   };
 };
 
@@ -349,7 +406,8 @@ export const STEP_OPERATIONS: readonly StepOperation[] = [trim, cropAndResize, r
 
 /**
  * Whether every step can run on all frames of an animation in one sharp pipeline. Otherwise
- * the first frame is rendered (and documented as such).
+ * the first frame is rendered (and documented as such). sharp turns and flips an animation
+ * as one tall strip of frames, so `rt-180` and `fl-v` would also reverse the frame order.
  */
 export function supportsAnimation(steps: readonly TransformStep[]): boolean {
   return steps.every(
@@ -358,7 +416,7 @@ export function supportsAnimation(steps: readonly TransformStep[]): boolean {
       step.cropMode === undefined &&
       step.focus !== 'auto' &&
       step.focus !== 'face' &&
-      (step.rotate === undefined || step.rotate === 180) &&
+      step.rotate === undefined &&
       (step.flip === undefined || step.flip === 'h') &&
       step.radius === undefined &&
       step.border === undefined,

@@ -30,8 +30,11 @@ export interface VersionResolution {
   exact: boolean;
 }
 
+/** A folder that is a cloud's root in the backup layout: `…/res/<cloud>/`. */
+const CLOUD_ROOT = /(^|\/)res\/[^/]+\/$/;
 const VERSION_MARKER = /^v(\d+)$/;
-const VERSION_FILE = /^(\d+)(?:\.([^./]+))?$/;
+/** `<version>.<format>`; raw files may carry several extensions (`1700000000.tar.gz`), the last is the format. */
+const VERSION_FILE = /^(\d+)(?:\.(?:[^/]*\.)?([^./]+))?$/;
 /** Extensions that are a format wish (spec section 4), as our format names. */
 const WISHABLE_FORMATS: Record<string, ImageFormat> = { jpg: 'jpeg', jpeg: 'jpeg', png: 'png', webp: 'webp', avif: 'avif', gif: 'gif' };
 
@@ -102,6 +105,15 @@ export function formatWishFor(extension: string | undefined, storedFormat: strin
   return sameFormat(wish, storedFormat) ? undefined : wish;
 }
 
+/**
+ * True when a listing page already reached names that sort after every possible version file
+ * (`<digits>…`): listings are in key order, so later pages hold only nested public ids, and a
+ * request for a name that is also a large folder stops here instead of paging through it.
+ */
+export function pastVersionFiles(names: readonly string[], prefix: string): boolean {
+  return names.some((name) => name.length > prefix.length && name.charCodeAt(prefix.length) > 0x39 /* '9' */);
+}
+
 export class CloudinaryBackupOrigin implements Origin {
   constructor(
     readonly config: OriginConfig,
@@ -111,11 +123,22 @@ export class CloudinaryBackupOrigin implements Origin {
   ) {}
 
   async fetch(path: string): Promise<StoredObject | null> {
+    if (!this.servesDeliveryType(path)) return null;
     for (const request of parseBackupPath(path)) {
       const found = await this.fetchAsset(request);
       if (found) return found;
     }
     return null;
+  }
+
+  /**
+   * Under a cloud's root folder the path names the delivery type (`image/<type>/…`): only the
+   * configured types are served, so `private` and `authenticated` assets stay private.
+   */
+  private servesDeliveryType(path: string): boolean {
+    if (!CLOUD_ROOT.test(folderPrefix(this.config.folder))) return true;
+    const type = path.split('/')[1];
+    return (this.config.deliveryTypes ?? ['upload']).includes(type);
   }
 
   private async fetchAsset(request: BackupRequest): Promise<StoredObject | null> {
@@ -146,7 +169,8 @@ export class CloudinaryBackupOrigin implements Origin {
     do {
       const page = await listPage(this.client, this.config, prefix, this.limits, token, '/');
       for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      const names = [...(page.Contents ?? []).map((o) => o.Key ?? ''), ...(page.CommonPrefixes ?? []).map((p) => p.Prefix ?? '')];
+      token = page.IsTruncated && !pastVersionFiles(names, prefix) ? page.NextContinuationToken : undefined;
     } while (token);
     return keys;
   }

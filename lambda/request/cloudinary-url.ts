@@ -51,11 +51,12 @@ const CROP: Record<string, (component: Component) => string[]> = {
   limit: () => ['c-at_max'],
   mfit: () => ['c-at_least'],
   fill: () => ['c-maintain_ratio'],
-  // Fill, but never enlarge: a smaller input is only cropped to the box (see docs/cloudinary.md).
+  // Fill, but never enlarge: a smaller input is only cropped to the box (README: c_lfill).
   lfill: () => ['c-maintain_ratio_limit'],
   thumb: () => ['c-maintain_ratio'],
-  pad: () => ['cm-pad_resize'],
-  lpad: () => ['cm-pad_resize', 'c-at_max'],
+  // Padding needs a box; with one side given Cloudinary only scales (lpad: never up).
+  pad: (c) => (hasBox(c) ? ['cm-pad_resize'] : []),
+  lpad: (c) => (hasBox(c) ? ['cm-pad_resize', 'c-at_max'] : ['c-at_max']),
   crop: () => ['cm-extract'],
 };
 
@@ -70,6 +71,7 @@ function colour(value: string): string | undefined {
   if (!hex) return /^[a-z]+$/i.test(value) ? value.toLowerCase() : undefined;
   if (hex.length === 3) return [...hex].map((d) => d + d).join('').toUpperCase();
   if (hex.length === 6) return hex.toUpperCase();
+  if (hex.slice(6).toLowerCase() === 'ff') return hex.slice(0, 6).toUpperCase(); // fully opaque
   const opacity = clamp((parseInt(hex.slice(6), 16) / 255) * 100, 0, 99);
   return hex.slice(0, 6).toUpperCase() + String(opacity).padStart(2, '0');
 }
@@ -86,10 +88,21 @@ const EFFECTS: Record<string, { accepts: string; translate(strength: string | un
 
 const passNumber = (key: string) => (v: string) => (NUMBER.test(v) ? [`${key}-${v}`] : undefined);
 
+/**
+ * `w_`/`h_`: pixels, or with a decimal point a share of the input (`w_0.5`). `w_1.0` is the
+ * whole side (nothing to do); a share above 1.0 is not supported.
+ */
+const passSize = (key: string) => (v: string) => {
+  if (!NUMBER.test(v)) return undefined;
+  if (!v.includes('.')) return [`${key}-${v}`];
+  const share = Number(v);
+  return share < 1 ? [`${key}-${v}`] : share === 1 ? [] : undefined;
+};
+
 /** The translation table (spec section 8): Cloudinary key → what it becomes here. */
 export const CLOUDINARY_PARAMETERS: ReadonlyMap<string, CloudinaryParameter> = new Map<string, CloudinaryParameter>([
-  ['w', { accepts: 'a number of pixels or a fraction (w_300, w_0.5)', translate: passNumber('w') }],
-  ['h', { accepts: 'a number of pixels or a fraction (h_200, h_0.5)', translate: passNumber('h') }],
+  ['w', { accepts: 'a number of pixels or a share from 0.0 to 1.0 (w_300, w_0.5)', translate: passSize('w') }],
+  ['h', { accepts: 'a number of pixels or a share from 0.0 to 1.0 (h_200, h_0.5)', translate: passSize('h') }],
   ['ar', {
     accepts: 'a ratio such as ar_16:9 or ar_1.5',
     translate: (v) => {
@@ -153,6 +166,8 @@ const UNSUPPORTED_CLOUDINARY_KEYS = new Set([
 const RESOURCE_TYPES = new Set(['image', 'video', 'raw']);
 const DELIVERY_TYPE = /^[a-z][a-z_]*$/;
 const VERSION = /^v\d+$/;
+/** Cloudinary's URL signature component (`s--AbCdEfGh--`). It is not verified here: it is dropped. */
+const URL_SIGNATURE = /^s--[A-Za-z0-9_-]{8,32}--$/;
 /** One part of a component: a short key, `_`, a value. `$` starts a user variable. */
 const PART = /^(\$?[a-z]{1,3})_(.+)$/;
 
@@ -175,6 +190,9 @@ export function translateComponent(segment: string): string {
   for (const part of parts) {
     const match = PART.exec(part);
     if (!match) throw badRequest(`Invalid Cloudinary transformation "${part}": expected <parameter>_<value>, as in w_300`);
+    if (component.has(match[1])) {
+      throw badRequest(`Invalid Cloudinary transformation "${segment}": ${match[1]}_ is given twice in one component`);
+    }
     component.set(match[1], match[2]);
   }
   // Without `c_`, Cloudinary scales to both dimensions (it distorts); here that is c-force.
@@ -215,7 +233,7 @@ export interface CloudinaryPath {
  */
 export function translateCloudinaryPath(segments: readonly string[]): CloudinaryPath | undefined {
   if (segments.length < 3 || !RESOURCE_TYPES.has(segments[0]) || !DELIVERY_TYPE.test(segments[1])) return undefined;
-  const rest = segments.slice(2);
+  const rest = segments.slice(2).filter((s, i) => !(i === 0 && URL_SIGNATURE.test(s)));
   const versionIndex = rest.findIndex((s, i) => i < rest.length - 1 && VERSION.test(s));
   let componentCount = 0;
   if (versionIndex >= 0 && rest.slice(0, versionIndex).every((s) => looksLikeComponent(s) || s === '')) {

@@ -56,6 +56,11 @@ export async function seedCloudinaryBackup(s3: EmbeddedS3): Promise<void> {
     [`${UPLOAD}/image%2Bexample/1700000000.jpg`, await jpeg(PURPLE), 'image/jpeg'],
     // A raw file: its public id keeps its extension.
     [`res/${CLOUD}/raw/upload/files/notes.txt/1700000000.txt`, Buffer.from('raw notes\n'), 'text/plain'],
+    // A raw file with two extensions.
+    [`res/${CLOUD}/raw/upload/files/archive.tar.gz/1700000000.tar.gz`, Buffer.from('not really gzip'), 'application/gzip'],
+    // Not public on Cloudinary: private and authenticated delivery types.
+    [`res/${CLOUD}/image/private/internal/1700000000.jpg`, await jpeg(RED), 'image/jpeg'],
+    [`res/${CLOUD}/image/authenticated/contracts/salary/1700000000.jpg`, await jpeg(RED), 'image/jpeg'],
   ];
   for (const [i, id] of SPECIAL_PUBLIC_IDS.entries()) {
     files.push([`${UPLOAD}/${id}/160000000${i}.jpg`, await jpeg(RED), 'image/jpeg']);
