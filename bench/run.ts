@@ -8,7 +8,9 @@
 // 4. Cloudinary backup origin: a request whose version resolution is cached against one that
 //    lists the asset's versions every time (the cache turned off).
 
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
+import { inspectInput, renderImage } from '../lambda/image/pipeline';
 import { landscapeSvg } from '../local/samples';
 import { s3Origin, startHarness } from '../test/helpers/harness';
 
@@ -33,7 +35,7 @@ async function time(fn: () => Promise<unknown>, n = ITERATIONS): Promise<number[
 function row(name: string, samples: number[], baseline?: number[]): string {
   const p50 = percentile(samples, 50);
   const ratio = baseline ? `  ×${(p50 / percentile(baseline, 50)).toFixed(2)}` : '';
-  return `${name.padEnd(44)} p50 ${p50.toFixed(1).padStart(7)} ms   p95 ${percentile(samples, 95).toFixed(1).padStart(7)} ms${ratio}`;
+  return `${name.padEnd(50)} p50 ${p50.toFixed(1).padStart(7)} ms   p95 ${percentile(samples, 95).toFixed(1).padStart(7)} ms${ratio}`;
 }
 
 async function main(): Promise<void> {
@@ -54,9 +56,22 @@ async function main(): Promise<void> {
     console.log(`input: 2400x1600 JPEG, ${photo.length} bytes; ${ITERATIONS} iterations each, sequential\n`);
 
     const bare = await time(() => sharp(photo).autoOrient().resize(400).jpeg({ quality: 80 }).toBuffer());
+    const { limits } = h.service.config;
+    const inProcess = await time(async () => {
+      const input = (await inspectInput(photo, limits))!;
+      return renderImage(photo, input, { steps: [{ width: { px: 400 } }], output: {}, format: 'jpeg', defaultQuality: 80, limits });
+    });
     const full = await time(() => h.get('/tr:w-400/photo.jpg', { accept: '*/*' }));
+    const s3Only = await time(async () => {
+      const object = await h.s3.client.send(new GetObjectCommand({ Bucket: 'bench', Key: 'photo.jpg' }));
+      await object.Body!.transformToByteArray();
+    });
+    const original = await time(() => h.get('/tr:orig-true/photo.jpg'));
     console.log('1. service overhead (w-400, JPEG out)');
     console.log(row('bare sharp resize, bytes in memory', bare));
+    console.log(row('afterimage pipeline in-process (inspect + render)', inProcess, bare));
+    console.log(row('S3 GET alone (s3rver on loopback)', s3Only, bare));
+    console.log(row('afterimage orig-true (HTTP + S3 GET, no sharp)', original, bare));
     console.log(row('afterimage over HTTP, S3 GET included', full, bare));
 
     console.log('\n2. output formats (w-400)');
