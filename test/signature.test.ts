@@ -237,6 +237,12 @@ describe('the comparison is constant-time', () => {
 describe('npm run sign', () => {
   const now = () => clockMs;
 
+  it('signs only the tr query, so a URL with other parameters still verifies', async () => {
+    const url = signCommand([`${harness.baseUrl}/private/shoe.jpg?v=3&tr=w-100`, '--endpoint', `${harness.baseUrl}/private/`], { AFTERIMAGE_PRIVATE_KEY: KEY }, now());
+    expect(url).toMatch(/\?v=3&tr=w-100&ik-s=[0-9a-f]{40}$/);
+    expect((await get(url)).status).toBe(200);
+  });
+
   it('signs a URL that then verifies, with and without --expires', async () => {
     const plain = signCommand([`${harness.baseUrl}/private/tr:w-100/shoe.jpg`, '--endpoint', `${harness.baseUrl}/private/`], { AFTERIMAGE_PRIVATE_KEY: KEY }, now());
     expect(plain).toMatch(/\?ik-s=[0-9a-f]{40}$/);

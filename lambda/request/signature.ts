@@ -1,6 +1,6 @@
 // Spec section 6: ImageKit-compatible signed URLs. `ik-s` is the lowercase hex HMAC-SHA1, keyed
-// with the private key, of the URL after `<host>/<endpoint-prefix>/` (without `ik-s`/`ik-t`)
-// followed by the expiry: `ik-t` when present, else the literal 9999999999.
+// with the private key, of the URL after `<host>/<endpoint-prefix>/` (with only its `tr` query:
+// nothing else reaches the function behind CloudFront) followed by the expiry: `ik-t` when present, else the literal 9999999999.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { HttpError } from '../errors';
@@ -76,8 +76,11 @@ export function signUrl(url: string, urlEndpoint: string, privateKey: string, ex
   const base = q < 0 ? url : url.slice(0, q);
   const kept = q < 0 ? [] : url.slice(q + 1).split('&').filter((pair) => pair !== '' && !/^ik-[st](=|$)/.test(pair));
   const unsigned = base + (kept.length > 0 ? `?${kept.join('&')}` : '');
+  // Only `tr` reaches the function behind CloudFront, so only `tr` is signed (as the verifier reads it).
+  const signedPairs = kept.filter((pair) => /^tr(=|$)/.test(pair));
+  const signedText = base.slice(endpoint.length) + (signedPairs.length > 0 ? `?${signedPairs.join('&')}` : '');
   const expiry = expiresAt === undefined ? NEVER_EXPIRES : String(Math.floor(expiresAt));
-  const signature = signText(unsigned.slice(endpoint.length), expiry, privateKey);
+  const signature = signText(signedText, expiry, privateKey);
   const extra = [...(expiresAt === undefined ? [] : [`ik-t=${expiry}`]), `ik-s=${signature}`];
   return `${unsigned}${kept.length > 0 ? '&' : '?'}${extra.join('&')}`;
 }
