@@ -28,6 +28,15 @@ const clamp = (n: number, min: number, max: number) => Math.min(max, Math.max(mi
 /** `q_auto` levels, as the spec fixes them. */
 const AUTO_QUALITY: Record<string, number> = { 'auto:best': 86, auto: 70, 'auto:good': 70, 'auto:eco': 60, 'auto:low': 50 };
 
+/** `fl_progressive[:<mode>]` → `pr-`: sharp has one progressive encoding for every mode but `none`. */
+const PROGRESSIVE: Record<string, boolean> = {
+  progressive: true,
+  'progressive:progressive': true,
+  'progressive:semi': true,
+  'progressive:steep': true,
+  'progressive:none': false,
+};
+
 /** `g_` gravities → `fo-` foci. */
 const GRAVITY: Record<string, string> = {
   center: 'center',
@@ -154,7 +163,11 @@ export const CLOUDINARY_PARAMETERS: ReadonlyMap<string, CloudinaryParameter> = n
       return m && c ? [`b-${m[1]}_${c}`] : undefined;
     },
   }],
-  ['fl', { accepts: 'progressive (other flags are not supported)', translate: (v) => (v === 'progressive' ? ['pr-true'] : undefined) }],
+  ['fl', {
+    accepts: 'progressive or progressive:<semi, steep, none> (other flags are not supported)',
+    // url-gen writes a mode when given one (`fl_progressive:semi`, even `fl_progressive:progressive`).
+    translate: (v) => (Object.hasOwn(PROGRESSIVE, v) ? [`pr-${PROGRESSIVE[v]}`] : undefined),
+  }],
   ['t', { accepts: 'the name of a configured named transformation', translate: (v) => (/^[A-Za-z0-9_-]+$/.test(v) ? [`n-${v}`] : undefined) }],
 ]);
 
@@ -215,6 +228,21 @@ export function translateComponent(segment: string): string {
   return out.join(',');
 }
 
+/**
+ * Cloudinary applies `dpr_` to the whole delivered image, wherever it stands, and url-gen writes
+ * it as a component of its own (`c_fill,w_100/dpr_2.0`). Here `dpr` scales the w/h of its own
+ * step, so a lone `dpr_` (in a component without w_ or h_) moves into every component that sizes
+ * the image and has no dpr_ of its own. Without such a component it stays, and is a 400.
+ */
+function applyDprToSizes(components: readonly string[]): string[] {
+  const parts = components.map((c) => c.split(','));
+  const sizes = (p: string[]) => p.some((part) => part.startsWith('w_') || part.startsWith('h_'));
+  const isDpr = (part: string) => part.startsWith('dpr_');
+  const lone = parts.filter((p) => !sizes(p)).flatMap((p) => p.filter(isDpr));
+  if (lone.length !== 1 || !parts.some(sizes)) return [...components];
+  return parts.map((p) => (sizes(p) ? (p.some(isDpr) ? p : [...p, lone[0]]) : p.filter((part) => !isDpr(part))).join(','));
+}
+
 export interface CloudinaryPath {
   /** What a Cloudinary-backup origin expects: `<resource_type>/<type>/[v<version>/]<public_id>.<ext>`. */
   segments: string[];
@@ -241,6 +269,6 @@ export function translateCloudinaryPath(segments: readonly string[]): Cloudinary
   } else {
     while (componentCount < rest.length - 1 && looksLikeComponent(rest[componentCount])) componentCount += 1;
   }
-  const steps = rest.slice(0, componentCount).filter((s) => s !== '').map(translateComponent).filter((s) => s !== '');
+  const steps = applyDprToSizes(rest.slice(0, componentCount)).filter((s) => s !== '').map(translateComponent).filter((s) => s !== '');
   return { segments: [segments[0], segments[1], ...rest.slice(componentCount)], chain: steps.join(':') };
 }
