@@ -107,6 +107,14 @@ const parseCoordinate = (value: string, ctx: ParameterContext) => parseIntegerIn
 
 const SIZE_ACCEPTS = (ctx: ParameterContext) => `an integer from 1 to ${ctx.limits.maxOutputDimension} (limits.maxOutputDimension)`;
 
+/** An effect switched on by its bare name (`e-grayscale`), or explicitly with `-true` / `-false`. */
+function effectFlag(key: string, field: 'grayscale' | 'contrast'): ParameterDefinition {
+  return defineParameter(key, `written without a value (${key}), or ${key}-true / -false`, parseFlag, (d, v) => {
+    if (v) d.step[field] = true;
+    else delete d.step[field];
+  });
+}
+
 const CROP_STRATEGIES: readonly CropStrategy[] = ['maintain_ratio', 'maintain_ratio_limit', 'force', 'at_max', 'at_max_enlarge', 'at_least'];
 const CROP_MODES: readonly CropMode[] = ['pad_resize', 'extract', 'pad_extract'];
 const FOCI: readonly Focus[] = ['center', 'top', 'bottom', 'left', 'right', 'top_left', 'top_right', 'bottom_left', 'bottom_right', 'auto', 'face'];
@@ -222,10 +230,7 @@ export const PARAMETER_LIST: ParameterDefinition[] = [
   defineParameter('bl', 'an integer from 1 to 100', (v) => parseIntegerIn(v, 1, 100), (d, v) => {
     d.step.blur = v;
   }),
-  defineParameter('e-grayscale', 'written without a value (e-grayscale), or e-grayscale-true / -false', parseFlag, (d, v) => {
-    if (v) d.step.grayscale = true;
-    else delete d.step.grayscale;
-  }),
+  effectFlag('e-grayscale', 'grayscale'),
   defineParameter(
     'e-sharpen',
     'written without a value (e-sharpen) or with a strength from 1 to 100 (e-sharpen-60)',
@@ -234,10 +239,7 @@ export const PARAMETER_LIST: ParameterDefinition[] = [
       d.step.sharpen = v;
     },
   ),
-  defineParameter('e-contrast', 'written without a value (e-contrast), or e-contrast-true / -false', parseFlag, (d, v) => {
-    if (v) d.step.contrast = true;
-    else delete d.step.contrast;
-  }),
+  effectFlag('e-contrast', 'contrast'),
   defineParameter(
     'e-usm',
     'e-usm-<radius>-<sigma>-<amount>-<threshold>: radius 0-100, sigma 0.01-50, amount above 0 up to 100, threshold 0-1',
