@@ -175,21 +175,8 @@ export class CloudinaryBackupOrigin implements Origin {
     return keys;
   }
 
-  private toStoredObject(
-    object: NonNullable<Awaited<ReturnType<typeof getObject>>>,
-    resolution: VersionResolution,
-    request: BackupRequest,
-  ): StoredObject {
+  private toStoredObject(object: StoredObject, resolution: VersionResolution, request: BackupRequest): StoredObject {
     const formatWish = formatWishFor(request.extension, resolution.format);
-    return {
-      body: object.body,
-      contentType: object.output.ContentType,
-      lastModified: object.output.LastModified,
-      etag: object.output.ETag,
-      key: resolution.key,
-      origin: this.config,
-      ...(resolution.exact ? { immutable: true } : {}),
-      ...(formatWish ? { formatWish } : {}),
-    };
+    return { ...object, ...(resolution.exact ? { immutable: true } : {}), ...(formatWish ? { formatWish } : {}) };
   }
 }

@@ -13,17 +13,7 @@ export class PlainS3Origin implements Origin {
     private readonly limits: LimitsConfig,
   ) {}
 
-  async fetch(path: string): Promise<StoredObject | null> {
-    const key = plainKey(path, this.config);
-    const found = await getObject(this.client, this.config, key, this.limits);
-    if (!found) return null;
-    return {
-      body: found.body,
-      contentType: found.output.ContentType,
-      lastModified: found.output.LastModified,
-      etag: found.output.ETag,
-      key,
-      origin: this.config,
-    };
+  fetch(path: string): Promise<StoredObject | null> {
+    return getObject(this.client, this.config, plainKey(path, this.config), this.limits);
   }
 }

@@ -15,6 +15,7 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
 import type { LimitsConfig, OriginConfig } from '../config';
 import { HttpError } from '../errors';
 import type { SecretStore } from './secrets';
+import type { StoredObject } from './types';
 
 export interface S3ClientOptions {
   limits: LimitsConfig;
@@ -114,7 +115,7 @@ export async function getObject(
   origin: OriginConfig,
   key: string,
   limits: LimitsConfig,
-): Promise<{ body: Buffer; output: GetObjectCommandOutput } | null> {
+): Promise<StoredObject | null> {
   const signal = deadline(limits);
   try {
     const output = await client.send(new GetObjectCommand({ Bucket: origin.bucket, Key: key }), { abortSignal: signal });
@@ -122,8 +123,8 @@ export async function getObject(
       (output.Body as { destroy?: () => void } | undefined)?.destroy?.();
       throw new HttpError(422, 'ELIMIT', `The stored file is ${output.ContentLength} bytes; the limit is ${limits.maxInputBytes} (limits.maxInputBytes)`);
     }
-    const bytes = await readBody(output, signal, limits.originTimeoutMs, limits.maxInputBytes);
-    return { body: bytes, output };
+    const body = await readBody(output, signal, limits.originTimeoutMs, limits.maxInputBytes);
+    return { body, contentType: output.ContentType, lastModified: output.LastModified, etag: output.ETag, key, origin };
   } catch (error) {
     if (isNotFound(error)) return null;
     throw originFailure(error, origin);
