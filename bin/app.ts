@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ConfigError, type AfterimageConfigInput } from '../lambda/config';
+import { DeliveryOptionError } from '../lib/image-delivery';
 import { ImageDeliveryStack } from '../lib/stack';
 
 const EXAMPLE_FILE = 'afterimage.config.example.json';
@@ -48,6 +49,15 @@ function main(): void {
 
   const domainNames = listContext(app, 'domainNames');
   const certificateArn: string | undefined = app.node.tryGetContext('certificateArn');
+  if (domainNames && !certificateArn) {
+    throw new UserError(
+      `afterimage: -c domainNames=${domainNames.join(',')} needs -c certificateArn=arn:aws:acm:us-east-1:...: ` +
+        `an ACM certificate in us-east-1 that covers those names.`,
+    );
+  }
+  if (certificateArn && !domainNames) {
+    throw new UserError('afterimage: -c certificateArn=... was given without -c domainNames=...: name the domains the certificate is for.');
+  }
 
   new ImageDeliveryStack(app, app.node.tryGetContext('stackName') ?? 'Afterimage', {
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
@@ -65,7 +75,7 @@ function main(): void {
 try {
   main();
 } catch (error) {
-  if (!(error instanceof ConfigError || error instanceof UserError)) throw error;
+  if (!(error instanceof ConfigError || error instanceof UserError || error instanceof DeliveryOptionError)) throw error;
   process.stderr.write(`${error.message}\n`);
   process.exit(1);
 }

@@ -152,6 +152,9 @@ export const DEFAULT_CACHE: CacheConfig = {
   secretTtlSeconds: 300,
 };
 
+/** The file the CDK construct writes beside the Lambda bundle: the validated configuration, read once per cold start. */
+export const CONFIG_FILE_NAME = 'afterimage.config.json';
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid afterimage configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);

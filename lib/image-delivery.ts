@@ -2,6 +2,9 @@
 // reached only through CloudFront with origin access control, configured by the same
 // configuration file as the local server and validated at synth time.
 
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Aws, Duration, Validations } from 'aws-cdk-lib';
 import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
@@ -21,13 +24,6 @@ export const VIEWER_REQUEST_FUNCTION_FILE = path.join(__dirname, 'edge', 'viewer
 
 /** The query parameters that change a response; every other one is dropped at the edge. */
 export const CACHE_KEY_QUERY_STRINGS = ['tr', 'ik-s', 'ik-t'] as const;
-
-/**
- * The most bytes the configuration may take as JSON in `AFTERIMAGE_CONFIG`. Lambda allows
- * 4 KB for all environment variables together; the rest is kept for the secret's ARN and
- * `NODE_OPTIONS`.
- */
-export const MAX_CONFIG_ENV_BYTES = 3584;
 
 /** The secret's value at creation: the fields to fill in, empty (`"privateKey"` is added by hand for signed URLs). */
 export const SECRET_TEMPLATE = '{"accessKeyId":"","secretAccessKey":""}';
@@ -116,20 +112,12 @@ export class ImageDelivery extends Construct {
   constructor(scope: Construct, id: string, props: ImageDeliveryProps) {
     super(scope, id);
     this.config = validateForLambda(props.config);
-    const configJson = JSON.stringify(this.config);
-    const configBytes = Buffer.byteLength(configJson, 'utf8');
-    if (configBytes > MAX_CONFIG_ENV_BYTES) {
-      throw new ConfigError([
-        `the configuration takes ${configBytes} bytes as JSON, more than the ${MAX_CONFIG_ENV_BYTES} it may use of ` +
-          `Lambda's 4 KB environment; shorten names, named transformations or the number of origins`,
-      ]);
-    }
     const domainNames = props.domainNames ?? [];
     if (domainNames.length > 0 && !props.certificate) {
-      throw new Error('ImageDelivery: domainNames needs a certificate (an ACM certificate in us-east-1 covering those names)');
+      throw new DeliveryOptionError('ImageDelivery: domainNames needs a certificate (an ACM certificate in us-east-1 covering those names)');
     }
     if (props.certificate && domainNames.length === 0) {
-      throw new Error('ImageDelivery: a certificate was given without domainNames; give the names the certificate is for');
+      throw new DeliveryOptionError('ImageDelivery: a certificate was given without domainNames; give the names the certificate is for');
     }
     const timeout = props.timeout ?? Duration.seconds(30);
 
@@ -173,11 +161,11 @@ export class ImageDelivery extends Construct {
       reservedConcurrentExecutions: props.reservedConcurrency,
       description: 'afterimage: image transformations with sharp',
       environment: {
-        AFTERIMAGE_CONFIG: configJson,
         AFTERIMAGE_SECRET_ARN: this.secret.secretArn,
         NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: lambdaNodejsBundling(),
+      // The configuration travels in the asset, not the environment (4 KB for all variables).
+      bundling: lambdaNodejsBundling(writeConfigFile(this.config)),
     });
     this.secret.grantRead(this.function);
     grantDefaultChainOrigins(role, this.config);
@@ -265,6 +253,32 @@ export class ImageDelivery extends Construct {
       });
     }
   }
+}
+
+/** A construct option that cannot work, e.g. domain names without a certificate; the user's to fix. */
+export class DeliveryOptionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeliveryOptionError';
+  }
+}
+
+/**
+ * The validated configuration as a JSON file for the bundling step to copy into the asset.
+ * Named by its content, so two constructs (or two synths) with different configurations never
+ * share a file, and the same configuration is the same input to CDK's bundling cache.
+ */
+export function writeConfigFile(config: AfterimageConfig): string {
+  const json = `${JSON.stringify(config)}\n`;
+  const hash = createHash('sha256').update(json).digest('hex').slice(0, 32);
+  const file = path.join(os.tmpdir(), `afterimage-config-${hash}.json`);
+  if (!fs.existsSync(file)) {
+    // Written whole, then renamed: parallel synths never read half a file.
+    const partial = `${file}.${process.pid}.partial`;
+    fs.writeFileSync(partial, json);
+    fs.renameSync(partial, file);
+  }
+  return file;
 }
 
 /**

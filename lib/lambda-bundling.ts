@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { CONFIG_FILE_NAME } from '../lambda/config';
 
 /** The package root: the folder holding lib/ and lambda/, wherever the package is installed. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..');
@@ -72,9 +73,13 @@ export function esbuildBuildOptions(outfile: string): EsbuildBuildOptions {
  * NodejsFunction's bundling options: local esbuild (no Docker), and an `.npmrc` written
  * before `npm ci` so that npm picks sharp's linux-arm64 glibc binaries whatever the build
  * machine is. npm inherits the environment, so `npm_config_prefer_offline=true` (or any
- * other npm setting) applies to that install too.
+ * other npm setting) applies to that install too. After the install, the configuration file
+ * is copied in beside the bundle and everything the function does not load is removed.
+ *
+ * @param configFile the validated configuration as JSON; it becomes `afterimage.config.json`
+ * in the asset, so a configuration change is a new asset (its hash is the output's).
  */
-export function lambdaNodejsBundling(): BundlingOptions {
+export function lambdaNodejsBundling(configFile: string): BundlingOptions {
   const o = lambdaBundlingOptions;
   return {
     target: o.target,
@@ -92,10 +97,25 @@ export function lambdaNodejsBundling(): BundlingOptions {
         `printf 'os=linux\\ncpu=arm64\\nlibc=glibc\\n' > ${shellQuote(path.join(outputDir, '.npmrc'))}`,
       ],
       afterBundling: (_inputDir: string, outputDir: string) => [
-        `rm -f ${shellQuote(path.join(outputDir, '.npmrc'))}`,
+        `cp ${shellQuote(configFile)} ${shellQuote(path.join(outputDir, CONFIG_FILE_NAME))}`,
+        ...pruneCommands(outputDir),
       ],
     },
   };
+}
+
+/**
+ * What npm leaves in the asset that the function never loads: the install's own files (the
+ * project's whole lock file among them), sharp's C++ sources and build script, type
+ * declarations, ES module copies (the bundle is CommonJS), headers and READMEs. Licences stay.
+ */
+export function pruneCommands(outputDir: string): string[] {
+  const q = (relative: string) => shellQuote(path.join(outputDir, relative));
+  return [
+    `rm -f ${q('.npmrc')} ${q('package.json')} ${q('package-lock.json')} ${q('node_modules/.package-lock.json')}`,
+    `rm -rf ${q('node_modules/sharp/src')} ${q('node_modules/sharp/install')} ${q('node_modules/@img/sharp-libvips-linux-arm64/lib/glib-2.0')}`,
+    `find ${q('node_modules')} -type f \\( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '*.mjs' -o -name '*.h' -o -name 'README.md' \\) -delete`,
+  ];
 }
 
 /** The lock file NodejsFunction installs sharp from: the package's own when it has one. */

@@ -36,6 +36,10 @@ export class ImageDeliveryStack extends Stack {
       description: 'The secret to put the bucket keys in (accessKeyId, secretAccessKey; privateKey for signed URLs)',
       value: secret.secretArn,
     });
+    new CfnOutput(this, 'FunctionUrl', {
+      description: 'The Function URL behind CloudFront: it must refuse direct requests (403); npm run smoke checks that',
+      value: this.delivery.functionUrl.url,
+    });
     new CfnOutput(this, 'FunctionName', { description: 'The Lambda function (logs, metrics)', value: this.delivery.function.functionName });
   }
 }

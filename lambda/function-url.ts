@@ -1,0 +1,118 @@
+// The Lambda side of the Function URL: the event becomes a ServiceRequest, the ServiceResponse
+// is written to the runtime's response stream. lambda/handler.ts wires it up.
+//
+// The runtime's response stream is unforgiving (see test/helpers/lambda-runtime.ts, taken from
+// the runtime interface client's source): the status and headers (the "prelude") go out only
+// on the first write(), and end(chunk, callback) neither triggers that nor calls the callback.
+// So the prelude is always sent by a write, even for an empty body (HEAD, 304), the body
+// follows in chunks that respect backpressure, and completion is awaited on 'finish'.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
+import { CONFIG_FILE_NAME, parseConfig } from './config';
+import { SecretStore } from './origin/secrets';
+import { ImageService, type ServiceRequest, type ServiceResponse } from './service/image-service';
+import { HttpError } from './errors';
+import { errorResponse } from './service/respond';
+
+/** Body chunk size: large enough to be cheap, small enough that a 40 MB original is never one write. */
+const BODY_CHUNK_BYTES = 64 * 1024;
+
+/** The part of the runtime's response stream this handler uses (it is not a Writable instance). */
+export interface ResponseStream {
+  write(chunk: Uint8Array | string): boolean;
+  end(callback?: () => void): void;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
+  readonly writableFinished?: boolean;
+}
+
+export type ServiceSource = { service: ImageService } | { error: Error };
+
+/** The service for this sandbox, or why there is none; read once, at cold start. */
+export function loadService(directory: string): ServiceSource {
+  try {
+    const file = path.join(directory, CONFIG_FILE_NAME);
+    const config = parseConfig(JSON.parse(fs.readFileSync(file, 'utf8')));
+    const secretArn = process.env.AFTERIMAGE_SECRET_ARN;
+    const secrets = secretArn ? new SecretStore(secretArn, config.cache.secretTtlSeconds * 1000) : undefined;
+    return { service: new ImageService(config, { secrets }) };
+  } catch (error) {
+    console.error('afterimage: the function could not start', error);
+    return { error: error as Error };
+  }
+}
+
+export function toServiceRequest(event: LambdaFunctionURLEvent): ServiceRequest {
+  return {
+    method: event.requestContext?.http?.method ?? 'GET',
+    rawPath: event.rawPath ?? '/',
+    rawQuery: event.rawQueryString ?? '',
+    headers: event.headers ?? {},
+  };
+}
+
+/** Answers one event; never throws: a failure outside the service is a 500 with its reason. */
+async function answer(source: ServiceSource, event: LambdaFunctionURLEvent): Promise<ServiceResponse> {
+  const head = event?.requestContext?.http?.method === 'HEAD';
+  if ('error' in source) return errorResponse(new HttpError(500, 'EINTERNAL', 'The function could not load its configuration; see its logs'), head);
+  try {
+    return await source.service.handle(toServiceRequest(event));
+  } catch (error) {
+    console.error('afterimage: unexpected failure', error);
+    return errorResponse(new HttpError(500, 'EINTERNAL', 'Internal error'), head);
+  }
+}
+
+/** Writes the prelude (through a first write), the body in chunks, then ends and waits for 'finish'. */
+export async function sendResponse(responseStream: ResponseStream, response: ServiceResponse): Promise<void> {
+  const stream = awslambda.HttpResponseStream.from(responseStream as never, {
+    statusCode: response.status,
+    headers: response.headers,
+  }) as unknown as ResponseStream;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const onError = (error: unknown) => {
+    failure = error instanceof Error ? error : new Error(String(error));
+    wake?.();
+  };
+  const onDrain = () => wake?.();
+  const waitFor = (event: 'drain' | 'finish') =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        stream.off(event, done);
+        wake = undefined;
+        resolve();
+      };
+      wake = done;
+      stream.on(event, done);
+    });
+  stream.on('error', onError);
+  stream.on('drain', onDrain);
+  try {
+    const body = response.body;
+    // The first write sends the prelude, so it happens even when there is no body.
+    let ok = stream.write(body.subarray(0, BODY_CHUNK_BYTES));
+    for (let offset = BODY_CHUNK_BYTES; offset < body.length && !failure; offset += BODY_CHUNK_BYTES) {
+      if (!ok) await waitFor('drain');
+      if (failure) break;
+      ok = stream.write(body.subarray(offset, offset + BODY_CHUNK_BYTES));
+    }
+    if (failure) throw failure;
+    const finished = stream.writableFinished ? Promise.resolve() : waitFor('finish');
+    stream.end();
+    await finished;
+    if (failure) throw failure;
+  } finally {
+    stream.off('error', onError);
+    stream.off('drain', onDrain);
+  }
+}
+
+/** The streaming handler over a service source; exported for tests that inject the source. */
+export function createStreamingHandler(source: ServiceSource) {
+  return async (event: LambdaFunctionURLEvent, responseStream: ResponseStream, _context?: Context): Promise<void> => {
+    await sendResponse(responseStream, await answer(source, event));
+  };
+}

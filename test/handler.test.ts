@@ -1,0 +1,216 @@
+// The Lambda adapter (lambda/function-url.ts) run by a double of the real Lambda runtime:
+// aws-lambda-ric 3.3.0 (see helpers/lambda-runtime.ts for what was taken from which file).
+// The first block pins the double's own behaviour to the client's, including the pattern the
+// handler used before (HttpResponseStream.from, then end(body, cb)), which the real runtime
+// never answers.
+
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createStreamingHandler, loadService, type ResponseStream } from '../lambda/function-url';
+import type { ImageService } from '../lambda/service/image-service';
+import { decode, s3Origin, solidImage, startHarness, type Harness } from './helpers/harness';
+import {
+  LambdaRuntime,
+  RUNTIME_CLIENT_VERSION,
+  awslambdaDouble,
+  functionUrlEvent,
+  installLambdaRuntime,
+  type RuntimeResponseStream,
+  type StreamingHandler,
+} from './helpers/lambda-runtime';
+
+installLambdaRuntime();
+
+const BUCKET = 'handler';
+let runtime: LambdaRuntime;
+let h: Harness;
+let large: Buffer;
+
+beforeAll(async () => {
+  runtime = await new LambdaRuntime().start();
+  large = randomBytes(40 * 1024 * 1024);
+  h = await startHarness({
+    buckets: [BUCKET],
+    config: (s3) => ({ origins: [s3Origin(s3, { name: 'main', bucket: BUCKET })] }),
+    seed: async (s3) => {
+      await s3.put(BUCKET, 'photo.jpg', await solidImage(400, 300, { r: 200, g: 120, b: 40 }), 'image/jpeg');
+      await s3.put(BUCKET, 'big.bin', large, 'application/octet-stream');
+    },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await runtime?.stop();
+  await h?.close();
+});
+
+const streaming = (fn: (event: never, stream: RuntimeResponseStream) => Promise<void>) =>
+  awslambdaDouble.streamifyResponse(fn as unknown as StreamingHandler);
+
+describe(`the runtime double behaves like ${RUNTIME_CLIENT_VERSION}`, () => {
+  test('the handler pattern used before (from, then end(body, cb)) sends no prelude and never settles', async () => {
+    const old = streaming(async (_event, responseStream) => {
+      const stream = awslambda.HttpResponseStream.from(responseStream as never, { statusCode: 200, headers: { 'content-type': 'image/webp' } });
+      await new Promise<void>((resolve) => (stream as unknown as { end(b: Buffer, cb: () => void): void }).end(Buffer.from('RIFF....WEBP'), () => resolve()));
+    });
+    const result = await runtime.invoke(old, functionUrlEvent('GET', '/photo.jpg'), { timeoutMs: 1000 });
+    expect(result.failure).toBe('timeout');
+    // The body reached the Runtime API raw: no JSON prelude, no delimiter.
+    expect(result.record?.headers['content-type']).toBe('application/vnd.awslambda.http-integration-response');
+    expect(result.record?.body.toString('latin1')).toBe('RIFF....WEBP');
+  });
+
+  test('a body that never reaches write() leaves the Function URL without a status: 502', async () => {
+    const endOnly = streaming(async (_event, responseStream) => {
+      const stream = awslambda.HttpResponseStream.from(responseStream as never, { statusCode: 304, headers: {} }) as unknown as ResponseStream;
+      await new Promise<void>((resolve) => {
+        stream.on('finish', () => resolve());
+        stream.end();
+      });
+    });
+    const result = await runtime.invoke(endOnly, functionUrlEvent('HEAD', '/photo.jpg'));
+    expect(result.failure).toBe('no-prelude');
+    expect(result.statusCode).toBe(502);
+  });
+
+  test('the prelude goes out on the first write, then 8 NUL bytes, over a chunked streaming POST', async () => {
+    const writer = streaming(async (_event, responseStream) => {
+      const stream = awslambda.HttpResponseStream.from(responseStream as never, { statusCode: 201, headers: { 'x-a': 'b' } }) as unknown as ResponseStream;
+      stream.write('hello ');
+      stream.write('world');
+      await new Promise<void>((resolve) => stream.end(() => resolve()));
+    });
+    const result = await runtime.invoke(writer, functionUrlEvent('GET', '/'));
+    expect(result.failure).toBeUndefined();
+    expect(result.statusCode).toBe(201);
+    expect(result.headers).toEqual({ 'x-a': 'b' });
+    expect(result.body.toString()).toBe('hello world');
+    const record = result.record!;
+    expect(record.headers['lambda-runtime-function-response-mode']).toBe('streaming');
+    expect(record.headers['transfer-encoding']).toBe('chunked');
+    expect(record.headers.trailer).toMatch(/Lambda-Runtime-Function-Error-Type/i);
+    expect(record.body.indexOf(Buffer.alloc(8))).toBe(Buffer.byteLength('{"statusCode":201,"headers":{"x-a":"b"}}'));
+  });
+
+  test('setContentType after the first write throws, as in the client', async () => {
+    let thrown: unknown;
+    const late = streaming(async (_event, responseStream) => {
+      responseStream.write('x');
+      try {
+        responseStream.setContentType('text/plain');
+      } catch (error) {
+        thrown = error;
+      }
+      await new Promise<void>((resolve) => responseStream.end(() => resolve()));
+    });
+    await runtime.invoke(late, functionUrlEvent('GET', '/'));
+    expect(String(thrown)).toMatch(/too late/);
+  });
+
+  test('a handler that rejects fails the invocation through the error trailers: the Function URL answers 502', async () => {
+    const failing = streaming(async () => {
+      throw new TypeError('boom');
+    });
+    const result = await runtime.invoke(failing, functionUrlEvent('GET', '/'));
+    expect(result.failure).toBe('invoke-error');
+    expect(result.errorType).toBe('TypeError');
+    expect(result.statusCode).toBe(502);
+  });
+
+  test('a handler that returns before ending the stream hangs the invocation until its timeout', async () => {
+    // The client awaits the Runtime API's answer, which only comes once the request has ended.
+    const unfinished = streaming(async (_event, responseStream) => {
+      responseStream.write('partial');
+    });
+    const result = await runtime.invoke(unfinished, functionUrlEvent('GET', '/'), { timeoutMs: 500 });
+    expect(result.failure).toBe('timeout');
+  });
+});
+
+describe('the Lambda handler under the runtime double', () => {
+  const handler = () => awslambdaDouble.streamifyResponse(createStreamingHandler({ service: h.service }) as unknown as StreamingHandler);
+
+  test('GET: the status and headers reach the viewer, then the image', async () => {
+    const result = await runtime.invoke(handler(), functionUrlEvent('GET', '/tr:w-100/photo.jpg', { accept: 'image/webp' }));
+    expect(result.failure).toBeUndefined();
+    expect(result.statusCode).toBe(200);
+    expect(result.headers['content-type']).toBe('image/webp');
+    expect(result.headers['content-length']).toBe(String(result.body.length));
+    expect(result.headers.etag).toMatch(/^"/);
+    expect(await decode(result.body)).toMatchObject({ format: 'webp', width: 100, height: 75 });
+  });
+
+  test('HEAD: status and headers with an empty body, sent through an explicit empty write', async () => {
+    const get = await runtime.invoke(handler(), functionUrlEvent('GET', '/tr:w-100/photo.jpg', { accept: 'image/webp' }));
+    const head = await runtime.invoke(handler(), functionUrlEvent('HEAD', '/tr:w-100/photo.jpg', { accept: 'image/webp' }));
+    expect(head.failure).toBeUndefined();
+    expect(head.statusCode).toBe(200);
+    expect(head.headers['content-length']).toBe(String(get.body.length));
+    expect(head.headers.etag).toBe(get.headers.etag);
+    expect(head.body.length).toBe(0);
+    expect(head.writes.sizes).toEqual([0]);
+  });
+
+  test('304: the revalidation answer keeps its status and ETag (never an empty 200)', async () => {
+    const get = await runtime.invoke(handler(), functionUrlEvent('GET', '/tr:w-100/photo.jpg', { accept: 'image/webp' }));
+    const revalidated = await runtime.invoke(
+      handler(),
+      functionUrlEvent('GET', '/tr:w-100/photo.jpg', { accept: 'image/webp', 'if-none-match': get.headers.etag! }),
+    );
+    expect(revalidated.failure).toBeUndefined();
+    expect(revalidated.statusCode).toBe(304);
+    expect(revalidated.headers.etag).toBe(get.headers.etag);
+    expect(revalidated.body.length).toBe(0);
+  });
+
+  test('errors keep their status and reason header', async () => {
+    const missing = await runtime.invoke(handler(), functionUrlEvent('GET', '/missing.jpg'));
+    expect(missing.statusCode).toBe(404);
+    expect(missing.headers['x-afterimage-error']).toMatch(/^ENOENT - /);
+    const bad = await runtime.invoke(handler(), functionUrlEvent('GET', '/tr:w-abc/photo.jpg'));
+    expect(bad.statusCode).toBe(400);
+    expect(bad.headers['x-afterimage-error']).toMatch(/^EINVAL - .*w/);
+  });
+
+  test('a 40 MB original streams whole, in chunks of at most 64 KiB, waiting for drain', async () => {
+    const result = await runtime.invoke(handler(), functionUrlEvent('GET', '/tr:orig-true/big.bin'), { timeoutMs: 30_000 });
+    expect(result.failure).toBeUndefined();
+    expect(result.statusCode).toBe(200);
+    expect(result.headers['content-length']).toBe(String(large.length));
+    expect(result.body.equals(large)).toBe(true);
+    expect(Math.max(...result.writes.sizes)).toBeLessThanOrEqual(64 * 1024);
+    expect(result.writes.sizes.length).toBeGreaterThanOrEqual(640);
+    // The transport did push back, and the handler waited each time.
+    expect(result.writes.refused).toBeGreaterThan(0);
+    expect(result.writes.ignoredBackpressure).toBe(0);
+  }, 60_000);
+
+  test('an exception outside the service is a 500 with no-store and the reason header, not an invoke error', async () => {
+    const broken = { handle: () => Promise.reject(new Error('not the service')) } as unknown as ImageService;
+    const failing = awslambdaDouble.streamifyResponse(createStreamingHandler({ service: broken }) as unknown as StreamingHandler);
+    const result = await runtime.invoke(failing, functionUrlEvent('GET', '/photo.jpg'));
+    expect(result.failure).toBeUndefined();
+    expect(result.statusCode).toBe(500);
+    expect(result.headers['cache-control']).toBe('no-store');
+    expect(result.headers['x-afterimage-error']).toMatch(/^EINTERNAL - /);
+  });
+
+  test('a function without a readable configuration answers 500 with no-store and says why', async () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'afterimage-noconfig-'));
+    const errors = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    const source = loadService(empty);
+    errors.mockRestore();
+    expect('error' in source).toBe(true);
+    const result = await runtime.invoke(
+      awslambdaDouble.streamifyResponse(createStreamingHandler(source) as unknown as StreamingHandler),
+      functionUrlEvent('HEAD', '/photo.jpg'),
+    );
+    expect(result.failure).toBeUndefined();
+    expect(result.statusCode).toBe(500);
+    expect(result.headers['cache-control']).toBe('no-store');
+    expect(result.headers['x-afterimage-error']).toMatch(/could not load its configuration/);
+    expect(result.body.length).toBe(0);
+  });
+});
