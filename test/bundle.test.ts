@@ -1,6 +1,9 @@
-// The code that ships is the code tested: (a) the real CDK asset holds the bundle and sharp's
-// linux-arm64 binaries, nothing for x64; (b) the same esbuild settings, built for this machine,
-// serve a real image from a local S3 server through a stand-in of the Lambda runtime.
+// The code that ships is the code tested: (a) the real CDK asset, synthesised with a large
+// configuration (1,000 named transformations, 50 origins), holds only what the function loads:
+// the bundle, the configuration file, sharp and its linux-arm64 binaries; (b) that asset's own
+// bundle and configuration file, run on this machine by a double of the Lambda runtime
+// (aws-lambda-ric 3.3.0, see helpers/lambda-runtime.ts), serve real images from a local S3
+// server; (c) the same esbuild settings built for this machine do too.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -8,15 +11,14 @@ import { App } from 'aws-cdk-lib';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import * as esbuild from 'esbuild';
 import sharp from 'sharp';
-import type { AfterimageConfigInput } from '../lambda/config';
+import { CONFIG_FILE_NAME, parseConfig, type AfterimageConfigInput } from '../lambda/config';
 import { esbuildBuildOptions } from '../lib/lambda-bundling';
 import { ImageDeliveryStack } from '../lib/stack';
-import { functionUrlEvent, installLambdaShim, invokeStreaming, type StreamingHandler } from './helpers/lambda-shim';
+import { LambdaRuntime, functionUrlEvent, installLambdaRuntime, type StreamingHandler } from './helpers/lambda-runtime';
 
 const ROOT = path.join(__dirname, '..');
 const TMP = path.join(__dirname, '.tmp');
 const CDK_CONTEXT: Record<string, unknown> = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')).context;
-const EXAMPLE_CONFIG: AfterimageConfigInput = JSON.parse(fs.readFileSync(path.join(ROOT, 'afterimage.config.example.json'), 'utf8'));
 
 /** ELF e_machine values (offset 18, little endian). */
 const EM_AARCH64 = 183;
@@ -37,11 +39,68 @@ function elfMachine(file: string): number {
 function filesUnder(dir: string): string[] {
   return (fs.readdirSync(dir, { recursive: true, withFileTypes: true }) as fs.Dirent[])
     .filter((entry) => entry.isFile())
-    .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)));
+    .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)))
+    .sort();
 }
 
-describe('the CDK asset (real bundling)', () => {
+// s3rver has no type declarations; this is the part of its API used here.
+interface S3rverInstance {
+  run(): Promise<{ port: number }>;
+  close(): Promise<void>;
+}
+type S3rverConstructor = new (options: Record<string, unknown>) => S3rverInstance;
+
+const BUCKET = 'bucket';
+const LAST_NAME = 't999';
+const savedEnv = { ...process.env };
+let s3rver: S3rverInstance;
+let endpoint: string;
+let runtime: LambdaRuntime;
+
+/** A configuration far over Lambda's 4 KB environment: 50 origins, 1,000 named transformations, the last one w-37. */
+function largeConfig(): AfterimageConfigInput {
+  const origins: AfterimageConfigInput['origins'] = [
+    // The function's own credentials (here: dummy keys in the environment; s3rver does not check them).
+    { name: 'local', type: 's3', bucket: BUCKET, region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { source: 'default-chain' } },
+  ];
+  for (let i = 1; i < 50; i++) origins.push({ name: `origin-${i}`, type: 's3', bucket: `bucket-${i}`, region: 'eu-west-1', folder: `/tenant-${i}/` });
+  const namedTransformations: Record<string, string> = {};
+  for (let i = 0; i < 999; i++) namedTransformations[`t${i}`] = `w-${100 + (i % 500)},h-${100 + (i % 300)},c-at_max,q-${1 + (i % 100)}`;
+  namedTransformations[LAST_NAME] = 'w-37';
+  return { origins, endpoints: [{ prefix: '', origins: ['local'] }], namedTransformations };
+}
+
+beforeAll(async () => {
+  const directory = path.join(TMP, `s3rver-${process.pid}`);
+  fs.rmSync(directory, { recursive: true, force: true });
+  const S3rver: S3rverConstructor = require('s3rver');
+  s3rver = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory, configureBuckets: [{ name: BUCKET }] });
+  const { port } = await s3rver.run();
+  endpoint = `http://127.0.0.1:${port}`;
+  process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
+  process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
+  delete process.env.AWS_SESSION_TOKEN;
+  delete process.env.AWS_PROFILE;
+  delete process.env.AFTERIMAGE_SECRET_ARN;
+
+  const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  const photo = await sharp({ create: { width: 400, height: 300, channels: 3, background: { r: 200, g: 120, b: 40 } } }).jpeg().toBuffer();
+  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'photo.jpg', Body: photo, ContentType: 'image/jpeg' }));
+  s3.destroy();
+
+  installLambdaRuntime();
+  runtime = await new LambdaRuntime().start();
+}, 60_000);
+
+afterAll(async () => {
+  process.env = savedEnv;
+  await runtime?.stop();
+  await s3rver?.close();
+});
+
+describe('the CDK asset (real bundling, a configuration of 1,000 named transformations and 50 origins)', () => {
   let assetDir: string;
+  let config: AfterimageConfigInput;
 
   beforeAll(() => {
     const outdir = path.join(TMP, 'cdk.out-bundle');
@@ -49,28 +108,56 @@ describe('the CDK asset (real bundling)', () => {
     process.env.npm_config_prefer_offline = 'true';
     process.env.CDK_DEFAULT_ACCOUNT ??= '111111111111';
     process.env.CDK_DEFAULT_REGION ??= 'us-east-1';
+    config = largeConfig();
+    expect(Buffer.byteLength(JSON.stringify(config))).toBeGreaterThan(8 * 4096);
     const app = new App({ outdir, context: { ...CDK_CONTEXT } });
     const stack = new ImageDeliveryStack(app, 'Afterimage', {
       env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
-      delivery: { config: EXAMPLE_CONFIG },
+      delivery: { config },
     });
     const assembly = app.synth();
     const template = assembly.getStackByName(stack.stackName).template;
-    const fn = Object.values(template.Resources as Record<string, { Type: string; Properties: { Code: { S3Key: string } } }>).find(
+    const fn = Object.values(template.Resources as Record<string, { Type: string; Properties: { Code: { S3Key: string }; Environment: { Variables: Record<string, unknown> } } }>).find(
       (r) => r.Type === 'AWS::Lambda::Function',
     )!;
+    expect(Object.keys(fn.Properties.Environment.Variables).sort()).toEqual(['AFTERIMAGE_SECRET_ARN', 'NODE_OPTIONS']);
     assetDir = path.join(outdir, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
-  }, 120_000);
+  }, 180_000);
 
-  test('holds the bundle, with the AWS SDK inside it and only sharp outside', () => {
+  test('holds the validated configuration beside the bundle', () => {
+    const shipped = JSON.parse(fs.readFileSync(path.join(assetDir, CONFIG_FILE_NAME), 'utf8'));
+    expect(shipped).toEqual(JSON.parse(JSON.stringify(parseConfig(config))));
+    expect(Object.keys(shipped.namedTransformations)).toHaveLength(1000);
+    expect(shipped.origins).toHaveLength(50);
+  });
+
+  test('holds only what the function loads: the bundle and its map, the configuration, sharp and its dependencies', () => {
+    const files = filesUnder(assetDir);
+    // Every file is one of these; every pattern matches at least one file.
+    const allowed: RegExp[] = [
+      /^index\.js$/,
+      /^index\.js\.map$/,
+      new RegExp(`^${CONFIG_FILE_NAME.replace('.', '\\.')}$`),
+      /^node_modules\/sharp\/(package\.json|LICENSE|dist\/[a-z]+\.cjs)$/,
+      /^node_modules\/@img\/colour\/(package\.json|LICENSE\.md|(index|color)\.cjs)$/,
+      /^node_modules\/@img\/sharp-linux-arm64\/(package\.json|LICENSE|index\.cjs|lib\/sharp-linux-arm64-[\d.]+\.node)$/,
+      /^node_modules\/@img\/sharp-libvips-linux-arm64\/(package\.json|versions\.json|lib\/index\.js|lib\/libvips-cpp\.so\.[\d.]+)$/,
+      /^node_modules\/detect-libc\/(package\.json|LICENSE|lib\/[a-z-]+\.js)$/,
+      /^node_modules\/semver\/(package\.json|LICENSE|range\.bnf|preload\.js|index\.js|bin\/semver\.js|(classes|functions|internal|ranges)\/[a-z-]+\.js)$/,
+    ];
+    expect(files.filter((file) => !allowed.some((pattern) => pattern.test(file)))).toEqual([]);
+    expect(allowed.filter((pattern) => !files.some((file) => pattern.test(file)))).toEqual([]);
+    // Not the project's lock file, nor sharp's sources.
+    expect(files).not.toContain('package-lock.json');
+    expect(files.some((file) => file.startsWith('node_modules/sharp/src/'))).toBe(false);
+  });
+
+  test('has the AWS SDK inside the bundle and only sharp outside', () => {
     const code = fs.readFileSync(path.join(assetDir, 'index.js'), 'utf8');
     // The SDK is inside (its error messages quote "[require(...)]", hence the look-behind).
     expect(code).toContain('GetObjectCommand');
     expect(code).not.toMatch(/(?<!\[)require\(["']@(aws-sdk|smithy)\//);
     expect(code).toMatch(/require\(["']sharp["']\)/);
-    expect(fs.readdirSync(path.join(assetDir, 'node_modules')).filter((d) => /aws|smithy/.test(d))).toEqual([]);
-    expect(fs.existsSync(path.join(assetDir, 'index.js.map'))).toBe(true);
-    expect(fs.existsSync(path.join(assetDir, '.npmrc'))).toBe(false);
   });
 
   test("holds sharp's linux-arm64 glibc binaries", () => {
@@ -92,65 +179,44 @@ describe('the CDK asset (real bundling)', () => {
     expect(binaries.length).toBeGreaterThan(0);
     for (const binary of binaries) expect(elfMachine(path.join(assetDir, 'node_modules', binary))).not.toBe(EM_X86_64);
   });
+
+  test("the asset's own bundle and configuration, run like Lambda, serve n-<the last named transformation>", async () => {
+    // The asset's index.js and configuration, without its arm64 sharp: here sharp resolves to
+    // this machine's copy in the project's node_modules.
+    const runDir = path.join(TMP, 'asset-run');
+    fs.rmSync(runDir, { recursive: true, force: true });
+    fs.mkdirSync(runDir, { recursive: true });
+    for (const file of ['index.js', 'index.js.map', CONFIG_FILE_NAME]) fs.copyFileSync(path.join(assetDir, file), path.join(runDir, file));
+    // As in the stack: the secret's ARN in the environment (origin-1..49 read keys from it; never called here).
+    process.env.AFTERIMAGE_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:111111111111:secret:afterimage-AbCdEf';
+    const handler: StreamingHandler = require(path.join(runDir, 'index.js')).handler;
+    delete process.env.AFTERIMAGE_SECRET_ARN;
+    const response = await runtime.invoke(handler, functionUrlEvent('GET', `/tr:n-${LAST_NAME}/photo.jpg`, { accept: 'image/webp' }));
+    expect(response.failure).toBeUndefined();
+    expect([response.statusCode, response.headers['x-afterimage-error']]).toEqual([200, undefined]);
+    expect(response.headers['content-type']).toBe('image/webp');
+    const metadata = await sharp(response.body).metadata();
+    expect(metadata.width).toBe(37);
+  });
 });
 
-// s3rver has no type declarations; this is the part of its API used here.
-interface S3rverInstance {
-  run(): Promise<{ port: number }>;
-  close(): Promise<void>;
-}
-type S3rverConstructor = new (options: Record<string, unknown>) => S3rverInstance;
-
-describe('the bundle, built for this machine, invoked like Lambda', () => {
-  const BUCKET = 'bucket';
-  const savedEnv = { ...process.env };
-  let s3rver: S3rverInstance;
+describe('the bundle, built for this machine, run like Lambda', () => {
   let handler: StreamingHandler;
 
   beforeAll(async () => {
     const outfile = path.join(TMP, 'bundle-x64', 'index.js');
     fs.rmSync(path.dirname(outfile), { recursive: true, force: true });
     await esbuild.build(esbuildBuildOptions(outfile));
-
-    const directory = path.join(TMP, `s3rver-${process.pid}`);
-    fs.rmSync(directory, { recursive: true, force: true });
-    const S3rver: S3rverConstructor = require('s3rver');
-    s3rver = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory, configureBuckets: [{ name: BUCKET }] });
-    const { port } = await s3rver.run();
-    const endpoint = `http://127.0.0.1:${port}`;
-
-    const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
-    const photo = await sharp({ create: { width: 400, height: 300, channels: 3, background: { r: 200, g: 120, b: 40 } } }).jpeg().toBuffer();
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'photo.jpg', Body: photo, ContentType: 'image/jpeg' }));
-    s3.destroy();
-
-    // The handler reads its configuration when it is loaded, as in Lambda.
+    // What the construct does: the validated configuration beside the bundle.
     const config: AfterimageConfigInput = {
-      origins: [
-        {
-          name: 'local',
-          type: 's3',
-          bucket: BUCKET,
-          region: 'us-east-1',
-          endpoint,
-          forcePathStyle: true,
-          credentials: { source: 'static', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-        },
-      ],
+      origins: [{ name: 'local', type: 's3', bucket: BUCKET, region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { source: 'default-chain' } }],
     };
-    process.env.AFTERIMAGE_CONFIG = JSON.stringify(config);
-    delete process.env.AFTERIMAGE_SECRET_ARN;
-    installLambdaShim();
+    fs.writeFileSync(path.join(path.dirname(outfile), CONFIG_FILE_NAME), JSON.stringify(parseConfig(config)));
     handler = require(outfile).handler;
   }, 60_000);
 
-  afterAll(async () => {
-    process.env = savedEnv;
-    await s3rver?.close();
-  });
-
   test('GET /tr:w-100/photo.jpg with Accept image/webp: a 100 px wide WebP', async () => {
-    const response = await invokeStreaming(handler, functionUrlEvent('GET', '/tr:w-100/photo.jpg', { accept: 'image/webp' }));
+    const response = await runtime.invoke(handler, functionUrlEvent('GET', '/tr:w-100/photo.jpg', { accept: 'image/webp' }));
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toBe('image/webp');
     const metadata = await sharp(response.body).metadata();
@@ -160,14 +226,14 @@ describe('the bundle, built for this machine, invoked like Lambda', () => {
   });
 
   test("the edge function's AVIF bucket gets AVIF", async () => {
-    const response = await invokeStreaming(handler, functionUrlEvent('GET', '/photo.jpg?tr=w-50', { accept: 'image/avif,image/webp' }));
+    const response = await runtime.invoke(handler, functionUrlEvent('GET', '/photo.jpg?tr=w-50', { accept: 'image/avif,image/webp' }));
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toBe('image/avif');
     expect((await sharp(response.body).metadata()).width).toBe(50);
   });
 
   test('a missing file is a 404', async () => {
-    const response = await invokeStreaming(handler, functionUrlEvent('GET', '/tr:w-100/missing.jpg', { accept: 'image/webp' }));
+    const response = await runtime.invoke(handler, functionUrlEvent('GET', '/tr:w-100/missing.jpg', { accept: 'image/webp' }));
     expect(response.statusCode).toBe(404);
   });
 });

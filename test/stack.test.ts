@@ -2,7 +2,9 @@
 // the CloudFront Function run against sample events, and cdk-nag. Bundling is skipped here;
 // test/bundle.test.ts builds the real asset.
 
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { App, Duration, Stack, Validations, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -11,7 +13,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { ConfigError, parseConfig, type AfterimageConfigInput } from '../lambda/config';
 import { chooseFormat } from '../lambda/image/format';
-import { CACHE_KEY_QUERY_STRINGS, ImageDelivery, VIEWER_REQUEST_FUNCTION_FILE, type ImageDeliveryProps } from '../lib/image-delivery';
+import { CACHE_KEY_QUERY_STRINGS, DeliveryOptionError, ImageDelivery, VIEWER_REQUEST_FUNCTION_FILE, writeConfigFile, type ImageDeliveryProps } from '../lib/image-delivery';
 import { ImageDeliveryStack } from '../lib/stack';
 
 const ROOT = path.join(__dirname, '..');
@@ -80,17 +82,17 @@ describe('Lambda function', () => {
     });
   });
 
-  test('receives the validated configuration and the secret ARN in its environment', () => {
+  test('receives the secret ARN in its environment, and the configuration in its asset (bundle.test.ts), not the environment', () => {
     const secretId = logicalId(stack, stack.delivery.secret);
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
         Variables: {
-          AFTERIMAGE_CONFIG: JSON.stringify(parseConfig(EXAMPLE_CONFIG)),
           AFTERIMAGE_SECRET_ARN: { Ref: secretId },
           NODE_OPTIONS: '--enable-source-maps',
         },
       },
     });
+    expect(stack.delivery.config).toEqual(parseConfig(EXAMPLE_CONFIG));
   });
 
   test('logs to its own log group, kept one month', () => {
@@ -236,7 +238,8 @@ describe('distribution', () => {
     });
   });
 
-  test('a custom domain without a certificate is refused', () => {
+  test('a custom domain without a certificate is refused with a user-facing error', () => {
+    expect(() => build({ config: EXAMPLE_CONFIG, domainNames: ['img.example.com'] })).toThrow(DeliveryOptionError);
     expect(() => build({ config: EXAMPLE_CONFIG, domainNames: ['img.example.com'] })).toThrow(/domainNames needs a certificate/);
   });
 });
@@ -314,9 +317,19 @@ describe('configuration is validated at synth time', () => {
     expect(() => build({ config })).toThrow(/origins\[0\]\.credentials\.source "env" does not work in Lambda/);
   });
 
-  test('a configuration too large for the Lambda environment is refused', () => {
-    const namedTransformations = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`t${i}`, 'w-200,h-200,c-at_max']));
-    expect(() => build({ config: { ...EXAMPLE_CONFIG, namedTransformations } })).toThrow(/bytes as JSON, more than the 3584/);
+  test('a configuration far larger than the Lambda environment allows (4 KB) synthesises', () => {
+    const namedTransformations = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`t${i}`, 'w-200,h-200,c-at_max']));
+    const delivery = build({ config: { ...EXAMPLE_CONFIG, namedTransformations } });
+    expect(Object.keys(delivery.config.namedTransformations)).toHaveLength(1000);
+    expect(JSON.stringify(Template.fromStack(delivery.node.scope as Stack).toJSON())).not.toContain('t999');
+  });
+
+  test('the configuration file for the asset is named by its content', () => {
+    const a = writeConfigFile(parseConfig(EXAMPLE_CONFIG));
+    const b = writeConfigFile(parseConfig({ ...EXAMPLE_CONFIG, namedTransformations: { thumb: 'w-100' } }));
+    expect(a).not.toBe(b);
+    expect(writeConfigFile(parseConfig(EXAMPLE_CONFIG))).toBe(a);
+    expect(JSON.parse(fs.readFileSync(a, 'utf8'))).toEqual(JSON.parse(JSON.stringify(parseConfig(EXAMPLE_CONFIG))));
   });
 
   test('default-chain origins on AWS get read access to their folder, and listing (404, not 403, for a missing key)', () => {
@@ -341,12 +354,13 @@ describe('configuration is validated at synth time', () => {
 describe('outputs', () => {
   const { stack, template } = synthStack();
 
-  test('name the URL, the secret and the function', () => {
+  test('name the URL, the secret, the function and its Function URL (for the smoke test)', () => {
     const distributionId = logicalId(stack, stack.delivery.distribution);
     template.hasOutput('DistributionUrl', { Value: { 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [distributionId, 'DomainName'] }]] } });
     template.hasOutput('DistributionDomainName', { Value: { 'Fn::GetAtt': [distributionId, 'DomainName'] } });
     template.hasOutput('SecretArn', { Value: { Ref: logicalId(stack, stack.delivery.secret) } });
     template.hasOutput('FunctionName', { Value: { Ref: logicalId(stack, stack.delivery.function) } });
+    template.hasOutput('FunctionUrl', { Value: { 'Fn::GetAtt': [logicalId(stack, stack.delivery.functionUrl), 'FunctionUrl'] } });
   });
 
   test('the URL uses the custom domain when there is one', () => {
@@ -452,5 +466,33 @@ describe('cdk-nag (AwsSolutions)', () => {
       new ImageDelivery(stack, 'Images', { config, domainNames: ['img.example.com'], certificate });
     });
     expect(violations).toEqual([]);
+  });
+});
+
+// bin/app.ts as `cdk synth` runs it: context comes in CDK_CONTEXT_JSON.
+describe('the CDK app (bin/app.ts)', () => {
+  function runApp(context: Record<string, unknown>): { status: number | null; stderr: string } {
+    const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), path.join(ROOT, 'bin', 'app.ts')], {
+      cwd: ROOT,
+      env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify({ ...CDK_CONTEXT, ...context }), CDK_OUTDIR: fs.mkdtempSync(path.join(os.tmpdir(), 'afterimage-app-')) },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    return { status: result.status, stderr: result.stderr };
+  }
+
+  test('domainNames without certificateArn: a one-line message, no stack trace', () => {
+    const { status, stderr } = runApp({ domainNames: 'img.example.com' });
+    expect(status).toBe(1);
+    expect(stderr).toMatch(/-c domainNames=img\.example\.com needs -c certificateArn=/);
+    expect(stderr).not.toMatch(/^\s+at /m);
+    expect(stderr.trim().split('\n').filter((line) => !line.includes('afterimage.config.example.json'))).toHaveLength(1);
+  });
+
+  test('a missing configuration file: a one-line message, no stack trace', () => {
+    const { status, stderr } = runApp({ configFile: 'no-such-config.json' });
+    expect(status).toBe(1);
+    expect(stderr).toMatch(/no-such-config\.json does not exist/);
+    expect(stderr).not.toMatch(/^\s+at /m);
   });
 });
