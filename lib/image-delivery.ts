@@ -162,7 +162,6 @@ export class ImageDelivery extends Construct {
       description: 'afterimage: image transformations with sharp',
       environment: {
         AFTERIMAGE_SECRET_ARN: this.secret.secretArn,
-        NODE_OPTIONS: '--enable-source-maps',
       },
       // The configuration travels in the asset, not the environment (4 KB for all variables).
       bundling: lambdaNodejsBundling(writeConfigFile(this.config)),

@@ -120,7 +120,7 @@ describe('the CDK asset (real bundling, a configuration of 1,000 named transform
     const fn = Object.values(template.Resources as Record<string, { Type: string; Properties: { Code: { S3Key: string }; Environment: { Variables: Record<string, unknown> } } }>).find(
       (r) => r.Type === 'AWS::Lambda::Function',
     )!;
-    expect(Object.keys(fn.Properties.Environment.Variables).sort()).toEqual(['AFTERIMAGE_SECRET_ARN', 'NODE_OPTIONS']);
+    expect(Object.keys(fn.Properties.Environment.Variables)).toEqual(['AFTERIMAGE_SECRET_ARN']);
     assetDir = path.join(outdir, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
   }, 180_000);
 
@@ -131,12 +131,11 @@ describe('the CDK asset (real bundling, a configuration of 1,000 named transform
     expect(shipped.origins).toHaveLength(50);
   });
 
-  test('holds only what the function loads: the bundle and its map, the configuration, sharp and its dependencies', () => {
+  test('holds only what the function loads: the bundle, the configuration, sharp and its dependencies', () => {
     const files = filesUnder(assetDir);
     // Every file is one of these; every pattern matches at least one file.
     const allowed: RegExp[] = [
       /^index\.js$/,
-      /^index\.js\.map$/,
       new RegExp(`^${CONFIG_FILE_NAME.replace('.', '\\.')}$`),
       /^node_modules\/sharp\/(package\.json|LICENSE|dist\/[a-z]+\.cjs)$/,
       /^node_modules\/@img\/colour\/(package\.json|LICENSE\.md|(index|color)\.cjs)$/,
@@ -186,7 +185,7 @@ describe('the CDK asset (real bundling, a configuration of 1,000 named transform
     const runDir = path.join(TMP, 'asset-run');
     fs.rmSync(runDir, { recursive: true, force: true });
     fs.mkdirSync(runDir, { recursive: true });
-    for (const file of ['index.js', 'index.js.map', CONFIG_FILE_NAME]) fs.copyFileSync(path.join(assetDir, file), path.join(runDir, file));
+    for (const file of ['index.js', CONFIG_FILE_NAME]) fs.copyFileSync(path.join(assetDir, file), path.join(runDir, file));
     // As in the stack: the secret's ARN in the environment (origin-1..49 read keys from it; never called here).
     process.env.AFTERIMAGE_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:111111111111:secret:afterimage-AbCdEf';
     const handler: StreamingHandler = require(path.join(runDir, 'index.js')).handler;

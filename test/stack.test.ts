@@ -88,10 +88,11 @@ describe('Lambda function', () => {
       Environment: {
         Variables: {
           AFTERIMAGE_SECRET_ARN: { Ref: secretId },
-          NODE_OPTIONS: '--enable-source-maps',
         },
       },
     });
+    const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0]!;
+    expect(Object.keys(fn.Properties.Environment.Variables)).toEqual(['AFTERIMAGE_SECRET_ARN']);
     expect(stack.delivery.config).toEqual(parseConfig(EXAMPLE_CONFIG));
   });
 
@@ -470,6 +471,13 @@ describe('cdk-nag (AwsSolutions)', () => {
 });
 
 // bin/app.ts as `cdk synth` runs it: context comes in CDK_CONTEXT_JSON.
+describe('cdk.json', () => {
+  test('sets every feature flag this aws-cdk-lib recommends (as cdk init does), so synth warns of none', () => {
+    const recommended = JSON.parse(fs.readFileSync(require.resolve('aws-cdk-lib/recommended-feature-flags.json'), 'utf8'));
+    for (const [flag, value] of Object.entries(recommended)) expect([flag, CDK_CONTEXT[flag]]).toEqual([flag, value]);
+  });
+});
+
 describe('the CDK app (bin/app.ts)', () => {
   function runApp(context: Record<string, unknown>): { status: number | null; stderr: string } {
     const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), path.join(ROOT, 'bin', 'app.ts')], {
