@@ -10,6 +10,8 @@ export interface Exchange {
   body: Buffer;
   /** Bytes received; equals body.length unless the body was only counted. */
   bytes: number;
+  /** The connection broke before the body ended. */
+  truncated: boolean;
 }
 
 export interface SendOptions {
@@ -41,17 +43,20 @@ export async function send(url: string, options: SendOptions): Promise<Exchange>
   } catch (error) {
     throw new NoAnswer(url, error);
   }
+  // Read chunk by chunk: an answer that breaks off keeps what arrived, so a check can tell a
+  // body cut short (content-length says more) from no answer at all.
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  let truncated = false;
   try {
-    if (options.countOnly && response.body) {
-      let bytes = 0;
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) bytes += chunk.length;
-      return { method, url, status: response.status, headers: response.headers, body: Buffer.alloc(0), bytes };
+    for await (const chunk of (response.body ?? []) as AsyncIterable<Uint8Array>) {
+      bytes += chunk.length;
+      if (!options.countOnly) chunks.push(Buffer.from(chunk));
     }
-    const body = Buffer.from(await response.arrayBuffer());
-    return { method, url, status: response.status, headers: response.headers, body, bytes: body.length };
-  } catch (error) {
-    throw new NoAnswer(url, error);
+  } catch {
+    truncated = true;
   }
+  return { method, url, status: response.status, headers: response.headers, body: Buffer.concat(chunks), bytes, truncated };
 }
 
 /** The function's reason header (`x-afterimage-error: CODE - message`). */
