@@ -3,7 +3,7 @@
 import type { CheckResult, Outcome } from './checks';
 
 const LABEL: Record<Outcome, string> = { pass: 'pass', fail: 'FAIL', 'n/a': 'n/a' };
-const DETAIL_WIDTH = 90;
+const DETAIL_WIDTH = 72;
 
 function clip(text: string, width: number): string {
   const line = text.replace(/\s+/g, ' ');
