@@ -101,10 +101,21 @@ class SmokeRun {
     return `${this.base}/tr:f-auto,w-${this.width}/${this.key}`;
   }
 
+  /** Hosts that did not answer: later checks fail at once instead of waiting out a timeout each. */
+  private readonly silentHosts = new Map<string, NoAnswer>();
+
   async send(url: string, options: Omit<SendOptions, 'timeoutMs'> & { timeoutMs?: number } = {}): Promise<Exchange> {
-    const exchange = await send(url, { timeoutMs: this.deps.timeoutMs, ...options });
-    this.exchanges.push(exchange);
-    return exchange;
+    const host = new URL(url).host;
+    const silent = this.silentHosts.get(host);
+    if (silent) throw silent;
+    try {
+      const exchange = await send(url, { timeoutMs: this.deps.timeoutMs, ...options });
+      this.exchanges.push(exchange);
+      return exchange;
+    } catch (error) {
+      if (error instanceof NoAnswer) this.silentHosts.set(host, error);
+      throw error;
+    }
   }
 }
 

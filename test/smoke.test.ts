@@ -225,6 +225,47 @@ describe('against a broken deployment the smoke test fails, the first failure ex
     }
   });
 
+  it.each([
+    ['a 502 without the reason header, as CloudFront relays a Function URL answer with no prelude', 502, {}, /^a 5xx without the function's reason header: .*response stream sent the body without the status-and-headers prelude/],
+    ['a 403 from CloudFront itself (x-cache: Error from cloudfront)', 403, { 'x-cache': 'Error from cloudfront' }, /^CloudFront could not invoke the function: the Origin Access Control/],
+    ['a 502 EACCES from the function', 502, { 'x-afterimage-error': 'EACCES - The Secrets Manager secret holds no accessKeyId/secretAccessKey yet' }, /^the function cannot read the bucket: put the read-only bucket keys into the stack's secret/],
+  ])('%s: the cause says what to fix', async (_what, status, headers, cause) => {
+    const failing = await serve((_req, res) => {
+      res.writeHead(status, { 'content-type': 'text/plain', ...headers });
+      res.end('error\n');
+    });
+    try {
+      const results = await runSmokeChecks(target({ baseUrl: failing.url, largePath: undefined, signing: undefined }), FAST);
+      expect(firstFailure(results)).toMatchObject({ name: 'f-auto, Accept AVIF', expected: '200 with image/avif', cause: expect.stringMatching(cause) });
+    } finally {
+      await failing.close();
+    }
+  });
+
+  it('nothing listening: every check that needs the host fails, the first explained', async () => {
+    const gone = await serve(() => undefined);
+    await gone.close();
+    const results = await runSmokeChecks(target({ baseUrl: gone.url, largePath: undefined, signing: undefined }), { ...FAST, timeoutMs: 60_000 });
+    expect(firstFailure(results)).toMatchObject({
+      name: 'f-auto, Accept AVIF',
+      detail: expect.stringMatching(/^no answer from 127\.0\.0\.1:\d+: ECONNREFUSED$/),
+      cause: expect.stringMatching(/^nothing answered: check the URL/),
+    });
+    expect(outcomes(results)).toMatchObject({ HEAD: 'fail', '404 with reason': 'fail', 'CloudFront cache hit': 'n/a', 'Function URL refused': 'n/a' });
+  });
+
+  it('a host that never answers is asked once: the other checks fail at once with the same reason', async () => {
+    const silent = await serve(() => undefined); // accepts, never answers
+    try {
+      const results = await runSmokeChecks(target({ baseUrl: silent.url, largePath: undefined, signing: undefined }), { ...FAST, timeoutMs: 300 });
+      expect(firstFailure(results)).toMatchObject({ name: 'f-auto, Accept AVIF', detail: expect.stringMatching(/: timed out$/) });
+      expect(results.filter((r) => r.outcome === 'fail').map((r) => r.detail)).toEqual(Array(7).fill(firstFailure(results)!.detail));
+      expect(silent.requests).toHaveLength(1);
+    } finally {
+      await silent.close();
+    }
+  });
+
   it('Vary dropped: the f-auto checks fail on Vary, the rest still pass', async () => {
     const noVary = await proxy({ response: (_req, answer) => withoutHeader(answer, 'vary') });
     try {
