@@ -3,13 +3,15 @@
 // check failed, 2 for a bad command line.
 
 import { runSmokeChecks } from '../smoke/checks';
-import { USAGE, UsageError, parseSmokeOptions } from '../smoke/options';
+import { UsageError, parseSmokeOptions } from '../smoke/options';
 import { exitCode, formatReport } from '../smoke/report';
 
 async function main(): Promise<number> {
   const target = parseSmokeOptions(process.argv.slice(2), process.env);
   const results = await runSmokeChecks(target);
-  process.stdout.write(formatReport(results, `afterimage smoke test of ${target.baseUrl} (image: ${target.path})`));
+  const report = formatReport(results, `afterimage smoke test of ${target.baseUrl} (image: ${target.path})`);
+  // Exit only once the table is written (stdout into a pipe can be asynchronous).
+  await new Promise<void>((resolve) => process.stdout.write(report, () => resolve()));
   return exitCode(results);
 }
 
@@ -17,7 +19,6 @@ main().then(
   (code) => process.exit(code),
   (error) => {
     console.error(error instanceof UsageError ? error.message : error);
-    if (!(error instanceof UsageError)) console.error(`\n${USAGE}`);
     process.exit(error instanceof UsageError ? 2 : 1);
   },
 );
