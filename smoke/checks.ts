@@ -201,9 +201,7 @@ function negotiation(name: string, variant: 'avif' | 'webp' | 'plain', accept: s
           `${type} for Accept: ${accept.split(',')[0]}`,
           wanted,
           type,
-          variant === 'plain'
-            ? 'a browser that names neither AVIF nor WebP got one of them: the Accept header is not part of the cache key (an answer made for another browser was served), or the CloudFront Function does not reduce Accept as it should'
-            : `Accept did not reach the function as sent: the cache policy must key on Accept and the CloudFront Function must keep "${wanted}" in it; or the cache served an answer made for another browser`,
+          wrongFormatCause(variant, type, wanted),
         );
       }
       expectBodyMatches(exchange, type);
@@ -211,6 +209,18 @@ function negotiation(name: string, variant: 'avif' | 'webp' | 'plain', accept: s
       return { outcome: 'pass', detail: `${summarize(exchange)}, Vary: Accept` };
     },
   };
+}
+
+/** Why an f-auto answer came in another format than the one asked for. */
+function wrongFormatCause(variant: 'avif' | 'webp' | 'plain', type: string, wanted: string): string {
+  if (!type.startsWith('image/')) {
+    return 'not an image: the URL does not lead to afterimage (a custom domain pointing elsewhere?), or the key given with --path is not an image';
+  }
+  if (type === 'image/svg+xml' || type === 'image/gif') return 'SVG files and animations keep their format under f-auto: name a JPEG or PNG photo with --path';
+  if (variant === 'plain') {
+    return 'a browser that names neither AVIF nor WebP got one of them: the Accept header is not part of the cache key (an answer made for another browser was served), or the CloudFront Function does not reduce Accept as it should';
+  }
+  return `Accept did not reach the function as sent: the cache policy must key on Accept and the CloudFront Function must keep "${wanted}" in it; or the cache served an answer made for another browser`;
 }
 
 /** Under a plain Accept, AVIF or WebP is right only when the stored file is itself AVIF or WebP. */

@@ -44,6 +44,8 @@ beforeAll(async () => {
     seed: async (s3) => {
       await s3.put('images', PHOTO, photoBytes, 'image/jpeg');
       await s3.put('images', LARGE, large, 'image/png');
+      await s3.put('images', 'brand/logo.svg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40"><circle cx="20" cy="20" r="18" fill="#7c3aed"/></svg>'), 'image/svg+xml');
+      await s3.put('images', 'docs/readme.txt', Buffer.from('not an image\n'), 'text/plain');
     },
     deps: { signingKey: () => PRIVATE_KEY },
   });
@@ -349,6 +351,14 @@ describe('against a broken deployment the smoke test fails, the first failure ex
   it('--large naming a small file fails: it would prove nothing about streaming', async () => {
     const results = await runSmokeChecks(target({ largePath: PHOTO, signing: undefined }), FAST);
     expect(firstFailure(results)).toMatchObject({ name: 'response over 6 MB', detail: expect.stringMatching(/^only \d+\.\d kB$/) });
+  });
+
+  it.each([
+    ['an SVG (it keeps its format under f-auto)', 'brand/logo.svg', /^SVG files and animations keep their format under f-auto: name a JPEG or PNG photo/],
+    ['a text file (422)', 'docs/readme.txt', /^the file named by --path cannot be transformed \(EUNREADABLE - .*\): name a JPEG or PNG photo/],
+  ])('--path naming %s: the cause asks for a photo', async (_what, path, cause) => {
+    const results = await runSmokeChecks(target({ path, largePath: undefined, signing: undefined }), FAST);
+    expect(firstFailure(results)).toMatchObject({ name: 'f-auto, Accept AVIF', cause: expect.stringMatching(cause) });
   });
 
   it('signing with another key: the signed URL is refused, and the cause names the secret', async () => {
