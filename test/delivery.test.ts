@@ -169,6 +169,25 @@ describe('5. success headers', () => {
     expect(again.headers.get('etag')).toBe(etag);
   });
 
+  // A cache refreshes a stored response's headers from the 304 (RFC 9111 4.3.4): the 304 must
+  // not drop one, least of all the sandbox of an SVG.
+  const REVALIDATED_HEADERS = ['etag', 'cache-control', 'last-modified', 'vary', 'link', 'content-security-policy', 'x-content-type-options'];
+  it.each([
+    ['an SVG kept as SVG', '/art/logo.svg'],
+    ['a file sharp cannot read', '/art/nodim.svg'],
+    ['a non-image', '/docs/manual.pdf'],
+    ['a rendered image', '/tr:w-100/photos/landscape.jpg'],
+    ['an original', '/tr:orig-true/photos/landscape.jpg'],
+  ])('a 304 for %s carries the headers of its 200', async (_, path) => {
+    const first = await h.get(path, { accept: 'image/avif' });
+    expect(first.status).toBe(200);
+    const again = await h.get(path, { accept: 'image/avif', 'if-none-match': first.headers.get('etag')! });
+    expect(again.status).toBe(304);
+    expect(again.body.length).toBe(0);
+    const pick = (headers: Headers) => Object.fromEntries(REVALIDATED_HEADERS.map((name) => [name, headers.get(name)]));
+    expect(pick(again.headers)).toEqual(pick(first.headers));
+  });
+
   it('answers HEAD like GET without a body', async () => {
     const get = await h.get('/tr:w-100/photos/landscape.jpg', { accept: 'image/webp' });
     const head = await h.get('/tr:w-100/photos/landscape.jpg', { accept: 'image/webp' }, 'HEAD');

@@ -49,3 +49,47 @@ describe('4.3 the configured default: auto negotiates from Accept', () => {
     expect(chooseFormat({ explicit: 'auto', configured: 'jpeg', accept: AVIF_ACCEPT, input: animatedGif })).toEqual({ format: 'gif', negotiated: true });
   });
 });
+
+describe('4.3 Accept is parsed: media ranges, q values, wildcards', () => {
+  const CHROME = 'image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8';
+  const SAFARI = 'image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5';
+  const OLD_SAFARI = 'image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5';
+
+  it.each([
+    // browsers as they are
+    [CHROME, 'avif'],
+    [SAFARI, 'avif'],
+    [OLD_SAFARI, 'jpeg'],
+    ['image/webp,*/*', 'webp'],
+    // q=0 refuses a type, whatever the spelling
+    ['image/avif;q=0,image/webp', 'webp'],
+    ['image/avif;q=0', 'jpeg'],
+    ['image/avif; q=0.0, image/webp;q=0', 'jpeg'],
+    ['image/avif;Q=0.000,image/webp', 'webp'],
+    ['IMAGE/AVIF ; q=0 , image/webp', 'webp'],
+    ['image/avif;q=0,image/avif', 'jpeg'],
+    // any q above 0 accepts; the higher q wins between AVIF and WebP, AVIF on a tie
+    ['image/avif;q=0.001', 'avif'],
+    ['image/avif;q=0.5,image/webp;q=0.9', 'webp'],
+    ['image/webp;q=0.5,image/avif;q=0.5', 'avif'],
+    ['image/avif;level=1;q=0.8', 'avif'],
+    // wildcards do not stand for AVIF or WebP (browsers send them for every image), nor can they refuse a listed type
+    ['image/*', 'jpeg'],
+    ['*/*', 'jpeg'],
+    ['*', 'jpeg'],
+    ['image/*;q=0,image/avif', 'avif'],
+    ['*/*;q=0,image/webp', 'webp'],
+    // substrings are not types
+    ['image/avifx,image/webpish', 'jpeg'],
+    ['application/x-image/avif', 'jpeg'],
+    ['image/avif-sequence', 'jpeg'],
+    // a range that is not well formed is left out; the others stay
+    ['image/avif;q=2,image/webp', 'webp'],
+    ['image/avif;q=abc', 'jpeg'],
+    ['image/avif;q=,image/webp;q=0.5', 'webp'],
+    ['avif,webp', 'jpeg'],
+    ['', 'jpeg'],
+  ])('%j → %s', (accept, format) => {
+    expect(chooseFormat({ configured: 'auto', accept, input: jpeg })).toEqual({ format, negotiated: true });
+  });
+});

@@ -1,7 +1,9 @@
 // Spec sections 1 and 7: URL endpoints, the preference list, faults, encoded keys, and `di-`
 // (section 3). Real s3rver over HTTP; faults come from a proxy in front of it.
 
+import { createServer, type AddressInfo } from 'node:net';
 import { parseConfig } from '../lambda/config';
+import { originFailure } from '../lambda/origin/s3';
 import { matchEndpoint } from '../lambda/request/parse-url';
 import { BLUE, GREEN, RED, YELLOW, backupOrigin, expectColour, type Colour } from './helpers/cloudinary-fixture';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from './helpers/fault-proxy';
@@ -13,7 +15,17 @@ const RETRIES = 2;
 let proxy: FaultProxy;
 let harness: Harness;
 
+/** A loopback port nothing listens on: connections to it are refused. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 beforeAll(async () => {
+  const refusedEndpoint = `http://127.0.0.1:${await closedPort()}`;
   let s3Endpoint = '';
   proxy = await startFaultProxy(() => s3Endpoint);
   harness = await startHarness({
@@ -40,6 +52,7 @@ beforeAll(async () => {
           s3Origin(s3, { name: 'encoded', bucket: 'primary', encodeKeys: true }),
           s3Origin(viaProxy, { name: 'faulty', bucket: 'primary' }),
           backupOrigin(proxy.endpoint, { name: 'faulty-backup' }),
+          s3Origin({ endpoint: refusedEndpoint }, { name: 'refusing', bucket: 'primary' }),
         ],
         endpoints: [
           { prefix: '', origins: ['primary', 'secondary'] },
@@ -48,6 +61,7 @@ beforeAll(async () => {
           { prefix: '/encoded', origins: ['encoded'] },
           { prefix: '/faulty', origins: ['faulty', 'secondary'] },
           { prefix: '/faulty-backup', origins: ['faulty-backup', 'secondary'] },
+          { prefix: '/refusing', origins: ['refusing', 'secondary'] },
         ],
         output: { format: 'auto' },
         limits: { originTimeoutMs: TIMEOUT_MS, originRetries: RETRIES },
@@ -194,9 +208,53 @@ describe('origin faults stop the walk with 502/504 and a reason (spec 5, 7)', ()
     await expectError('/faulty-backup/image/upload/shoe.jpg', 504, 'ETIMEDOUT');
   });
 
+  // The SDK names a reset connection `TimeoutError` (so that it retries it); the origin did answer.
+  it(`a connection the origin resets → 502 EORIGIN saying so, after ${RETRIES + 1} attempts, not 504`, async () => {
+    proxy.setRules([{ fault: 'reset' }]);
+    const response = await expectError('/faulty/only-second.jpg', 502, 'EORIGIN');
+    expect(response.headers.get('x-afterimage-error')).toBe('EORIGIN - Origin "faulty" reset the connection (ECONNRESET)');
+    expect(proxy.requests.filter(objectReads('only-second.jpg'))).toHaveLength(RETRIES + 1);
+  });
+
+  it('a connection reset while the body is read → 502 EORIGIN', async () => {
+    proxy.setRules([{ fault: 'reset-body' }]);
+    const response = await expectError('/faulty/both.jpg', 502, 'EORIGIN');
+    expect(response.headers.get('x-afterimage-error')).toMatch(/^EORIGIN - Origin "faulty" (reset the connection \(ECONNRESET\)|aborted the connection \(ECONNABORTED\))$/);
+  });
+
+  it('a refused connection → 502 EORIGIN saying which origin refused it (the host stays out of the answer)', async () => {
+    const response = await expectError('/refusing/only-second.jpg', 502, 'EORIGIN');
+    expect(response.headers.get('x-afterimage-error')).toBe('EORIGIN - Origin "refusing" refused the connection (ECONNREFUSED)');
+    expect(response.body.toString()).not.toMatch(/127\.0\.0\.1/);
+  });
+
   it('a fault while looking for the default image is not hidden either', async () => {
     proxy.setRules([{ fault: 'denied', when: (r) => r.key === 'defaults/missing.png' }]);
     await expectError('/faulty/tr:di-defaults@@missing.png/nowhere.jpg', 502, 'EACCES');
+  });
+});
+
+describe('origin failures, as the SDK throws them, become 502/504 naming what failed (spec 5)', () => {
+  const origin = parseConfig({ origins: [{ name: 'photos', type: 's3', bucket: 'b' }] }).origins[0];
+  /** An error as Node and the SDK's HTTP handler make it (which renames ECONNRESET, EPIPE and ETIMEDOUT TimeoutError, to retry them). */
+  const nodeError = (message: string, fields: Record<string, unknown>) => Object.assign(new Error(message), { $metadata: { attempts: 3 } }, fields);
+
+  it.each([
+    ['a reset connection', nodeError('read ECONNRESET', { code: 'ECONNRESET', name: 'TimeoutError' }), 502, 'EORIGIN - Origin "photos" reset the connection (ECONNRESET)'],
+    ['a broken pipe', nodeError('write EPIPE', { code: 'EPIPE', name: 'TimeoutError' }), 502, 'EORIGIN - Origin "photos" closed the connection while the request was being sent (EPIPE)'],
+    ['a refused connection', nodeError('connect ECONNREFUSED 10.0.0.7:9000', { code: 'ECONNREFUSED' }), 502, 'EORIGIN - Origin "photos" refused the connection (ECONNREFUSED)'],
+    ['an unknown host', nodeError('getaddrinfo ENOTFOUND minio.internal', { code: 'ENOTFOUND' }), 502, 'EORIGIN - Origin "photos" has a host name that does not resolve (ENOTFOUND)'],
+    ['a bad certificate', nodeError('certificate has expired', { code: 'CERT_HAS_EXPIRED' }), 502, 'EORIGIN - Origin "photos" failed the TLS handshake (CERT_HAS_EXPIRED): check its endpoint and certificate'],
+    ['the request timeout', nodeError('a request has exceeded the configured 300 ms requestTimeout', { code: 'ETIMEDOUT', name: 'TimeoutError' }), 504, 'ETIMEDOUT - Origin "photos" did not answer in time'],
+    ['the connection timeout', nodeError('did not establish a connection within 300 ms', { name: 'TimeoutError' }), 504, 'ETIMEDOUT - Origin "photos" did not answer in time'],
+    ['the deadline', nodeError('This operation was aborted', { name: 'AbortError' }), 504, 'ETIMEDOUT - Origin "photos" did not answer in time'],
+    ['an S3 error', nodeError('We encountered an internal error', { name: 'InternalError', $metadata: { httpStatusCode: 500 } }), 502, 'EORIGIN - Origin "photos" failed (InternalError 500)'],
+    ['an unknown system error', nodeError('write EPROTO', { code: 'EPROTO' }), 502, 'EORIGIN - Origin "photos" failed (EPROTO)'],
+    ['an error the SDK wrapped', nodeError('AWS SDK error wrapper for Error: connect ECONNREFUSED 127.0.0.1:1', {}), 502, 'EORIGIN - Origin "photos" refused the connection (ECONNREFUSED)'],
+  ])('%s', (_, error, status, header) => {
+    const failure = originFailure(error, origin);
+    expect({ status: failure.status, header: `${failure.code} - ${failure.message}` }).toEqual({ status, header });
+    expect(failure.message).not.toMatch(/10\.0\.0\.7|minio\.internal|127\.0\.0\.1/);
   });
 });
 

@@ -182,7 +182,7 @@ describe('x, y, xc, yc: the region of cm-extract', () => {
   });
 
   it.each(['x-N1', 'y-1.5', 'xc-a'])('%s is a 400', (chain) => {
-    expect(rejection(`w-10,h-10,cm-extract,${chain}`)).toContain(`must be an integer from 0 to 50000000 (limits.maxInputPixels)`);
+    expect(rejection(`w-10,h-10,cm-extract,${chain}`)).toContain(`must be an integer from 0 to 49999999 (limits.maxInputPixels - 1)`);
   });
 
   it('x/y with xc/yc conflict', () => {
@@ -268,7 +268,7 @@ describe('effects: bl, e-grayscale, e-sharpen, e-contrast, e-usm', () => {
     ['e-grayscale-yes', 'e-grayscale must be written without a value (e-grayscale), or e-grayscale-true / -false'],
     ['e-sharpen-0', 'e-sharpen must be written without a value (e-sharpen) or with a strength from 1 to 100 (e-sharpen-60)'],
     ['e-contrast-9', 'e-contrast must be written without a value (e-contrast), or e-contrast-true / -false'],
-    ['e-usm-2-2-0.8', 'e-usm must be e-usm-<radius>-<sigma>-<amount>-<threshold>: radius 0-100, sigma 0.01-50, amount above 0 up to 100, threshold 0-1'],
+    ['e-usm-2-2-0.8', 'e-usm must be e-usm-<radius>-<sigma>-<amount>-<threshold>: radius 0-100, sigma 0.01-10, amount above 0 up to 100, threshold 0-1'],
     ['e-usm-2-2-0-0.1', 'e-usm must be e-usm-<radius>-<sigma>-<amount>-<threshold>'],
     ['e-usm-2-2-1-2', 'e-usm must be e-usm-<radius>-<sigma>-<amount>-<threshold>'],
   ])('%s is a 400', (chain, message) => {

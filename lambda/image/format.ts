@@ -47,9 +47,57 @@ export function webFormatOf(input: InputDescription): ImageFormat | 'svg' {
   }
 }
 
-/** `Accept` lists the type (a bare `*` or `image/*` does not count: browsers send those for everything). */
-export function accepts(accept: string | undefined, type: 'image/avif' | 'image/webp'): boolean {
-  return accept !== undefined && accept.toLowerCase().includes(type);
+/** One media range of an `Accept` header: `image/avif;q=0.8` → `image/avif`, 0.8. */
+export interface MediaRange {
+  /** Lower case: a type (`image/avif`), a type wildcard (`image/*`) or the full wildcard. */
+  range: string;
+  /** 0 (not acceptable) to 1. */
+  q: number;
+}
+
+const MEDIA_RANGE = /^(?:[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+|\*\/\*|[a-z0-9!#$&^_.+-]+\/\*)$/;
+const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
+
+/**
+ * Parses an `Accept` header (RFC 9110 12.5.1): media ranges with their `q` (default 1). A range
+ * that is malformed, or whose `q` is not a number from 0 to 1, is left out: it cannot widen what
+ * the client said it accepts.
+ */
+export function parseAccept(header: string | undefined): MediaRange[] {
+  if (!header) return [];
+  const ranges: MediaRange[] = [];
+  for (const item of header.toLowerCase().split(',')) {
+    const [first, ...params] = item.split(';').map((part) => part.trim());
+    const range = first === '*' ? '*/*' : first; // some clients send a bare `*`
+    if (!MEDIA_RANGE.test(range)) continue;
+    let q = 1;
+    for (const param of params) {
+      const [name, value = ''] = param.split('=').map((part) => part.trim());
+      if (name === 'q') q = QVALUE.test(value) ? Number(value) : NaN;
+    }
+    if (!Number.isNaN(q)) ranges.push({ range, q });
+  }
+  return ranges;
+}
+
+/**
+ * How much the client wants a type it must name itself: the `q` of the type's own range, 0 when
+ * it is not listed. Wildcards (`image/*`, any type) do not count: browsers send them for every
+ * image, also when they cannot decode AVIF. `image/avif;q=0` refuses AVIF. Listed twice, the
+ * lower `q` wins.
+ */
+export function listedQuality(ranges: readonly MediaRange[], type: 'image/avif' | 'image/webp'): number {
+  const own = ranges.filter((r) => r.range === type).map((r) => r.q);
+  return own.length > 0 ? Math.min(...own) : 0;
+}
+
+/** AVIF or WebP when the client lists it with q > 0: the higher q wins, AVIF on a tie (it is smaller). */
+export function negotiateFormat(accept: string | undefined): 'avif' | 'webp' | undefined {
+  const ranges = parseAccept(accept);
+  const avif = listedQuality(ranges, 'image/avif');
+  const webp = listedQuality(ranges, 'image/webp');
+  if (avif > 0 && avif >= webp) return 'avif';
+  return webp > 0 ? 'webp' : undefined;
 }
 
 /**
@@ -73,7 +121,5 @@ export function chooseFormat(options: {
     return { format: own, negotiated: wanted === 'auto' };
   }
   if (wanted !== 'auto') return { format: wanted === 'orig' ? own : wanted, negotiated: false };
-  if (accepts(accept, 'image/avif')) return { format: 'avif', negotiated: true };
-  if (accepts(accept, 'image/webp')) return { format: 'webp', negotiated: true };
-  return { format: own, negotiated: true };
+  return { format: negotiateFormat(accept) ?? own, negotiated: true };
 }

@@ -66,18 +66,41 @@ export interface RenderResult {
   height: number;
 }
 
-function open(bytes: Buffer, limits: LimitsConfig, animated: boolean): sharp.Sharp {
-  return sharp(bytes, { limitInputPixels: limits.maxInputPixels, animated, failOn: 'error' });
+type FailOn = 'error' | 'warning';
+
+function open(bytes: Buffer, limits: LimitsConfig, animated: boolean, failOn: FailOn): sharp.Sharp {
+  return sharp(bytes, { limitInputPixels: limits.maxInputPixels, animated, failOn });
 }
+
+/**
+ * libjpeg reports corrupt or missing scan data only as a warning, then decodes the whole
+ * declared size anyway (a 267-byte file declaring 7000x7000 costs a 49-megapixel decode), so a
+ * JPEG is decoded with `failOn: 'warning'`: it stops at the first damaged byte. These warnings
+ * lose no pixels (stray bytes between markers, an unknown JFIF version, cameras' quirks): a
+ * JPEG that fails on one of them alone is decoded again, leniently.
+ */
+const HARMLESS_JPEG_WARNING = /extraneous bytes before marker|unknown JFIF revision|Invalid SOS parameters for sequential JPEG|Unknown Adobe color transform/i;
 
 /** Runs every step in order, then encodes. Decoding failures are a 422, never a crash. */
 export async function renderImage(bytes: Buffer, input: InspectedInput, options: RenderOptions): Promise<RenderResult> {
+  if (input.format !== 'jpeg') return renderWith(bytes, input, options, 'error');
+  try {
+    return await renderWith(bytes, input, options, 'warning');
+  } catch (error) {
+    if (error instanceof HttpError && error.code === 'EUNREADABLE' && HARMLESS_JPEG_WARNING.test(error.message)) {
+      return renderWith(bytes, input, options, 'error');
+    }
+    throw error;
+  }
+}
+
+async function renderWith(bytes: Buffer, input: InspectedInput, options: RenderOptions, failOn: FailOn): Promise<RenderResult> {
   checkInputPixels(input.width, input.height, input.pages, options.limits);
   // An animation stays animated only into an animated format, and only when every step can
   // run on all frames; otherwise its first frame is rendered.
   const animated = input.animated && (options.format === 'gif' || options.format === 'webp') && supportsAnimation(options.steps);
   let state: ImageState = {
-    image: open(bytes, options.limits, animated).autoOrient(),
+    image: open(bytes, options.limits, animated, failOn).autoOrient(),
     width: input.width,
     height: input.height,
     frames: animated ? input.pages : 1,
@@ -92,7 +115,7 @@ export async function renderImage(bytes: Buffer, input: InspectedInput, options:
       if (i > 0) state = await materialise(state);
       for (const operation of STEP_OPERATIONS) state = await operation(state, options.steps[i]);
     }
-    const encoded = await encode(state, bytes, options);
+    const encoded = await encode(state, bytes, options, failOn);
     const { data, info } = await encoded.toBuffer({ resolveWithObject: true });
     return { body: data, width: info.width, height: info.pageHeight ?? info.height };
   } catch (error) {
@@ -110,9 +133,9 @@ function shortSharpMessage(error: unknown): string {
  * pipeline's own input, so the result is drawn over a pipeline of the input cut to its first
  * pixel (no full decode, no resize of the input) and stretched to the result's size.
  */
-async function onInputMetadata(result: sharp.Sharp, bytes: Buffer, limits: LimitsConfig): Promise<sharp.Sharp> {
+async function onInputMetadata(result: sharp.Sharp, bytes: Buffer, limits: LimitsConfig, failOn: FailOn): Promise<sharp.Sharp> {
   const { data, info } = await result.raw().toBuffer({ resolveWithObject: true });
-  const image = open(bytes, limits, false)
+  const image = open(bytes, limits, false, failOn)
     .autoOrient() // and drops the Orientation tag: the result is upright
     .extract({ left: 0, top: 0, width: 1, height: 1 })
     .resize(info.width, info.height, { fit: 'fill', kernel: 'nearest' })
@@ -128,7 +151,7 @@ async function onInputMetadata(result: sharp.Sharp, bytes: Buffer, limits: Limit
  * attaches an sRGB profile; transparency is kept where the format has alpha, JPEG is flattened
  * on the last `bg` (white by default).
  */
-async function encode(state: ImageState, bytes: Buffer, options: RenderOptions): Promise<sharp.Sharp> {
+async function encode(state: ImageState, bytes: Buffer, options: RenderOptions, failOn: FailOn): Promise<sharp.Sharp> {
   const { output } = options;
   const quality = output.quality ?? options.defaultQuality;
   // sharp flattens before its geometry and effects, so whatever is pending is settled first.
@@ -138,7 +161,7 @@ async function encode(state: ImageState, bytes: Buffer, options: RenderOptions):
     const { r, g, b } = output.background ?? WHITE;
     image = image.flatten({ background: { r, g, b } });
   }
-  if (output.keepMetadata) image = state.materialised ? await onInputMetadata(image, bytes, options.limits) : image.keepExif().keepXmp();
+  if (output.keepMetadata) image = state.materialised ? await onInputMetadata(image, bytes, options.limits, failOn) : image.keepExif().keepXmp();
   if (output.keepColourProfile) image = image.withIccProfile('srgb');
   switch (options.format) {
     case 'jpeg':

@@ -197,9 +197,14 @@ function padTo(state: ImageState, image: sharp.Sharp, inner: { width: number; he
   return padded.extend({ left, right: dx - left, top, bottom: dy - top, background: sharpColour(background) });
 }
 
+/** sharp (libvips' rank filter) finds a border only in an image at least this many pixels on each side. */
+export const MIN_TRIM_SIZE = 3;
+
 export const trim: StepOperation = async (state, step) => {
   if (step.trim === undefined || state.animated) return state;
   const settled = await settle(state);
+  // Too small to hold a border and a content: left as it is, not a 422.
+  if (settled.width < MIN_TRIM_SIZE || settled.height < MIN_TRIM_SIZE) return settled;
   // The trimmed size is known only from the pixels.
   return materialise({ ...settled, image: settled.image.trim({ threshold: step.trim }), pending: 'final' });
 };

@@ -89,19 +89,60 @@ export function isNotFound(error: unknown): boolean {
   return NOT_FOUND.has(e.name ?? '') || e.$metadata?.httpStatusCode === 404 && e.name !== 'NoSuchBucket';
 }
 
-/** Maps an S3 failure onto 502/504 with a reason; never forwards the SDK's message (it may hold keys or hosts). */
+/**
+ * Connection failures, by Node's error code, in words. Checked before the error's name: the SDK
+ * names a reset connection `TimeoutError` (to retry it), but the origin answered, and hung up.
+ */
+const CONNECTION_FAILURES: Record<string, string> = {
+  ECONNREFUSED: 'refused the connection',
+  ECONNRESET: 'reset the connection',
+  EPIPE: 'closed the connection while the request was being sent',
+  ECONNABORTED: 'aborted the connection',
+  ENOTFOUND: 'has a host name that does not resolve',
+  EAI_AGAIN: 'has a host name that could not be resolved (DNS lookup failed)',
+  EHOSTUNREACH: 'is unreachable (no route to its host)',
+  ENETUNREACH: 'is unreachable (no route to its network)',
+};
+
+/**
+ * Node's error code of a failure. The SDK wraps a thrown value it does not take for an Error
+ * (one from another realm, as under a test runner's VM) into a new Error that keeps only its
+ * text, `AWS SDK error wrapper for Error: connect ECONNREFUSED …`: the code is read from there.
+ */
+function errorCode(e: { code?: unknown; message?: unknown }): string | undefined {
+  if (typeof e.code === 'string') return e.code;
+  const text = typeof e.message === 'string' ? e.message : '';
+  return text.startsWith('AWS SDK error wrapper for ') ? /\b(E[A-Z_]{4,})\b/.exec(text)?.[1] : undefined;
+}
+
+/** TLS failures: the origin's certificate or handshake, by Node's error code. */
+const TLS_FAILURE = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH)/;
+
+/**
+ * Maps an S3 failure onto 502/504 with a reason naming the origin and what failed; never
+ * forwards the SDK's message (it may hold keys or internal host names).
+ */
 export function originFailure(error: unknown, origin: OriginConfig): HttpError {
   if (error instanceof HttpError) return error;
-  const e = error as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const e = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const name = e.name ?? 'Error';
   const status = e.$metadata?.httpStatusCode;
-  if (name === 'TimeoutError' || name === 'AbortError' || e.code === 'ETIMEDOUT' || name === 'RequestTimeout') {
+  const code = errorCode(e);
+  if (code && Object.hasOwn(CONNECTION_FAILURES, code)) {
+    return new HttpError(502, 'EORIGIN', `Origin "${origin.name}" ${CONNECTION_FAILURES[code]} (${code})`);
+  }
+  if (code && TLS_FAILURE.test(code)) {
+    return new HttpError(502, 'EORIGIN', `Origin "${origin.name}" failed the TLS handshake (${code}): check its endpoint and certificate`);
+  }
+  if (name === 'TimeoutError' || name === 'AbortError' || code === 'ETIMEDOUT' || name === 'RequestTimeout') {
     return new HttpError(504, 'ETIMEDOUT', `Origin "${origin.name}" did not answer in time`);
   }
   if (REFUSED.has(name) || status === 403 || status === 401 || status === 301) {
     return new HttpError(502, 'EACCES', `Origin "${origin.name}" refused the request (${name}${status ? ` ${status}` : ''}): check the bucket name, region and keys`);
   }
-  return new HttpError(502, 'EORIGIN', `Origin "${origin.name}" failed (${name}${status ? ` ${status}` : ''})`);
+  // S3's error name and status (`InternalError 500`), or Node's error code (`EPROTO`).
+  const reason = [name === 'Error' && code ? code : name, status].filter((part) => part !== undefined).join(' ');
+  return new HttpError(502, 'EORIGIN', `Origin "${origin.name}" failed (${reason})`);
 }
 
 function deadline(limits: LimitsConfig): AbortSignal {

@@ -85,13 +85,23 @@ function colour(value: string): string | undefined {
   return hex.slice(0, 6).toUpperCase() + String(opacity).padStart(2, '0');
 }
 
+/**
+ * An effect strength: none gives `bare`; one in Cloudinary's documented range 1-2000 is scaled
+ * onto ours; anything else is undefined (a 400 naming the range, not a silently clamped value).
+ */
+function scaled(strength: string | undefined, bare: string, scale: (n: number) => string): string[] | undefined {
+  if (strength === undefined) return [bare];
+  const n = NUMBER.test(strength) ? Number(strength) : NaN;
+  return n >= 1 && n <= 2000 ? [scale(n)] : undefined;
+}
+
 /** `e_` effects, by name; `strength` is what follows `:`, if anything. */
 const EFFECTS: Record<string, { accepts: string; translate(strength: string | undefined): string[] | undefined }> = {
   // Cloudinary's blur is 1-2000 (default 100); ours is 1-100.
-  blur: { accepts: 'e_blur or e_blur:<1-2000>', translate: (s) => (s === undefined ? ['bl-10'] : NUMBER.test(s) ? [`bl-${clamp(Number(s) / 10, 1, 100)}`] : undefined) },
+  blur: { accepts: 'e_blur or e_blur:<1-2000>', translate: (s) => scaled(s, 'bl-10', (n) => `bl-${clamp(n / 10, 1, 100)}`) },
   grayscale: { accepts: 'e_grayscale', translate: (s) => (s === undefined ? ['e-grayscale'] : undefined) },
   // Cloudinary's sharpen is 1-2000 (default 100); ours is 1-100 (default 50).
-  sharpen: { accepts: 'e_sharpen or e_sharpen:<1-2000>', translate: (s) => (s === undefined ? ['e-sharpen'] : NUMBER.test(s) ? [`e-sharpen-${clamp(Number(s) / 2, 1, 100)}`] : undefined) },
+  sharpen: { accepts: 'e_sharpen or e_sharpen:<1-2000>', translate: (s) => scaled(s, 'e-sharpen', (n) => `e-sharpen-${clamp(n / 2, 1, 100)}`) },
   contrast: { accepts: 'e_contrast', translate: (s) => (s === undefined ? ['e-contrast'] : undefined) },
 };
 

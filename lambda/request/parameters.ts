@@ -101,9 +101,9 @@ function parseDimension(value: string, ctx: ParameterContext): Dimension | undef
 const DIMENSION_ACCEPTS = (ctx: ParameterContext) =>
   `a positive integer up to ${ctx.limits.maxOutputDimension} (limits.maxOutputDimension) or a fraction between 0 and 1`;
 
-/** `x`, `y`, `xc`, `yc`: a pixel coordinate in the input (which is at most limits.maxInputPixels wide). */
-const COORDINATE_ACCEPTS = (ctx: ParameterContext) => `an integer from 0 to ${ctx.limits.maxInputPixels} (limits.maxInputPixels)`;
-const parseCoordinate = (value: string, ctx: ParameterContext) => parseIntegerIn(value, 0, ctx.limits.maxInputPixels);
+/** `x`, `y`, `xc`, `yc`: a pixel coordinate in the input, which has at most limits.maxInputPixels pixels. */
+const COORDINATE_ACCEPTS = (ctx: ParameterContext) => `an integer from 0 to ${ctx.limits.maxInputPixels - 1} (limits.maxInputPixels - 1)`;
+const parseCoordinate = (value: string, ctx: ParameterContext) => parseIntegerIn(value, 0, ctx.limits.maxInputPixels - 1);
 
 const SIZE_ACCEPTS = (ctx: ParameterContext) => `an integer from 1 to ${ctx.limits.maxOutputDimension} (limits.maxOutputDimension)`;
 
@@ -130,14 +130,23 @@ function parseAspectRatio(value: string): { width: number; height: number } | un
   return width && height ? { width, height } : undefined;
 }
 
+/** The widest border: one around a 1-pixel image still fits in limits.maxOutputDimension. */
+const maxBorderWidth = (ctx: ParameterContext) => Math.max(1, Math.floor((ctx.limits.maxOutputDimension - 1) / 2));
+
 /** `b-5_FF0000` or `b-5-FF0000`. */
 function parseBorder(value: string, ctx: ParameterContext) {
   const match = /^(\d+)[_-](.+)$/.exec(value);
   if (!match) return undefined;
-  const width = parseIntegerIn(match[1], 1, ctx.limits.maxOutputDimension);
+  const width = parseIntegerIn(match[1], 1, maxBorderWidth(ctx));
   const colour = parseColour(match[2]);
   return width !== undefined && colour ? { width, colour } : undefined;
 }
+
+/**
+ * The largest sigma of `e-usm`: sharp's sharpen() takes at most 10, and a value it refuses must be
+ * a 400 here, before the origin is read, not a 422 after the work.
+ */
+export const MAX_UNSHARP_SIGMA = 10;
 
 /** `e-usm-<radius>-<sigma>-<amount>-<threshold>`. */
 function parseUnsharpMask(value: string): UnsharpMask | undefined {
@@ -145,7 +154,7 @@ function parseUnsharpMask(value: string): UnsharpMask | undefined {
   if (parts.length !== 4) return undefined;
   const [radius, sigma, amount, threshold] = parts.map((p) => parseNumber(p));
   if (radius === undefined || sigma === undefined || amount === undefined || threshold === undefined) return undefined;
-  if (radius > 100 || sigma < 0.01 || sigma > 50 || amount <= 0 || amount > 100 || threshold > 1) return undefined;
+  if (radius > 100 || sigma < 0.01 || sigma > MAX_UNSHARP_SIGMA || amount <= 0 || amount > 100 || threshold > 1) return undefined;
   return { radius, sigma, amount, threshold };
 }
 
@@ -221,7 +230,7 @@ export const PARAMETER_LIST: ParameterDefinition[] = [
     d.step.background = v;
     d.output.background = v;
   }),
-  defineParameter('b', `<width>_<colour>: a width from 1 to limits.maxOutputDimension, then ${COLOUR_ACCEPTS}, as in b-5_FF0000`, parseBorder, (d, v) => {
+  defineParameter('b', (ctx) => `<width>_<colour>: a width from 1 to ${maxBorderWidth(ctx)} (the border is on both sides, within limits.maxOutputDimension), then ${COLOUR_ACCEPTS}, as in b-5_FF0000`, parseBorder, (d, v) => {
     d.step.border = v;
   }),
   defineParameter('r', (ctx) => `${SIZE_ACCEPTS(ctx)}, or max`, (v, ctx) => (v === 'max' ? 'max' : parseIntegerIn(v, 1, ctx.limits.maxOutputDimension)), (d, v) => {
@@ -242,7 +251,7 @@ export const PARAMETER_LIST: ParameterDefinition[] = [
   effectFlag('e-contrast', 'contrast'),
   defineParameter(
     'e-usm',
-    'e-usm-<radius>-<sigma>-<amount>-<threshold>: radius 0-100, sigma 0.01-50, amount above 0 up to 100, threshold 0-1',
+    `e-usm-<radius>-<sigma>-<amount>-<threshold>: radius 0-100, sigma 0.01-${MAX_UNSHARP_SIGMA}, amount above 0 up to 100, threshold 0-1`,
     parseUnsharpMask,
     (d, v) => {
       d.step.unsharpMask = v;
@@ -296,6 +305,19 @@ export function checkStep(draft: PlanDraft, ctx: ParameterContext): void {
     for (const [key, dimension] of [['w', step.width], ['h', step.height]] as const) {
       if (dimension && 'px' in dimension && Math.round(dimension.px * step.dpr) > ctx.limits.maxOutputDimension) {
         throw invalidParameter(param('dpr'), `small enough that ${key} × dpr stays within ${ctx.limits.maxOutputDimension} (limits.maxOutputDimension)`, `${key}-${dimension.px} × dpr-${step.dpr} = ${Math.round(dimension.px * step.dpr)}`);
+      }
+    }
+  }
+
+  // With one side in pixels, ar fixes the other: a side over the limit is known now, before the fetch.
+  if (step.aspectRatio && hasWidth !== hasHeight) {
+    const [key, other, dimension] = hasWidth ? (['w', 'h', step.width!] as const) : (['h', 'w', step.height!] as const);
+    if ('px' in dimension) {
+      const side = Math.max(1, Math.round(dimension.px * (step.dpr ?? 1)));
+      const ratio = step.aspectRatio.width / step.aspectRatio.height;
+      const follows = Math.max(1, Math.round(hasWidth ? side / ratio : side * ratio));
+      if (follows > ctx.limits.maxOutputDimension) {
+        throw invalidParameter(param('ar'), `a ratio that keeps ${other} within ${ctx.limits.maxOutputDimension} (limits.maxOutputDimension)`, `${key}-${dimension.px}${step.dpr !== undefined ? ` × dpr-${step.dpr}` : ''} with ${param('ar').raw} gives ${other} = ${follows}`);
       }
     }
   }

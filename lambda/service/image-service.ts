@@ -133,12 +133,13 @@ export class ImageService {
       input,
     });
     if (decision.negotiated) headers.vary = 'Accept';
+    // Before the 304 below: a 304 carries the headers its 200 would (a cache refreshes them from it).
+    if (decision.format === 'svg') headers['content-security-policy'] = SANDBOX_CSP;
     const etag = makeEtag(['image', RENDERER_VERSION, ...originVersion, JSON.stringify(plan.steps), JSON.stringify(plan.output), decision.format, String(this.config.output.quality)]);
     if (etagMatches(request.headers['if-none-match'], etag)) return this.finish(request, head, 304, headers, etag);
 
     if (decision.format === 'svg') {
-      // SVG keeps its format under `auto`: served as stored, sandboxed.
-      headers['content-security-policy'] = SANDBOX_CSP;
+      // SVG keeps its format under `auto`: served as stored, sandboxed (the header is set above).
       return this.finish(request, head, 200, headers, etag, stored.body, CONTENT_TYPES.svg);
     }
     const rendered = await renderImage(stored.body, input, {

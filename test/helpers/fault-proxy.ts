@@ -14,7 +14,11 @@ export type Fault =
   /** Holds the request for `delayMs`, then forwards it. */
   | 'slow'
   /** Forwards the status and headers and the first bytes of the body, then holds the rest for `delayMs`. */
-  | 'stall-body';
+  | 'stall-body'
+  /** Resets the connection (TCP RST) as soon as the request arrives. */
+  | 'reset'
+  /** Forwards the status, headers and first bytes of the body, then resets the connection. */
+  | 'reset-body';
 
 export interface ProxiedRequest {
   method: string;
@@ -45,7 +49,7 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-const ERRORS: Record<Exclude<Fault, 'slow' | 'stall-body'>, [number, string, string]> = {
+const ERRORS: Record<Exclude<Fault, 'slow' | 'stall-body' | 'reset' | 'reset-body'>, [number, string, string]> = {
   denied: [403, 'AccessDenied', 'Access Denied'],
   'no-such-bucket': [404, 'NoSuchBucket', 'The specified bucket does not exist'],
   error: [500, 'InternalError', 'We encountered an internal error. Please try again.'],
@@ -68,13 +72,20 @@ export async function startFaultProxy(target: string | (() => string)): Promise<
     const info = describe(req);
     requests.push(info);
     const rule = rules.find((r) => !r.when || r.when(info));
-    const forward = (stallMs?: number) => {
+    const forward = (stallMs?: number, reset = false) => {
       const targetUrl = new URL(typeof target === 'string' ? target : target());
       const upstream = httpRequest(
         { host: targetUrl.hostname, port: targetUrl.port, method: req.method, path: req.url, headers: req.headers },
         (answer) => {
           if (res.destroyed) return answer.resume();
           res.writeHead(answer.statusCode ?? 502, answer.headers);
+          if (reset) {
+            answer.once('data', (chunk: Buffer) => {
+              res.write(chunk.subarray(0, 16), () => res.socket?.resetAndDestroy());
+              answer.destroy();
+            });
+            return;
+          }
           if (stallMs === undefined) return answer.pipe(res);
           const chunks: Buffer[] = [];
           answer.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -91,6 +102,8 @@ export async function startFaultProxy(target: string | (() => string)): Promise<
     };
     if (!rule) return forward();
     if (rule.fault === 'stall-body') return forward(rule.delayMs ?? 1000);
+    if (rule.fault === 'reset-body') return forward(undefined, true);
+    if (rule.fault === 'reset') return void req.socket.resetAndDestroy();
     if (rule.fault === 'slow') {
       const timer = setTimeout(() => forward(), rule.delayMs ?? 1000);
       res.on('close', () => clearTimeout(timer));
