@@ -8,7 +8,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import type { AfterimageConfigInput } from '../lambda/config';
@@ -227,6 +227,8 @@ export interface LoadResult {
   afterLoad: { status: number; ms: number };
   shutdown: string;
   serverErrorLines: number;
+  /** The machine: its CPUs, and the 1-minute load average before and after (other work on it shows here). */
+  machine: { cpus: number; loadBefore: number; loadAfter: number };
 }
 
 export async function runLoad(durationS: number, connections: number, log: (line: string) => void): Promise<LoadResult> {
@@ -251,6 +253,7 @@ export async function runLoad(durationS: number, connections: number, log: (line
     for (const p of probe) log(`  ${p.kind.padEnd(8)} ${String(p.status).padStart(3)} ${String(p.ms).padStart(6)} ms  ${p.path}`);
 
     const before = memoryOf(child.pid!);
+    const loadBefore = loadavg()[0];
     log(`\nLoad: ${connections} connections for ${durationS} s on ${baseUrl} (${mix.length} URLs in the cycle: ${(['valid', 'invalid', 'missing', 'hostile'] as const).map((k) => `${mix.filter(([kind]) => kind === k).length} ${k}`).join(', ')})`);
     const result = await autocannon({
       url: baseUrl,
@@ -261,6 +264,7 @@ export async function runLoad(durationS: number, connections: number, log: (line
       requests: mix.map(([, path]) => ({ method: 'GET', path })),
     });
     const after = memoryOf(child.pid!);
+    const loadAfter = loadavg()[0];
     // Does the server answer promptly once the load stops?
     const afterLoad = await timedGet(`${baseUrl}/tr:w-100/products/portrait.jpg`, { accept: 'image/webp' });
     const shutdown = await stopServer(child);
@@ -284,6 +288,7 @@ export async function runLoad(durationS: number, connections: number, log: (line
       rssMiB: { before: before.rssMiB, after: after.rssMiB, peak: after.peakMiB },
       afterLoad,
       shutdown,
+      machine: { cpus: cpus().length, loadBefore: Math.round(loadBefore * 100) / 100, loadAfter: Math.round(loadAfter * 100) / 100 },
       serverErrorLines: server.stderr.filter((line) => !/NodeVersionSupportWarning|node >=22|a\.co\/|upgrade to node|trace-warnings|^\s*$|versions published|will require|To continue receiving|More information/.test(line)).length,
     };
   } finally {
@@ -302,6 +307,7 @@ function report(r: LoadResult, log: (line: string) => void): void {
   log(`unexpected 5xx  ${r.unexpected5xx} (expected: ${EXPECTED_5XX.join(', ')})`);
   log(`server RSS      before ${mib(r.rssMiB.before)}, after ${mib(r.rssMiB.after)}, peak ${mib(r.rssMiB.peak)}`);
   log(`after the load  a small resize answered ${r.afterLoad.status} in ${r.afterLoad.ms} ms; the server ${r.shutdown}`);
+  log(`machine         ${r.machine.cpus} CPUs; 1-minute load average ${r.machine.loadBefore} before, ${r.machine.loadAfter} after (above the CPU count: other work was running)`);
   if (r.serverErrorLines > 0) log(`server stderr   ${r.serverErrorLines} lines`);
 }
 
