@@ -28,9 +28,10 @@ interface AutocannonResult {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const autocannon = require('autocannon') as (options: Record<string, unknown>) => Promise<AutocannonResult>;
 
-const USAGE = `Usage: npm run load [-- --duration <seconds>] [--connections <n>]
+const USAGE = `Usage: npm run load [-- --duration <seconds>] [--connections <n>] [--no-hostile]
   --duration     how long the load lasts (default 60)
-  --connections  concurrent connections (default 16)`;
+  --connections  concurrent connections (default 16)
+  --no-hostile   leave the hostile files out of the mix (to see what they cost)`;
 
 /** Status codes a run may produce without anything being wrong: 503 is a render refused or cut short (deadline, busy). */
 export const EXPECTED_5XX = [503];
@@ -38,9 +39,13 @@ export const EXPECTED_5XX = [503];
 /** Per-request timeout of the load client, in seconds. */
 const CLIENT_TIMEOUT_S = 10;
 
-export function parseLoadArgs(argv: string[]): { durationS: number; connections: number } {
-  const options = { durationS: 60, connections: 16 };
+export function parseLoadArgs(argv: string[]): { durationS: number; connections: number; hostile: boolean } {
+  const options = { durationS: 60, connections: 16, hostile: true };
   for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--no-hostile') {
+      options.hostile = false;
+      continue;
+    }
     const [flag, inline] = argv[i].split('=', 2);
     const value = inline ?? argv[++i];
     const n = Number(value);
@@ -96,7 +101,7 @@ function loadConfig(s3Endpoint: string): AfterimageConfigInput {
 export type UrlKind = 'valid' | 'invalid' | 'missing' | 'hostile';
 
 /** One cycle of the mix; each connection walks it in order, so the shares hold at any duration. */
-export function urlMix(): [kind: UrlKind, path: string][] {
+export function urlMix(hostileFiles = true): [kind: UrlKind, path: string][] {
   const valid: string[] = [
     ...[200, 320, 480, 640, 800].map((w) => `/tr:w-${w}/products/landscape.jpg`),
     '/products/portrait.jpg?tr=w-300,h-300',
@@ -130,7 +135,7 @@ export function urlMix(): [kind: UrlKind, path: string][] {
     ...valid.map((p) => ['valid', p] as [UrlKind, string]),
     ...invalid.map((p) => ['invalid', p] as [UrlKind, string]),
     ...missing.map((p) => ['missing', p] as [UrlKind, string]),
-    ...hostile.map((p) => ['hostile', p] as [UrlKind, string]),
+    ...(hostileFiles ? hostile : []).map((p) => ['hostile', p] as [UrlKind, string]),
   ];
 }
 
@@ -231,7 +236,7 @@ export interface LoadResult {
   machine: { cpus: number; loadBefore: number; loadAfter: number };
 }
 
-export async function runLoad(durationS: number, connections: number, log: (line: string) => void): Promise<LoadResult> {
+export async function runLoad(durationS: number, connections: number, hostileFiles: boolean, log: (line: string) => void): Promise<LoadResult> {
   const dir = mkdtempSync(join(tmpdir(), 'afterimage-load-'));
   let s3: EmbeddedS3 | undefined;
   let server: Awaited<ReturnType<typeof startServer>> | undefined;
@@ -244,7 +249,7 @@ export async function runLoad(durationS: number, connections: number, log: (line
     writeFileSync(configFile, JSON.stringify(loadConfig(s3.endpoint)));
     server = await startServer(configFile);
     const { child, baseUrl } = server;
-    const mix = urlMix();
+    const mix = urlMix(hostileFiles);
 
     // One sequential pass: what each URL answers alone, and how long it takes (also the warm-up).
     const probe: LoadResult['probe'] = [];
@@ -328,7 +333,7 @@ if (require.main === module) {
   setTimeout(() => giveUp('did not finish in time; giving up'), (options.durationS + 180) * 1000).unref();
   process.once('SIGINT', () => giveUp('interrupted'));
   process.once('SIGTERM', () => giveUp('terminated'));
-  runLoad(options.durationS, options.connections, (line) => console.log(line)).then(
+  runLoad(options.durationS, options.connections, options.hostile, (line) => console.log(line)).then(
     (result) => {
       report(result, (line) => console.log(line));
       console.log(`RESULT ${JSON.stringify({ ...result, date: new Date().toISOString() })}`);

@@ -1,6 +1,7 @@
 // Spec section 6: ImageKit-compatible signed URLs, with the private key read from Secrets
 // Manager through an injected client, expiry against an injected clock.
 
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -399,5 +400,46 @@ describe('npm run sign', () => {
     expect(() => signCommand(['https://cdn/x.jpg', '--expires', 'soon'], { AFTERIMAGE_PRIVATE_KEY: KEY }, now())).toThrow(/--expires must be a whole number of seconds/);
     expect(() => signCommand(['https://cdn/x.jpg', '--endpoint', 'https://other/'], { AFTERIMAGE_PRIVATE_KEY: KEY }, now())).toThrow(/does not start with the endpoint/);
     expect(() => signCommand(['https://cdn/x.jpg', '--key', 'secret'], {}, now())).toThrow(/Unknown option --key/);
+  });
+});
+
+describe('npm start takes the keys from AFTERIMAGE_PRIVATE_KEY and AFTERIMAGE_PRIVATE_KEYS', () => {
+  it('verifies the default and the named endpoint each with its own key', async () => {
+    const root = join(__dirname, '..');
+    const dir = mkdtempSync(join(tmpdir(), 'afterimage-keys-'));
+    const configFile = join(dir, 'config.json');
+    writeFileSync(configFile, JSON.stringify({
+      origins: [s3Origin(harness.s3, { name: 'main', bucket: 'images' })],
+      endpoints: [
+        { prefix: 'private', origins: ['main'], requireSignedUrls: true },
+        { prefix: 'vault', origins: ['main'], requireSignedUrls: true, signingKeyName: 'vault' },
+      ],
+    }));
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'local/start.ts'), '--config', configFile], {
+      cwd: root,
+      env: { ...process.env, PORT: '0', AFTERIMAGE_PRIVATE_KEY: KEY, AFTERIMAGE_PRIVATE_KEYS: JSON.stringify({ vault: ['vault_new', VAULT_KEY] }) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const base = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (text: string) => {
+          out += text;
+          const match = /serving on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+          if (match) resolve(match[1]);
+        });
+        child.once('exit', (code) => reject(new Error(`npm start exited with ${code}`)));
+      });
+      const status = async (url: string) => (await fetch(url)).status;
+      const sign = (endpoint: string, key: string) => signUrl(`${base}/${endpoint}/tr:w-50/shoe.jpg`, `${base}/${endpoint}/`, key);
+      expect(await status(sign('private', KEY))).toBe(200);
+      expect(await status(sign('vault', VAULT_KEY))).toBe(200);
+      expect(await status(sign('vault', 'vault_new'))).toBe(200);
+      expect(await status(sign('vault', KEY))).toBe(401);
+      expect(await status(sign('private', VAULT_KEY))).toBe(401);
+    } finally {
+      child.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
