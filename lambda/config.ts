@@ -58,7 +58,7 @@ export interface EndpointConfig {
   cloudinaryUrls?: boolean;
   /** Require ImageKit-style signed URLs (`ik-s`, `ik-t`) on this endpoint. @default false */
   requireSignedUrls?: boolean;
-  // --- signing-key isolation (issue 8, section 4)
+  // --- signing-key isolation
   /**
    * The name of the key this endpoint verifies signatures with: the secret's
    * `privateKeys.<name>` (locally `AFTERIMAGE_PRIVATE_KEYS`). Give each signed endpoint its own
@@ -66,7 +66,7 @@ export interface EndpointConfig {
    * in this file. @default the secret's single `privateKey`, shared by every endpoint without a name
    */
   signingKeyName?: string;
-  // --- abuse controls for unsigned endpoints (issue 8, section 7)
+  // --- abuse controls for unsigned endpoints
   /**
    * `named-only`: only named transformations (`n-<name>`, Cloudinary `t_<name>`) and `orig-true`
    * may be requested; anything else is a 400. @default 'any'
@@ -79,7 +79,7 @@ export interface EndpointConfig {
   widths?: number[];
 }
 
-/** Which transformations an endpoint accepts (issue 8, section 7). */
+/** Which transformations an endpoint accepts. */
 export type TransformationsRule = 'any' | 'named-only';
 
 export type OutputFormat = 'auto' | 'webp' | 'avif' | 'jpeg' | 'png' | 'gif' | 'orig';
@@ -363,7 +363,7 @@ function parseEndpoint(c: Checker, value: unknown, index: number, originNames: S
   };
 }
 
-// --- per-endpoint signing keys and abuse controls (issue 8, sections 4 and 7) ---------------
+// --- per-endpoint signing keys and abuse controls -----------------------------------------
 
 const ABUSE_CONTROL_KEYS = ['signingKeyName', 'transformations', 'widths'];
 const TRANSFORMATIONS_RULES: TransformationsRule[] = ['any', 'named-only'];

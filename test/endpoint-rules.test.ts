@@ -1,4 +1,4 @@
-// Issue 8, section 7: abuse controls of unsigned endpoints. `transformations: "named-only"`
+// Abuse controls of unsigned endpoints. `transformations: "named-only"`
 // and `widths` bound what an endpoint renders; a request outside the rules is a 400 naming the
 // rule, decided in the plan before any origin is read. Both URL forms and Cloudinary URLs.
 

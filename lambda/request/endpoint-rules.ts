@@ -1,4 +1,4 @@
-// Abuse controls of an endpoint (issue 8, section 7): what an unsigned endpoint agrees to
+// Abuse controls of an endpoint: what an unsigned endpoint agrees to
 // render. Every distinct URL is a render someone pays for; these rules bound that set. Pure,
 // checked while the plan is built, before any I/O.
 
