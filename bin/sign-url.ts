@@ -1,15 +1,20 @@
-// `npm run sign -- <url> [--endpoint <url-endpoint>] [--expires <seconds>] [--key-file <file>]`:
+// `npm run sign -- <url> [--endpoint <url-endpoint>] [--expires <seconds>] [--key-name <name> | --key-file <file>]`:
 // signs a delivery URL the way ImageKit's SDKs do (spec section 6), for operators. The key is
-// read from AFTERIMAGE_PRIVATE_KEY or --key-file, never from the command line (shell history).
+// read from AFTERIMAGE_PRIVATE_KEY (AFTERIMAGE_PRIVATE_KEYS for a named key) or --key-file,
+// never from the command line (shell history).
 
 import { readFileSync } from 'node:fs';
-import { signUrl } from '../lambda/request/signature';
+import { keyField, selectSigningKey, signUrl, signingKeysFromEnvironment } from '../lambda/request/signature';
 
-const USAGE = `Usage: npm run sign -- <url> [--endpoint <url-endpoint>] [--expires <seconds>] [--key-file <file>]
+const USAGE = `Usage: npm run sign -- <url> [--endpoint <url-endpoint>] [--expires <seconds>] [--key-name <name> | --key-file <file>]
   <url>          the delivery URL, e.g. https://cdn.example.com/images/tr:w-300/shoe.jpg
   --endpoint     the part that is not signed: https://<host>/<endpoint-prefix>/ (default: https://<host>/)
   --expires      seconds from now after which the URL is refused (default: never)
+  --key-name     the endpoint's signingKeyName: signs with that key from AFTERIMAGE_PRIVATE_KEYS
+                 (a JSON object such as {"vault": "…"}; with ["new", "old"], the first signs)
   --key-file     a file holding the private key (default: the AFTERIMAGE_PRIVATE_KEY environment variable)`;
+
+const OPTIONS = ['endpoint', 'expires', 'key-file', 'key-name'];
 
 export class UsageError extends Error {}
 
@@ -20,9 +25,9 @@ export function signCommand(argv: string[], env: Record<string, string | undefin
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--help' || arg === '-h') throw new UsageError(USAGE);
-    const inline = /^--(endpoint|expires|key-file)=(.*)$/.exec(arg);
-    if (inline) options[inline[1]] = inline[2];
-    else if (/^--(endpoint|expires|key-file)$/.test(arg)) {
+    const inline = /^--([a-z-]+)=(.*)$/.exec(arg);
+    if (inline && OPTIONS.includes(inline[1])) options[inline[1]] = inline[2];
+    else if (arg.startsWith('--') && OPTIONS.includes(arg.slice(2))) {
       if (argv[i + 1] === undefined) throw new UsageError(`${arg} needs a value\n\n${USAGE}`);
       options[arg.slice(2)] = argv[++i];
     } else if (arg.startsWith('--')) throw new UsageError(`Unknown option ${arg}\n\n${USAGE}`);
@@ -37,7 +42,10 @@ export function signCommand(argv: string[], env: Record<string, string | undefin
     throw new UsageError(`Not a URL: ${url}`);
   }
   const endpoint = options.endpoint ?? `${parsed.origin}/`;
-  let key = env.AFTERIMAGE_PRIVATE_KEY;
+  if (options['key-file'] !== undefined && options['key-name'] !== undefined) {
+    throw new UsageError(`--key-name and --key-file: give one of them\n\n${USAGE}`);
+  }
+  let key = namedKey(env, options['key-name']);
   if (options['key-file']) {
     try {
       key = readFileSync(options['key-file'], 'utf8').trim();
@@ -45,7 +53,10 @@ export function signCommand(argv: string[], env: Record<string, string | undefin
       throw new UsageError(`Cannot read the key file ${options['key-file']}`);
     }
   }
-  if (!key) throw new UsageError(`No private key: set AFTERIMAGE_PRIVATE_KEY or pass --key-file\n\n${USAGE}`);
+  if (!key) {
+    const where = options['key-name'] === undefined ? 'set AFTERIMAGE_PRIVATE_KEY or pass --key-file' : `AFTERIMAGE_PRIVATE_KEYS has no key "${options['key-name']}"`;
+    throw new UsageError(`No private key: ${where}\n\n${USAGE}`);
+  }
   let expiresAt: number | undefined;
   if (options.expires !== undefined) {
     if (!/^\d+$/.test(options.expires) || Number(options.expires) < 1) throw new UsageError(`--expires must be a whole number of seconds, received ${options.expires}`);
@@ -56,6 +67,22 @@ export function signCommand(argv: string[], env: Record<string, string | undefin
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+}
+
+/** The key to sign with: the default key, or the named one; during a rotation the first (the new) key. */
+function namedKey(env: Record<string, string | undefined>, name: string | undefined): string | undefined {
+  let keys;
+  try {
+    keys = signingKeysFromEnvironment(env);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const entry = keys ? selectSigningKey(keys, name) : undefined;
+  const first = Array.isArray(entry) ? entry[0] : entry;
+  if (entry !== undefined && (typeof first !== 'string' || first === '')) {
+    throw new UsageError(`${keyField(name)} must be a key or [current, previous] in AFTERIMAGE_PRIVATE_KEY${name === undefined ? '' : 'S'}`);
+  }
+  return first as string | undefined;
 }
 
 if (require.main === module) {

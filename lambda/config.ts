@@ -58,7 +58,29 @@ export interface EndpointConfig {
   cloudinaryUrls?: boolean;
   /** Require ImageKit-style signed URLs (`ik-s`, `ik-t`) on this endpoint. @default false */
   requireSignedUrls?: boolean;
+  // --- signing-key isolation
+  /**
+   * The name of the key this endpoint verifies signatures with: the secret's
+   * `privateKeys.<name>` (locally `AFTERIMAGE_PRIVATE_KEYS`). Give each signed endpoint its own
+   * name, so a URL signed for one endpoint opens nothing on another. The key itself never goes
+   * in this file. @default the secret's single `privateKey`, shared by every endpoint without a name
+   */
+  signingKeyName?: string;
+  // --- abuse controls for unsigned endpoints
+  /**
+   * `named-only`: only named transformations (`n-<name>`, Cloudinary `t_<name>`) and `orig-true`
+   * may be requested; anything else is a 400. @default 'any'
+   */
+  transformations?: TransformationsRule;
+  /**
+   * The widths this endpoint renders, ascending: a requested `w` (times `dpr`) is rounded up to
+   * the next one; above the largest, or as a fraction, it is a 400. @default any width
+   */
+  widths?: number[];
 }
+
+/** Which transformations an endpoint accepts. */
+export type TransformationsRule = 'any' | 'named-only';
 
 export type OutputFormat = 'auto' | 'webp' | 'avif' | 'jpeg' | 'png' | 'gif' | 'orig';
 
@@ -310,7 +332,7 @@ function parseEndpoint(c: Checker, value: unknown, index: number, originNames: S
   const name = `endpoints[${index}]`;
   const obj = c.object(value, name);
   if (!obj) return undefined;
-  c.unknownKeys(obj, name, ['prefix', 'origins', 'cloudinaryUrls', 'requireSignedUrls']);
+  c.unknownKeys(obj, name, ['prefix', 'origins', 'cloudinaryUrls', 'requireSignedUrls', ...ABUSE_CONTROL_KEYS]);
   let prefix = '';
   if (obj.prefix !== undefined) {
     if (typeof obj.prefix !== 'string') c.expected('a string such as "/images"', `${name}.prefix`, obj.prefix);
@@ -340,7 +362,35 @@ function parseEndpoint(c: Checker, value: unknown, index: number, originNames: S
     origins,
     cloudinaryUrls: c.boolean(obj.cloudinaryUrls, `${name}.cloudinaryUrls`) ?? false,
     requireSignedUrls: c.boolean(obj.requireSignedUrls, `${name}.requireSignedUrls`) ?? false,
+    ...parseAbuseControls(c, obj, name),
   };
+}
+
+// --- per-endpoint signing keys and abuse controls -----------------------------------------
+
+const ABUSE_CONTROL_KEYS = ['signingKeyName', 'transformations', 'widths'];
+const TRANSFORMATIONS_RULES: TransformationsRule[] = ['any', 'named-only'];
+
+/** `signingKeyName`, `transformations`, `widths`: set on the endpoint only when written, so the defaults stay implicit. */
+function parseAbuseControls(c: Checker, obj: Record<string, unknown>, name: string): Partial<EndpointConfig> {
+  const controls: Partial<EndpointConfig> = {};
+  if (obj.signingKeyName !== undefined) {
+    const keyName = c.string(obj.signingKeyName, `${name}.signingKeyName`);
+    if (keyName !== undefined && !NAME.test(keyName)) {
+      c.expected('the name of a key in the secret\'s privateKeys (letters, digits, "-" or "_", at most 64; never the key itself)', `${name}.signingKeyName`, '…');
+    } else if (keyName !== undefined) controls.signingKeyName = keyName;
+  }
+  if (obj.transformations !== undefined) {
+    controls.transformations = c.oneOf(obj.transformations, `${name}.transformations`, TRANSFORMATIONS_RULES, 'any');
+  }
+  if (obj.widths !== undefined) {
+    const widths = obj.widths;
+    const valid = Array.isArray(widths) && widths.length > 0 && widths.length <= 100
+      && widths.every((w, i) => typeof w === 'number' && Number.isInteger(w) && w >= 1 && w <= 16383 && (i === 0 || w > (widths[i - 1] as number)));
+    if (valid) controls.widths = widths as number[];
+    else c.expected('a list of 1 to 100 widths in pixels, ascending, such as [320, 640, 960, 1280, 1920]', `${name}.widths`, widths);
+  }
+  return controls;
 }
 
 /** `/images/` → `images`; `/` or '' → '' (the default endpoint). */
@@ -412,6 +462,13 @@ export function parseConfig(input: unknown): AfterimageConfig {
     originTimeoutMs: c.integer(limitsIn.originTimeoutMs, 'limits.originTimeoutMs', 100, 120_000, DEFAULT_LIMITS.originTimeoutMs),
     originRetries: c.integer(limitsIn.originRetries, 'limits.originRetries', 0, 10, DEFAULT_LIMITS.originRetries),
   };
+
+  endpoints.forEach((endpoint, i) => {
+    const largest = endpoint.widths?.[endpoint.widths.length - 1];
+    if (largest !== undefined && largest > limits.maxOutputDimension) {
+      c.problems.push(`endpoints[${i}].widths holds ${largest}, above limits.maxOutputDimension (${limits.maxOutputDimension})`);
+    }
+  });
 
   const cacheIn = root.cache === undefined ? {} : c.object(root.cache, 'cache') ?? {};
   c.unknownKeys(cacheIn, 'cache', Object.keys(DEFAULT_CACHE));

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, parseConfig, type AfterimageConfig, type AfterimageConfigInput } from '../lambda/config';
+import { selectSigningKey, signingKeysFromEnvironment } from '../lambda/request/signature';
 import { ImageService } from '../lambda/service/image-service';
 import { EMBEDDED_KEYS, startEmbeddedS3, type EmbeddedS3 } from './embedded-s3';
 import { CLOUDINARY_EXAMPLES, SAMPLE_BACKUP_FOLDER, SAMPLE_BUCKET, SAMPLE_CLOUD, seedCloudinaryBackup, seedSamples } from './samples';
@@ -81,8 +82,8 @@ async function main(): Promise<void> {
     config = parseConfig(sampleConfig(s3.endpoint));
   }
   // Local runs only: in AWS the signing key is read from Secrets Manager, never the environment.
-  const privateKey = process.env.AFTERIMAGE_PRIVATE_KEY;
-  const server = createLocalServer(new ImageService(config, { signingKey: privateKey ? () => privateKey : undefined }));
+  const keys = signingKeysFromEnvironment(process.env);
+  const server = createLocalServer(new ImageService(config, { signingKey: keys ? (name) => selectSigningKey(keys, name) : undefined }));
   const actualPort = await listen(server, port);
   const base = `http://127.0.0.1:${actualPort}`;
   console.log(`afterimage is serving on ${base}`);

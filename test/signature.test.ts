@@ -1,6 +1,7 @@
 // Spec section 6: ImageKit-compatible signed URLs, with the private key read from Secrets
 // Manager through an injected client, expiry against an injected clock.
 
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,18 +11,21 @@ import ImageKit from 'imagekit';
 import { signCommand, UsageError } from '../bin/sign-url';
 import { parseConfig } from '../lambda/config';
 import { SecretStore, type SecretsClient } from '../lambda/origin/secrets';
-import { NEVER_EXPIRES, signText, signUrl, signaturesMatch, verifySignature } from '../lambda/request/signature';
+import { NEVER_EXPIRES, selectSigningKey, signText, signUrl, signaturesMatch, signingKeysFromEnvironment, verifySignature } from '../lambda/request/signature';
 import { parseRequestUrl } from '../lambda/request/parse-url';
 import { ImageService } from '../lambda/service/image-service';
 import { decode, s3Origin, solidImage, startHarness, type Harness } from './helpers/harness';
 
 const KEY = 'private_key_one';
+const VAULT_KEY = 'vault_key_one';
 const TTL_SECONDS = 300;
+/** The secret as an operator writes it: the default key, and a named key for the isolated endpoint. */
+const SECRET = { privateKey: KEY, privateKeys: { vault: VAULT_KEY } };
 
 /** A stand-in for Secrets Manager (no local server exists for it): counts reads, holds a JSON secret. */
 class FakeSecretsManager implements SecretsClient {
   reads = 0;
-  secret: Record<string, string> = { privateKey: KEY };
+  secret: Record<string, unknown> = SECRET;
   async send(command: GetSecretValueCommand): Promise<{ SecretString?: string }> {
     this.reads++;
     expect(command.input.SecretId).toBe('arn:aws:secretsmanager:eu-west-1:123456789012:secret:afterimage');
@@ -52,6 +56,8 @@ beforeAll(async () => {
         { prefix: '', origins: ['main'] },
         { prefix: 'private', origins: ['main'], requireSignedUrls: true },
         { prefix: '/deep/prefix/', origins: ['main'], requireSignedUrls: true },
+        { prefix: 'vault', origins: ['main'], requireSignedUrls: true, signingKeyName: 'vault' },
+        { prefix: 'archive', origins: ['main'], requireSignedUrls: true, signingKeyName: 'archive' },
       ],
       cache: { secretTtlSeconds: TTL_SECONDS },
     }),
@@ -200,7 +206,7 @@ describe('the private key comes from the Secrets Manager secret', () => {
     expect((await get(url)).status).toBe(401);
     expect(secretsManager.reads).toBe(before + 2);
     expect((await get(sdk('/private', 'private_key_two').url({ path: '/shoe.jpg', signed: true }))).status).toBe(200);
-    secretsManager.secret = { privateKey: KEY };
+    secretsManager.secret = SECRET;
     clockMs += (TTL_SECONDS + 1) * 1000;
   });
 
@@ -210,6 +216,111 @@ describe('the private key comes from the Secrets Manager secret', () => {
     const response = await service.handle({ method: 'GET', rawPath: '/shoe.jpg', rawQuery: 'ik-s=abc', headers: {} });
     expect(response.status).toBe(500);
     expect(response.body.toString()).toBe('Signed URLs cannot be verified: no private key is configured\n');
+  });
+});
+
+describe('each signed endpoint can verify with its own key (signingKeyName)', () => {
+  const signedFor = (endpoint: string, key: string) => sdk(endpoint, key).url({ path: '/shoe.jpg', transformation: [{ width: 100 }], signed: true });
+  const moved = (url: string, from: string, to: string) => url.replace(`${harness.baseUrl}${from}/`, `${harness.baseUrl}${to}/`);
+
+  it('with one shared key, a URL signed for one endpoint opens the same path on another (what sharing means)', async () => {
+    const url = signedFor('/private', KEY);
+    expect((await get(url)).status).toBe(200);
+    expect((await get(moved(url, '/private', '/deep/prefix'))).status).toBe(200);
+  });
+
+  it("a URL signed with one endpoint's key is a 401 on another endpoint, both ways", async () => {
+    const forPrivate = signedFor('/private', KEY);
+    const forVault = signedFor('/vault', VAULT_KEY);
+    expect((await get(forVault)).status).toBe(200);
+    for (const url of [moved(forPrivate, '/private', '/vault'), moved(forVault, '/vault', '/private'), moved(forVault, '/vault', '/deep/prefix')]) {
+      const response = await get(url);
+      expect(response.status).toBe(401);
+      expect(response.headers.get('x-afterimage-error')).toBe('ESIGNATURE - The signature (ik-s) does not match this URL');
+    }
+  });
+
+  it('a named endpoint never falls back to the default key: no key of its name is a 500', async () => {
+    const errors = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const response = await get(signedFor('/archive', KEY));
+      expect(response.status).toBe(500);
+      expect(response.body.toString()).toBe('Signed URLs cannot be verified: no private key is configured\n');
+      expect(errors.mock.calls.flat().join(' ')).toContain('privateKeys.archive');
+      expect((await get(`${harness.baseUrl}/archive/shoe.jpg`)).status).toBe(401);
+    } finally {
+      errors.mockRestore();
+    }
+  });
+
+  it('rotation: [new, old] both verify; the keys are re-read after the TTL', async () => {
+    clockMs += (TTL_SECONDS + 1) * 1000;
+    const before = secretsManager.reads;
+    const oldUrl = signedFor('/vault', VAULT_KEY);
+    const newUrl = signedFor('/vault', 'vault_key_two');
+    expect((await get(oldUrl)).status).toBe(200);
+
+    // Step 1: the new key is added first; until the TTL passes the cached secret is used.
+    secretsManager.secret = { privateKey: KEY, privateKeys: { vault: ['vault_key_two', VAULT_KEY] } };
+    expect((await get(newUrl)).status).toBe(401);
+    clockMs += (TTL_SECONDS + 1) * 1000;
+    expect((await get(newUrl)).status).toBe(200);
+    expect((await get(oldUrl)).status).toBe(200);
+    expect(secretsManager.reads).toBe(before + 2);
+
+    // Step 2: once every URL in use is signed with the new key, the old one is dropped.
+    secretsManager.secret = { privateKey: KEY, privateKeys: { vault: 'vault_key_two' } };
+    clockMs += (TTL_SECONDS + 1) * 1000;
+    expect((await get(oldUrl)).status).toBe(401);
+    expect((await get(newUrl)).status).toBe(200);
+    expect(secretsManager.reads).toBe(before + 3);
+
+    // The default key rotates the same way.
+    secretsManager.secret = { privateKey: ['private_key_two', KEY], privateKeys: { vault: VAULT_KEY } };
+    clockMs += (TTL_SECONDS + 1) * 1000;
+    expect((await get(signedFor('/private', KEY))).status).toBe(200);
+    expect((await get(signedFor('/private', 'private_key_two'))).status).toBe(200);
+    expect((await get(signedFor('/private', 'private_key_three'))).status).toBe(401);
+    secretsManager.secret = SECRET;
+    clockMs += (TTL_SECONDS + 1) * 1000;
+  });
+
+  it('a malformed key entry (three keys, not a string) is a 500 naming the field, never a value', async () => {
+    const errors = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      for (const vault of [['a', 'b', 'c'], [], 42, ['a', '']]) {
+        secretsManager.secret = { privateKey: KEY, privateKeys: { vault } };
+        clockMs += (TTL_SECONDS + 1) * 1000;
+        const response = await get(signedFor('/vault', 'a'));
+        expect(response.status).toBe(500);
+        expect(response.body.toString()).toBe('Signed URLs cannot be verified: the private key is malformed\n');
+      }
+      const logged = errors.mock.calls.flat().join(' ');
+      expect(logged).toContain('privateKeys.vault must be a key');
+      expect(logged).not.toMatch(/"a"|\ba\b.*\bb\b/);
+    } finally {
+      errors.mockRestore();
+      secretsManager.secret = SECRET;
+      clockMs += (TTL_SECONDS + 1) * 1000;
+    }
+  });
+
+  it('the configuration takes a key name, never a key', () => {
+    const config = (signingKeyName: unknown) => () => parseConfig({ origins: [{ name: 'm', type: 's3', bucket: 'b' }], endpoints: [{ prefix: '', origins: ['m'], signingKeyName }] });
+    expect(config('vault')().endpoints[0].signingKeyName).toBe('vault');
+    expect(config('sk/Abc+123=')).toThrow(/expected the name of a key in the secret's privateKeys .* for endpoints\[0\]\.signingKeyName but received "…"/);
+    expect(config('sk/Abc+123=')).not.toThrow(/Abc/);
+    expect(config(7)).toThrow(/endpoints\[0\]\.signingKeyName/);
+  });
+
+  it('local runs: AFTERIMAGE_PRIVATE_KEY is the default key, AFTERIMAGE_PRIVATE_KEYS the named ones', () => {
+    const set = signingKeysFromEnvironment({ AFTERIMAGE_PRIVATE_KEY: KEY, AFTERIMAGE_PRIVATE_KEYS: JSON.stringify({ vault: ['new', 'old'] }) })!;
+    expect(selectSigningKey(set, undefined)).toBe(KEY);
+    expect(selectSigningKey(set, 'vault')).toEqual(['new', 'old']);
+    expect(selectSigningKey(set, 'archive')).toBeUndefined();
+    expect(selectSigningKey(set, 'constructor')).toBeUndefined();
+    expect(signingKeysFromEnvironment({})).toBeUndefined();
+    expect(() => signingKeysFromEnvironment({ AFTERIMAGE_PRIVATE_KEYS: 'vault=abc' })).toThrow(/AFTERIMAGE_PRIVATE_KEYS must be a JSON object of key names/);
   });
 });
 
@@ -270,11 +381,65 @@ describe('npm run sign', () => {
     }
   });
 
+  it('signs with a named key (--key-name): the first of [new, old] during a rotation', async () => {
+    const env = { AFTERIMAGE_PRIVATE_KEY: KEY, AFTERIMAGE_PRIVATE_KEYS: JSON.stringify({ vault: [VAULT_KEY, 'vault_key_zero'] }) };
+    const url = signCommand([`${harness.baseUrl}/vault/tr:w-100/shoe.jpg`, '--endpoint', `${harness.baseUrl}/vault/`, '--key-name', 'vault'], env, now());
+    expect((await get(url)).status).toBe(200);
+    expect(url).toBe(signUrl(`${harness.baseUrl}/vault/tr:w-100/shoe.jpg`, `${harness.baseUrl}/vault/`, VAULT_KEY));
+    // Signed with the default key instead, it does not open the vault.
+    const byDefault = signCommand([`${harness.baseUrl}/vault/tr:w-100/shoe.jpg`, '--endpoint', `${harness.baseUrl}/vault/`], env, now());
+    expect((await get(byDefault)).status).toBe(401);
+    expect(() => signCommand(['https://cdn/x.jpg', '--key-name=nope'], env, now())).toThrow(/No private key: AFTERIMAGE_PRIVATE_KEYS has no key "nope"/);
+    expect(() => signCommand(['https://cdn/x.jpg', '--key-name', 'vault', '--key-file', 'k'], env, now())).toThrow(/--key-name and --key-file: give one of them/);
+    expect(() => signCommand(['https://cdn/x.jpg', '--key-name', 'vault'], { AFTERIMAGE_PRIVATE_KEYS: '{' }, now())).toThrow(/must be a JSON object/);
+  });
+
   it('explains what is wrong', () => {
     expect(() => signCommand([], {}, now())).toThrow(UsageError);
     expect(() => signCommand(['https://cdn/x.jpg'], {}, now())).toThrow(/No private key: set AFTERIMAGE_PRIVATE_KEY or pass --key-file/);
     expect(() => signCommand(['https://cdn/x.jpg', '--expires', 'soon'], { AFTERIMAGE_PRIVATE_KEY: KEY }, now())).toThrow(/--expires must be a whole number of seconds/);
     expect(() => signCommand(['https://cdn/x.jpg', '--endpoint', 'https://other/'], { AFTERIMAGE_PRIVATE_KEY: KEY }, now())).toThrow(/does not start with the endpoint/);
     expect(() => signCommand(['https://cdn/x.jpg', '--key', 'secret'], {}, now())).toThrow(/Unknown option --key/);
+  });
+});
+
+describe('npm start takes the keys from AFTERIMAGE_PRIVATE_KEY and AFTERIMAGE_PRIVATE_KEYS', () => {
+  it('verifies the default and the named endpoint each with its own key', async () => {
+    const root = join(__dirname, '..');
+    const dir = mkdtempSync(join(tmpdir(), 'afterimage-keys-'));
+    const configFile = join(dir, 'config.json');
+    writeFileSync(configFile, JSON.stringify({
+      origins: [s3Origin(harness.s3, { name: 'main', bucket: 'images' })],
+      endpoints: [
+        { prefix: 'private', origins: ['main'], requireSignedUrls: true },
+        { prefix: 'vault', origins: ['main'], requireSignedUrls: true, signingKeyName: 'vault' },
+      ],
+    }));
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'local/start.ts'), '--config', configFile], {
+      cwd: root,
+      env: { ...process.env, PORT: '0', AFTERIMAGE_PRIVATE_KEY: KEY, AFTERIMAGE_PRIVATE_KEYS: JSON.stringify({ vault: ['vault_new', VAULT_KEY] }) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const base = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (text: string) => {
+          out += text;
+          const match = /serving on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+          if (match) resolve(match[1]);
+        });
+        child.once('exit', (code) => reject(new Error(`npm start exited with ${code}`)));
+      });
+      const status = async (url: string) => (await fetch(url)).status;
+      const sign = (endpoint: string, key: string) => signUrl(`${base}/${endpoint}/tr:w-50/shoe.jpg`, `${base}/${endpoint}/`, key);
+      expect(await status(sign('private', KEY))).toBe(200);
+      expect(await status(sign('vault', VAULT_KEY))).toBe(200);
+      expect(await status(sign('vault', 'vault_new'))).toBe(200);
+      expect(await status(sign('vault', KEY))).toBe(401);
+      expect(await status(sign('private', VAULT_KEY))).toBe(401);
+    } finally {
+      child.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

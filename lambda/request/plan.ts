@@ -4,6 +4,7 @@
 import type { AfterimageConfig, EndpointConfig, OutputFormat } from '../config';
 import { badRequest } from '../errors';
 import { parseChain, type RawParameter } from './chain';
+import { checkNamedOnly, snapToAllowedWidth } from './endpoint-rules';
 import type { Colour } from './colour';
 import { PARAMETERS, checkStep, type ParameterContext } from './parameters';
 import type { ParsedUrl } from './parse-url';
@@ -117,6 +118,7 @@ export function buildPlan(parsed: ParsedUrl, config: AfterimageConfig): RequestP
   const steps: TransformStep[] = [];
   const ctx: ParameterContext = { limits: config.limits, namedTransformations: config.namedTransformations };
   let transformed = false;
+  checkNamedOnly(parsed.chains, parsed.endpoint);
 
   for (const chain of parsed.chains) {
     if (chain.length > config.limits.maxChainLength) {
@@ -134,6 +136,7 @@ export function buildPlan(parsed: ParsedUrl, config: AfterimageConfig): RequestP
         transformed = true;
       }
       checkStep(draft, ctx);
+      snapToAllowedWidth(draft, parsed.endpoint, config.limits);
       if (Object.keys(draft.step).length > 0) steps.push(draft.step);
       if (steps.length > config.limits.maxSteps) {
         throw badRequest(`Invalid transformation: more than ${config.limits.maxSteps} steps; the limit is ${config.limits.maxSteps} (limits.maxSteps)`);

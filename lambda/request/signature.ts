@@ -1,6 +1,8 @@
 // Spec section 6: ImageKit-compatible signed URLs. `ik-s` is the lowercase hex HMAC-SHA1, keyed
 // with the private key, of the URL after `<host>/<endpoint-prefix>/` (with only its `tr` query:
 // nothing else reaches the function behind CloudFront) followed by the expiry: `ik-t` when present, else the literal 9999999999.
+// The signature does not cover the endpoint prefix, so endpoints that share a key accept each
+// other's URLs: an endpoint names its own key (`signingKeyName`) to be isolated from the rest.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { HttpError } from '../errors';
@@ -9,8 +11,70 @@ import type { ParsedUrl } from './parse-url';
 /** The expiry ImageKit's SDKs sign when a URL never expires. */
 export const NEVER_EXPIRES = '9999999999';
 
-/** Where the private key comes from: the Secrets Manager secret in AWS, an injected function locally. */
-export type SigningKeyProvider = () => Promise<string | undefined> | string | undefined;
+/** One key, or `[current, previous]` while it is being rotated: both verify, the first signs. */
+export type SigningKeyEntry = string | readonly string[];
+
+/**
+ * Where the keys come from: the Secrets Manager secret in AWS, an injected function locally.
+ * `name` is the endpoint's `signingKeyName`; undefined asks for the default `privateKey`.
+ */
+export type SigningKeyProvider = (name?: string) => Promise<SigningKeyEntry | undefined> | SigningKeyEntry | undefined;
+
+/** The key fields of the secret's JSON (and of the local environment): a default key and named keys. */
+export interface SigningKeySet {
+  privateKey?: SigningKeyEntry;
+  privateKeys?: Record<string, SigningKeyEntry>;
+}
+
+/** Most keys valid at once for one name: the new one and the one it replaces. */
+const MAX_KEYS_PER_NAME = 2;
+
+/** The entry for a key name (undefined = the default `privateKey`). Named endpoints never fall back to the default key. */
+export function selectSigningKey(set: SigningKeySet, name: string | undefined): SigningKeyEntry | undefined {
+  if (name === undefined) return set.privateKey;
+  const named = set.privateKeys;
+  return named && typeof named === 'object' && Object.hasOwn(named, name) ? named[name] : undefined;
+}
+
+/**
+ * The keys an entry holds, checked (the secret is JSON written by hand): a non-empty string,
+ * or a list of one or two. A malformed entry is a 500 whose message names the field, never a value.
+ */
+export function signingKeysOf(entry: unknown, field: string): string[] | undefined {
+  if (entry === undefined || entry === null || entry === '') return undefined;
+  const keys = Array.isArray(entry) ? entry : [entry];
+  if (keys.length === 0 || keys.length > MAX_KEYS_PER_NAME || !keys.every((k) => typeof k === 'string' && k.length > 0)) {
+    console.error(`afterimage: ${field} must be a key (a string) or [current, previous] during a rotation`);
+    throw new HttpError(500, 'EINTERNAL', 'Signed URLs cannot be verified: the private key is malformed');
+  }
+  return keys as string[];
+}
+
+/** The secret field a key name is read from, for operators' messages. */
+export const keyField = (name: string | undefined) => (name === undefined ? 'privateKey' : `privateKeys.${name}`);
+
+/**
+ * The keys of local runs (`npm start`, `npm run sign`): AFTERIMAGE_PRIVATE_KEY is the default
+ * key, AFTERIMAGE_PRIVATE_KEYS a JSON object shaped like the secret's `privateKeys`
+ * (`{"vault": "…"}` or `{"vault": ["new", "old"]}`). In AWS keys are never in the environment.
+ */
+export function signingKeysFromEnvironment(env: Record<string, string | undefined>): SigningKeySet | undefined {
+  const set: SigningKeySet = {};
+  if (env.AFTERIMAGE_PRIVATE_KEY) set.privateKey = env.AFTERIMAGE_PRIVATE_KEY;
+  if (env.AFTERIMAGE_PRIVATE_KEYS) {
+    let named: unknown;
+    try {
+      named = JSON.parse(env.AFTERIMAGE_PRIVATE_KEYS);
+    } catch {
+      named = undefined;
+    }
+    if (!named || typeof named !== 'object' || Array.isArray(named)) {
+      throw new Error('AFTERIMAGE_PRIVATE_KEYS must be a JSON object of key names, e.g. {"vault": "…"} or {"vault": ["new key", "old key"]}');
+    }
+    set.privateKeys = named as Record<string, SigningKeyEntry>;
+  }
+  return set.privateKey === undefined && set.privateKeys === undefined ? undefined : set;
+}
 
 const unauthorized = (message: string) => new HttpError(401, 'ESIGNATURE', message);
 
@@ -50,15 +114,18 @@ export async function verifySignature(parsed: ParsedUrl, keyProvider: SigningKey
     if (required) throw unauthorized('This URL must be signed: ik-s is missing');
     return;
   }
-  const key = await keyProvider?.();
-  if (!key) {
+  const name = parsed.endpoint.signingKeyName;
+  const keys = signingKeysOf(await keyProvider?.(name), keyField(name));
+  if (!keys) {
     if (!required) return;
-    console.error('afterimage: signed URLs are required but no private key is configured');
+    console.error(`afterimage: signed URLs are required on the endpoint "/${parsed.endpoint.prefix}" but no private key is configured (${keyField(name)})`);
     throw new HttpError(500, 'EINTERNAL', 'Signed URLs cannot be verified: no private key is configured');
   }
   const expiry = parsed.expires ?? NEVER_EXPIRES;
   if (!/^\d{1,12}$/.test(expiry)) throw unauthorized('Invalid ik-t: expected Unix seconds');
-  if (!signaturesMatch(signText(parsed.signedText, expiry, key), parsed.signature)) {
+  // Every key is compared (no early exit), so the time taken does not tell which one matched.
+  const matches = keys.map((key) => signaturesMatch(signText(parsed.signedText, expiry, key), parsed.signature!));
+  if (!matches.includes(true)) {
     throw unauthorized('The signature (ik-s) does not match this URL');
   }
   // Checked after the signature, so an unsigned change of ik-t cannot probe the clock.

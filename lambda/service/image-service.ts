@@ -9,7 +9,7 @@ import { CONTENT_TYPES, chooseFormat, type ImageFormat } from '../image/format';
 import { inspectInput, renderImage } from '../image/pipeline';
 import { buildPlan, type RequestPlan } from '../request/plan';
 import { parseRequestUrl } from '../request/parse-url';
-import { verifySignature, type SigningKeyProvider } from '../request/signature';
+import { selectSigningKey, verifySignature, type SigningKeyProvider } from '../request/signature';
 import type { OriginPreferenceList } from '../origin/preference-list';
 import { createPreferenceLists, type OriginDependencies } from '../origin/registry';
 import type { StoredObject } from '../origin/types';
@@ -35,9 +35,10 @@ export interface ServiceRequest {
 
 export interface ServiceDependencies extends OriginDependencies {
   /**
-   * The private key of signed URLs (spec section 6). Default: the `privateKey` field of the
-   * Secrets Manager secret (`secrets`), cached like the bucket keys. Locally: a function
-   * returning the key, e.g. from AFTERIMAGE_PRIVATE_KEY.
+   * The private keys of signed URLs (spec section 6), by an endpoint's `signingKeyName`.
+   * Default: the `privateKey` / `privateKeys.<name>` fields of the Secrets Manager secret
+   * (`secrets`), cached like the bucket keys. Locally: a function returning the key, e.g. from
+   * AFTERIMAGE_PRIVATE_KEY / AFTERIMAGE_PRIVATE_KEYS.
    */
   signingKey?: SigningKeyProvider;
 }
@@ -53,7 +54,7 @@ export class ImageService {
   ) {
     this.preferenceLists = createPreferenceLists(config, deps);
     const secrets = deps.secrets;
-    this.signingKey = deps.signingKey ?? (secrets ? async () => (await secrets.get()).privateKey : undefined);
+    this.signingKey = deps.signingKey ?? (secrets ? async (name) => selectSigningKey(await secrets.get(), name) : undefined);
     this.now = deps.now ?? Date.now;
   }
 
