@@ -106,7 +106,8 @@ export interface LimitsConfig {
    * Largest raster an SVG is drawn at, in pixels, at the density it is actually rendered at
    * (`w-4000` on a 1000×1000 SVG draws 4000×4000). Lower than maxInputPixels: an SVG's size is
    * only declared, so a few bytes can ask for any size, and its filters are drawn on full-size
-   * surfaces, one request at a time per tile. @default 4 194 304 (2048 × 2048)
+   * surfaces, once for every tile. maxInputPixels bounds SVGs too, when it is the lower.
+   * @default 4 194 304 (2048 × 2048)
    */
   maxSvgPixels: number;
   /**

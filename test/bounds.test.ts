@@ -136,6 +136,12 @@ describe('1. An SVG is drawn at the size asked for, within limits.maxSvgPixels',
     expect(blurred).toBeLessThanOrEqual(4); // enlarged 50 times, each edge would be ~50 grey pixels
   });
 
+  it('md-true on an SVG draws it once (it has no EXIF or XMP to keep)', async () => {
+    const res = await h.get('/tr:w-100,md-true,f-png/logo-1000.svg');
+    expect(res.status).toBe(200);
+    expect(await decode(res.body)).toMatchObject({ width: 100, height: 100 });
+  });
+
   it('the limit is configurable', async () => {
     const config = parseConfig({ origins: [s3Origin(h.s3, { name: 'main', bucket: BUCKET })], limits: { maxSvgPixels: 100 * 100 } });
     const service = new ImageService(config);

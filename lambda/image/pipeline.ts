@@ -77,6 +77,8 @@ function open(bytes: Buffer, limits: LimitsConfig, animated: boolean): sharp.Sha
 /** Runs every step in order, then encodes. Decoding failures are a 422, never a crash. */
 export async function renderImage(bytes: Buffer, input: InspectedInput, options: RenderOptions): Promise<RenderResult> {
   const { deadline } = options;
+  // An SVG has no EXIF or XMP to keep, and reading the input's metadata again would draw it again.
+  if (input.format === 'svg' && options.output.keepMetadata) options = { ...options, output: { ...options.output, keepMetadata: false } };
   try {
     let state = input.format === 'svg' ? await rasteriseSvg(bytes, input, options.steps[0], options.limits, deadline) : openRaster(bytes, input, options);
     for (let i = 0; i < options.steps.length; i++) {

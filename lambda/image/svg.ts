@@ -44,9 +44,11 @@ export async function rasteriseSvg(
   const scale = density / BASE_DENSITY;
   const width = Math.max(1, Math.round(declared.width * scale));
   const height = Math.max(1, Math.round(declared.height * scale));
-  if (width * height > limits.maxSvgPixels) {
-    const at = scale === 1 ? '' : ` (declared ${declared.width}x${declared.height}, drawn larger for the requested size)`;
-    throw new HttpError(422, 'ELIMIT', `The SVG would be drawn at ${width}x${height} = ${width * height} pixels${at}; the limit is ${limits.maxSvgPixels} (limits.maxSvgPixels)`);
+  // Within maxInputPixels too, should an operator set that one lower.
+  const [limit, setting] = limits.maxSvgPixels <= limits.maxInputPixels ? [limits.maxSvgPixels, 'limits.maxSvgPixels'] : [limits.maxInputPixels, 'limits.maxInputPixels'];
+  if (width * height > limit) {
+    const at = scale === 1 ? '' : ` (declared ${declared.width}x${declared.height}, drawn ${scale > 1 ? 'larger' : 'smaller'} for the requested size)`;
+    throw new HttpError(422, 'ELIMIT', `The SVG would be drawn at ${width}x${height} = ${width * height} pixels${at}; the limit is ${limit} (${setting})`);
   }
   // sharp's own pixel check guards the drawing too, with room for the loader's rounding.
   const limitInputPixels = (Math.ceil(declared.width * scale) + 1) * (Math.ceil(declared.height * scale) + 1);
