@@ -3,7 +3,9 @@
 // Real s3rver, real HTTP, real sharp; hostile files are real SVGs that take seconds to draw.
 
 import sharp from 'sharp';
-import { parseConfig, type AfterimageConfigInput } from '../lambda/config';
+import { DEFAULT_LIMITS, parseConfig, type AfterimageConfigInput } from '../lambda/config';
+import { HttpError } from '../lambda/errors';
+import { inspectInput, renderImage } from '../lambda/image/pipeline';
 import { ImageService, type ServiceRequest } from '../lambda/service/image-service';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
 import { decode, s3Origin, solidImage, startHarness, type Harness } from './helpers/harness';
@@ -94,6 +96,25 @@ describe('1. Every request has a deadline (limits.requestTimeoutMs)', () => {
     const res = await h.service.handle(get('/tr:f-png/hostile.svg'), { timeoutMs: 60_000 });
     expect(res.headers['x-afterimage-error']).toMatch(/limits\.requestTimeoutMs = 300 ms/);
     await until(() => h.service.renderSlots.load.running === 0, 10_000, 'the render has stopped');
+  });
+});
+
+describe('1. A chain stops between its pipelines once its request is over', () => {
+  async function renderTwoSteps(signal: AbortSignal, at: number): Promise<unknown> {
+    const bytes = await solidImage(400, 300, { r: 1, g: 2, b: 3 });
+    const input = (await inspectInput(bytes, DEFAULT_LIMITS))!;
+    const steps = [{ width: { px: 200 } }, { blur: 5 }];
+    return renderImage(bytes, input, { steps, output: {}, format: 'jpeg', defaultQuality: 80, limits: DEFAULT_LIMITS, deadline: { at, signal, source: 'a test' } }).catch((e: unknown) => e);
+  }
+
+  it('with the reason its signal carries (the client left)', async () => {
+    const reason = new HttpError(503, 'EABORTED', 'gone');
+    expect(await renderTwoSteps(AbortSignal.abort(reason), performance.now() + 10_000)).toBe(reason);
+  });
+
+  it('with EDEADLINE once the deadline has passed, even before the timer fired', async () => {
+    const error = await renderTwoSteps(new AbortController().signal, performance.now() - 1);
+    expect(error).toMatchObject({ status: 503, code: 'EDEADLINE', message: expect.stringContaining('(a test)') });
   });
 });
 
