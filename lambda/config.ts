@@ -118,6 +118,28 @@ export interface LimitsConfig {
   originTimeoutMs: number;
   /** Retries of an origin call that failed with a 5xx or a network error. @default 2 */
   originRetries: number;
+  /**
+   * Deadline of one request, origin calls, waiting for a render slot and rendering included:
+   * past it the answer is a 503 and the work is stopped. On Lambda the time left in the
+   * invocation can shorten it. @default 20000 (10 s under the function's default 30 s timeout)
+   */
+  requestTimeoutMs: number;
+  /**
+   * Largest raster an SVG is drawn at, in pixels, at the density it is actually rendered at
+   * (`w-4000` on a 1000×1000 SVG draws 4000×4000). Lower than maxInputPixels: an SVG's size is
+   * only declared, so a few bytes can ask for any size, and its filters are drawn on full-size
+   * surfaces, once for every tile. maxInputPixels bounds SVGs too, when it is the lower.
+   * @default 4 194 304 (2048 × 2048)
+   */
+  maxSvgPixels: number;
+  /**
+   * Most renders one process runs at once; the rest wait in a queue. A Lambda sandbox serves
+   * one request at a time, so this matters for `npm start` and other long-running servers.
+   * @default the number of CPUs
+   */
+  maxConcurrentRenders?: number;
+  /** Most requests waiting for a render slot; past it a request is a 503 at once. @default 100 */
+  maxQueuedRenders: number;
 }
 
 export interface CacheConfig {
@@ -166,6 +188,9 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   maxChainLength: 2048,
   originTimeoutMs: 5000,
   originRetries: 2,
+  requestTimeoutMs: 20_000,
+  maxSvgPixels: 2048 * 2048,
+  maxQueuedRenders: 100,
 };
 
 export const DEFAULT_CACHE: CacheConfig = {
@@ -451,7 +476,7 @@ export function parseConfig(input: unknown): AfterimageConfig {
   };
 
   const limitsIn = root.limits === undefined ? {} : c.object(root.limits, 'limits') ?? {};
-  c.unknownKeys(limitsIn, 'limits', Object.keys(DEFAULT_LIMITS));
+  c.unknownKeys(limitsIn, 'limits', [...Object.keys(DEFAULT_LIMITS), 'maxConcurrentRenders']);
   const limits: LimitsConfig = {
     maxOutputDimension: c.integer(limitsIn.maxOutputDimension, 'limits.maxOutputDimension', 1, 16383, DEFAULT_LIMITS.maxOutputDimension),
     maxInputBytes: c.integer(limitsIn.maxInputBytes, 'limits.maxInputBytes', 1, 2 ** 31, DEFAULT_LIMITS.maxInputBytes),
@@ -461,7 +486,14 @@ export function parseConfig(input: unknown): AfterimageConfig {
     maxChainLength: c.integer(limitsIn.maxChainLength, 'limits.maxChainLength', 16, 65536, DEFAULT_LIMITS.maxChainLength),
     originTimeoutMs: c.integer(limitsIn.originTimeoutMs, 'limits.originTimeoutMs', 100, 120_000, DEFAULT_LIMITS.originTimeoutMs),
     originRetries: c.integer(limitsIn.originRetries, 'limits.originRetries', 0, 10, DEFAULT_LIMITS.originRetries),
+    requestTimeoutMs: c.integer(limitsIn.requestTimeoutMs, 'limits.requestTimeoutMs', 100, 900_000, DEFAULT_LIMITS.requestTimeoutMs),
+    maxSvgPixels: c.integer(limitsIn.maxSvgPixels, 'limits.maxSvgPixels', 1, 2 ** 32, DEFAULT_LIMITS.maxSvgPixels),
+    maxQueuedRenders: c.integer(limitsIn.maxQueuedRenders, 'limits.maxQueuedRenders', 0, 100_000, DEFAULT_LIMITS.maxQueuedRenders),
   };
+  // Left out when not set: it defaults to the CPUs of the machine that serves, not of the one that validates.
+  if (limitsIn.maxConcurrentRenders !== undefined) {
+    limits.maxConcurrentRenders = c.integer(limitsIn.maxConcurrentRenders, 'limits.maxConcurrentRenders', 1, 1024, 1);
+  }
 
   endpoints.forEach((endpoint, i) => {
     const largest = endpoint.widths?.[endpoint.widths.length - 1];

@@ -11,6 +11,9 @@ export type ErrorCode =
   | 'EACCES'    // origin refused: credentials, permissions, missing bucket (502)
   | 'EORIGIN'   // origin failed after retries (502)
   | 'ETIMEDOUT' // origin timed out (504)
+  | 'EDEADLINE' // the request ran past its deadline; the work was stopped (503)
+  | 'EBUSY'     // every render slot busy and the queue full (503)
+  | 'EABORTED'  // the client went away; never sent, the work is dropped
   | 'EINTERNAL'; // a bug; the message never carries details (500)
 
 export class HttpError extends Error {

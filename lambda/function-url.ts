@@ -53,12 +53,20 @@ export function toServiceRequest(event: LambdaFunctionURLEvent): ServiceRequest 
   };
 }
 
+/**
+ * Time kept back from the invocation's remaining time: the service's deadline falls this much
+ * before Lambda's timeout, so a stopped render still leaves time to send its 503.
+ */
+export const RESPONSE_MARGIN_MS = 2000;
+
 /** Answers one event; never throws: a failure outside the service is a 500 with its reason. */
-async function answer(source: ServiceSource, event: LambdaFunctionURLEvent): Promise<ServiceResponse> {
+async function answer(source: ServiceSource, event: LambdaFunctionURLEvent, context?: Context): Promise<ServiceResponse> {
   const head = event?.requestContext?.http?.method === 'HEAD';
   if ('error' in source) return errorResponse(new HttpError(500, 'EINTERNAL', 'The function could not load its configuration; see its logs'), head);
   try {
-    return await source.service.handle(toServiceRequest(event));
+    const remaining = context?.getRemainingTimeInMillis?.();
+    const options = remaining === undefined ? {} : { timeoutMs: Math.max(0, remaining - RESPONSE_MARGIN_MS) };
+    return await source.service.handle(toServiceRequest(event), options);
   } catch (error) {
     console.error('afterimage: unexpected failure', error);
     return errorResponse(new HttpError(500, 'EINTERNAL', 'Internal error'), head);
@@ -112,7 +120,7 @@ export async function sendResponse(responseStream: ResponseStream, response: Ser
 
 /** The streaming handler over a service source; exported for tests that inject the source. */
 export function createStreamingHandler(source: ServiceSource) {
-  return async (event: LambdaFunctionURLEvent, responseStream: ResponseStream, _context?: Context): Promise<void> => {
-    await sendResponse(responseStream, await answer(source, event));
+  return async (event: LambdaFunctionURLEvent, responseStream: ResponseStream, context?: Context): Promise<void> => {
+    await sendResponse(responseStream, await answer(source, event, context));
   };
 }

@@ -18,8 +18,14 @@ export function toServiceRequest(req: IncomingMessage): ServiceRequest {
 
 export function createLocalServer(service: ImageService): Server {
   return createServer((req, res) => {
-    service.handle(toServiceRequest(req)).then(
+    // A client that leaves before its answer is sent takes its work with it.
+    const clientGone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) clientGone.abort();
+    });
+    service.handle(toServiceRequest(req), { signal: clientGone.signal }).then(
       (response) => {
+        if (clientGone.signal.aborted) return;
         res.writeHead(response.status, response.headers);
         res.end(response.body);
       },

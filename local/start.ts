@@ -83,7 +83,8 @@ async function main(): Promise<void> {
   }
   // Local runs only: in AWS the signing key is read from Secrets Manager, never the environment.
   const keys = signingKeysFromEnvironment(process.env);
-  const server = createLocalServer(new ImageService(config, { signingKey: keys ? (name) => selectSigningKey(keys, name) : undefined }));
+  const service = new ImageService(config, { signingKey: keys ? (name) => selectSigningKey(keys, name) : undefined });
+  const server = createLocalServer(service);
   const actualPort = await listen(server, port);
   const base = `http://127.0.0.1:${actualPort}`;
   console.log(`afterimage is serving on ${base}`);
@@ -102,10 +103,21 @@ async function main(): Promise<void> {
   } else {
     console.log(`configuration: ${file}`);
   }
-  const stop = () => {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    // No new requests; closing every connection abandons the work of those still open.
     server.close();
-    void s3?.close().finally(() => process.exit(0));
-    if (!s3) process.exit(0);
+    server.closeAllConnections();
+    const s3Closed = s3 ? Promise.race([s3.close(), new Promise((r) => setTimeout(r, 1000))]) : Promise.resolve();
+    void s3Closed.finally(() => {
+      if (service.renderSlots.load.running === 0) process.exit(0);
+      // A normal exit waits for libvips to finish what it is drawing, minutes for a hostile
+      // file: with a render still running, the signal's default action ends the process now.
+      process.removeAllListeners(signal);
+      process.kill(process.pid, signal);
+    });
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

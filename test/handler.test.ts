@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createStreamingHandler, loadService, type ResponseStream } from '../lambda/function-url';
+import { RESPONSE_MARGIN_MS, createStreamingHandler, loadService, type ResponseStream } from '../lambda/function-url';
 import type { ImageService } from '../lambda/service/image-service';
 import { decode, s3Origin, solidImage, startHarness, type Harness } from './helpers/harness';
 import {
@@ -33,8 +33,11 @@ beforeAll(async () => {
   large = randomBytes(40 * 1024 * 1024);
   h = await startHarness({
     buckets: [BUCKET],
-    config: (s3) => ({ origins: [s3Origin(s3, { name: 'main', bucket: BUCKET })] }),
+    // The hostile SVG may be drawn (it takes many seconds), so only a deadline stops it.
+    config: (s3) => ({ origins: [s3Origin(s3, { name: 'main', bucket: BUCKET })], limits: { maxSvgPixels: 3500 ** 2 } }),
     seed: async (s3) => {
+      const blur = '<filter id="f"><feGaussianBlur stdDeviation="2000"/></filter><rect width="100%" height="100%" fill="red" filter="url(#f)"/>';
+      await s3.put(BUCKET, 'hostile.svg', Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="3500" height="3500">${blur}</svg>`), 'image/svg+xml');
       await s3.put(BUCKET, 'photo.jpg', await solidImage(400, 300, { r: 200, g: 120, b: 40 }), 'image/jpeg');
       await s3.put(BUCKET, 'big.bin', large, 'application/octet-stream');
     },
@@ -186,6 +189,17 @@ describe('the Lambda handler under the runtime double', () => {
     expect(result.writes.refused).toBeGreaterThan(0);
     expect(result.writes.ignoredBackpressure).toBe(0);
   }, 60_000);
+
+  test("the service's deadline falls before the function's timeout: a 503 reaches the viewer, not a timed-out invocation", async () => {
+    const result = await runtime.invoke(handler(), functionUrlEvent('GET', '/tr:f-png/hostile.svg'), { timeoutMs: RESPONSE_MARGIN_MS + 600 });
+    expect(result.failure).toBeUndefined();
+    expect(result.statusCode).toBe(503);
+    expect(result.headers['x-afterimage-error']).toMatch(/^EDEADLINE - /);
+    expect(result.headers['cache-control']).toBe('no-store');
+    const stopped = Date.now() + 15_000;
+    while (h.service.renderSlots.load.running > 0 && Date.now() < stopped) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(h.service.renderSlots.load.running).toBe(0);
+  }, 30_000);
 
   test('an exception outside the service is a 500 with no-store and the reason header, not an invoke error', async () => {
     const broken = { handle: () => Promise.reject(new Error('not the service')) } as unknown as ImageService;

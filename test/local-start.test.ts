@@ -113,6 +113,23 @@ describe('npm start -- --config <file>: the user\'s own origins, no embedded S3'
     }
   });
 
+  it('exits promptly on SIGTERM, even while libvips is drawing a hostile file', async () => {
+    // Each tile of this SVG blurs the whole filter region again: about 20 s of drawing.
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="3500" height="3500"><filter id="f"><feGaussianBlur stdDeviation="2000"/></filter><rect width="100%" height="100%" fill="red" filter="url(#f)"/></svg>';
+    await s3.put('own', 'hostile.svg', Buffer.from(svg), 'image/svg+xml');
+    const hostileConfig = join(mkdtempSync(join(tmpdir(), 'afterimage-config-')), 'config.json');
+    writeFileSync(hostileConfig, JSON.stringify({ origins: [s3Origin(s3, { name: 'own', bucket: 'own' })], limits: { maxSvgPixels: 3500 * 3500, requestTimeoutMs: 60_000 } }));
+    ({ child, output } = await start(['--config', hostileConfig]));
+    const base = output.match(/serving on (http:\/\/127\.0\.0\.1:\d+)/)![1];
+    const pending = fetch(`${base}/tr:f-png/hostile.svg`).then((r) => r.status, (e: Error) => e.name);
+    await new Promise((r) => setTimeout(r, 1000)); // the drawing is under way
+    const exited = new Promise<number>((r) => child.once('exit', () => r(Date.now())));
+    const signalled = Date.now();
+    child.kill('SIGTERM');
+    expect((await exited) - signalled).toBeLessThan(4000);
+    expect(await pending).toBe('TypeError'); // the connection was closed, not answered
+  });
+
   it('exits with the validation messages for a bad configuration', async () => {
     const bad = join(mkdtempSync(join(tmpdir(), 'afterimage-config-')), 'bad.json');
     writeFileSync(bad, JSON.stringify({ origins: [{ name: 'x', type: 'ftp', bucket: 'b' }] }));

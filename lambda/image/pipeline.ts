@@ -6,8 +6,10 @@ import type { LimitsConfig } from '../config';
 import { HttpError } from '../errors';
 import type { OutputOptions, TransformStep } from '../request/plan';
 import { WHITE } from '../request/colour';
+import { deadlineExceeded, isSharpTimeout, withinDeadline, type Deadline } from './deadline';
 import type { ImageFormat, InputDescription } from './format';
 import { STEP_OPERATIONS, materialise, supportsAnimation, type ImageState } from './steps';
+import { rasteriseSvg } from './svg';
 
 sharp.cache(false); // every request is a new image: libvips' operation cache only costs memory here
 sharp.concurrency(0);
@@ -29,7 +31,7 @@ export async function inspectInput(bytes: Buffer, limits: LimitsConfig): Promise
   if (!meta.format || !meta.width || !meta.height) return null;
   const pages = meta.pages ?? 1;
   const frameHeight = meta.pageHeight ?? meta.height;
-  // An SVG is served as stored unless a raster format is asked for; renderImage checks it then.
+  // An SVG is served as stored unless a raster format is asked for; rasteriseSvg checks it then.
   if (meta.format !== 'svg') checkInputPixels(meta.width, frameHeight, pages, limits);
   // EXIF orientations 5-8 swap the axes; every step sees the auto-oriented image.
   const swapped = (meta.orientation ?? 1) >= 5;
@@ -58,6 +60,8 @@ export interface RenderOptions {
   format: ImageFormat;
   defaultQuality: number;
   limits: LimitsConfig;
+  /** Bounds every sharp pipeline of this render; without it, nothing does. */
+  deadline?: Deadline;
 }
 
 export interface RenderResult {
@@ -95,11 +99,33 @@ export async function renderImage(bytes: Buffer, input: InspectedInput, options:
 }
 
 async function renderWith(bytes: Buffer, input: InspectedInput, options: RenderOptions, failOn: FailOn): Promise<RenderResult> {
+  const { deadline } = options;
+  // An SVG has no EXIF or XMP to keep, and reading the input's metadata again would draw it again.
+  if (input.format === 'svg' && options.output.keepMetadata) options = { ...options, output: { ...options.output, keepMetadata: false } };
+  try {
+    let state = input.format === 'svg' ? await rasteriseSvg(bytes, input, options.steps[0], options.limits, deadline) : openRaster(bytes, input, options, failOn);
+    for (let i = 0; i < options.steps.length; i++) {
+      if (i > 0) state = await materialise(state);
+      for (const operation of STEP_OPERATIONS) state = await operation(state, options.steps[i]);
+    }
+    const encoded = await encode(state, bytes, options, failOn);
+    const { data, info } = await withinDeadline(encoded, deadline).toBuffer({ resolveWithObject: true });
+    return { body: data, width: info.width, height: info.pageHeight ?? info.height };
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    // sharp's timeout stopped libvips: the deadline passed (or the client left) during the work.
+    if (isSharpTimeout(error) && deadline) throw deadline.signal.aborted ? deadline.signal.reason : deadlineExceeded(deadline);
+    throw new HttpError(422, 'EUNREADABLE', `The image could not be processed: ${shortSharpMessage(error)}`);
+  }
+}
+
+/** The state a raster input starts from: limits checked, auto-oriented, nothing decoded yet. */
+function openRaster(bytes: Buffer, input: InspectedInput, options: RenderOptions, failOn: FailOn): ImageState {
   checkInputPixels(input.width, input.height, input.pages, options.limits);
   // An animation stays animated only into an animated format, and only when every step can
   // run on all frames; otherwise its first frame is rendered.
   const animated = input.animated && (options.format === 'gif' || options.format === 'webp') && supportsAnimation(options.steps);
-  let state: ImageState = {
+  return {
     image: open(bytes, options.limits, animated, failOn).autoOrient(),
     width: input.width,
     height: input.height,
@@ -109,19 +135,8 @@ async function renderWith(bytes: Buffer, input: InspectedInput, options: RenderO
     limits: options.limits,
     pending: 'none',
     materialised: false,
+    deadline: options.deadline,
   };
-  try {
-    for (let i = 0; i < options.steps.length; i++) {
-      if (i > 0) state = await materialise(state);
-      for (const operation of STEP_OPERATIONS) state = await operation(state, options.steps[i]);
-    }
-    const encoded = await encode(state, bytes, options, failOn);
-    const { data, info } = await encoded.toBuffer({ resolveWithObject: true });
-    return { body: data, width: info.width, height: info.pageHeight ?? info.height };
-  } catch (error) {
-    if (error instanceof HttpError) throw error;
-    throw new HttpError(422, 'EUNREADABLE', `The image could not be processed: ${shortSharpMessage(error)}`);
-  }
 }
 
 function shortSharpMessage(error: unknown): string {
@@ -133,8 +148,8 @@ function shortSharpMessage(error: unknown): string {
  * pipeline's own input, so the result is drawn over a pipeline of the input cut to its first
  * pixel (no full decode, no resize of the input) and stretched to the result's size.
  */
-async function onInputMetadata(result: sharp.Sharp, bytes: Buffer, limits: LimitsConfig, failOn: FailOn): Promise<sharp.Sharp> {
-  const { data, info } = await result.raw().toBuffer({ resolveWithObject: true });
+async function onInputMetadata(result: sharp.Sharp, bytes: Buffer, limits: LimitsConfig, deadline: Deadline | undefined, failOn: FailOn): Promise<sharp.Sharp> {
+  const { data, info } = await withinDeadline(result, deadline).raw().toBuffer({ resolveWithObject: true });
   const image = open(bytes, limits, false, failOn)
     .autoOrient() // and drops the Orientation tag: the result is upright
     .extract({ left: 0, top: 0, width: 1, height: 1 })
@@ -161,7 +176,7 @@ async function encode(state: ImageState, bytes: Buffer, options: RenderOptions, 
     const { r, g, b } = output.background ?? WHITE;
     image = image.flatten({ background: { r, g, b } });
   }
-  if (output.keepMetadata) image = state.materialised ? await onInputMetadata(image, bytes, options.limits, failOn) : image.keepExif().keepXmp();
+  if (output.keepMetadata) image = state.materialised ? await onInputMetadata(image, bytes, options.limits, options.deadline, failOn) : image.keepExif().keepXmp();
   if (output.keepColourProfile) image = image.withIccProfile('srgb');
   switch (options.format) {
     case 'jpeg':

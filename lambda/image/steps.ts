@@ -12,6 +12,7 @@ import type { LimitsConfig } from '../config';
 import { badRequest } from '../errors';
 import { TRANSPARENT, WHITE, type Colour } from '../request/colour';
 import type { Dimension, Focus, TransformStep } from '../request/plan';
+import { withinDeadline, type Deadline } from './deadline';
 
 /**
  * What the pipeline holds that sharp has not run yet, as far as a later operation cares:
@@ -43,6 +44,8 @@ export interface ImageState {
   pending: Pending;
   /** True once the pixels were materialised: the input's metadata is no longer in the pipeline. */
   materialised: boolean;
+  /** Bounds every pipeline run for this request. */
+  deadline?: Deadline;
 }
 
 export type StepOperation = (state: ImageState, step: TransformStep) => ImageState | Promise<ImageState>;
@@ -50,7 +53,7 @@ export type StepOperation = (state: ImageState, step: TransformStep) => ImageSta
 /** Materialises the pipeline so far, so the next operation sees real pixels and dimensions. */
 export async function materialise(state: ImageState): Promise<ImageState> {
   if (state.animated) return { ...state, pending: 'none' }; // animated frames stay in one pipeline; sharp tracks page height
-  const { data, info } = await state.image.raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await withinDeadline(state.image, state.deadline).raw().toBuffer({ resolveWithObject: true });
   const channels = info.channels as 1 | 2 | 3 | 4;
   return {
     ...state,
@@ -262,8 +265,7 @@ function withPadding(state: ImageState, background: Colour): Pick<ImageState, 'h
  */
 async function attentionCentre(state: ImageState, box: { width: number; height: number }): Promise<{ x: number; y: number }> {
   const scale = Math.max(box.width / state.width, box.height / state.height);
-  const { info } = await state.image
-    .clone()
+  const { info } = await withinDeadline(state.image.clone(), state.deadline)
     .resize(box.width, box.height, { fit: 'cover', position: sharp.strategy.attention })
     .raw()
     .toBuffer({ resolveWithObject: true });

@@ -3,6 +3,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { AfterimageConfig, EndpointConfig, OriginConfig } from '../config';
 import { CloudinaryBackupOrigin, type VersionResolution } from './cloudinary-backup';
+import { CoalescingOrigin } from './coalescing';
 import { PlainS3Origin } from './plain';
 import { OriginPreferenceList } from './preference-list';
 import { ResolutionCache } from './resolution-cache';
@@ -33,7 +34,9 @@ export function createPreferenceLists(config: AfterimageConfig, deps: OriginDepe
   const origins = new Map<string, Origin>();
   for (const origin of config.origins) {
     const client = deps.createClient?.(origin) ?? createS3Client(origin, { limits: config.limits, secrets: deps.secrets });
-    origins.set(origin.name, createOrigin(config, origin, client, deps));
+    // One origin object per configured origin, shared by every endpoint that lists it, so
+    // concurrent requests for one file share one call whichever endpoint they came through.
+    origins.set(origin.name, new CoalescingOrigin(createOrigin(config, origin, client, deps)));
   }
   return new Map(config.endpoints.map((e) => [e, new OriginPreferenceList(e.origins.map((name) => origins.get(name)!))]));
 }

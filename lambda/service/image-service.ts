@@ -1,10 +1,12 @@
 // The core every adapter calls: URL → request plan → origin lookup → image pipeline → response.
 // It knows nothing of Lambda events or node:http; the handler and the local server adapt to it.
 
+import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
 import packageJson from '../../package.json';
 import type { AfterimageConfig, EndpointConfig } from '../config';
 import { HttpError, notFound } from '../errors';
+import { deadlineExceeded, type Deadline } from '../image/deadline';
 import { CONTENT_TYPES, chooseFormat, type ImageFormat } from '../image/format';
 import { inspectInput, renderImage } from '../image/pipeline';
 import { buildPlan, type RequestPlan } from '../request/plan';
@@ -13,6 +15,7 @@ import { selectSigningKey, verifySignature, type SigningKeyProvider } from '../r
 import type { OriginPreferenceList } from '../origin/preference-list';
 import { createPreferenceLists, type OriginDependencies } from '../origin/registry';
 import type { StoredObject } from '../origin/types';
+import { RenderSlots } from './render-slots';
 import { SANDBOX_CSP, canonicalLink, errorResponse, etagMatches, makeEtag, type ServiceResponse } from './respond';
 
 export type { ServiceResponse } from './respond';
@@ -33,6 +36,22 @@ export interface ServiceRequest {
   headers: Record<string, string | undefined>;
 }
 
+/** What an adapter knows about one request beyond its URL and headers. */
+export interface HandleOptions {
+  /**
+   * The most time the answer may take from now, in ms. The deadline is the sooner of this and
+   * `limits.requestTimeoutMs`; the Lambda handler passes the time left in the invocation, less
+   * a margin to send the answer.
+   */
+  timeoutMs?: number;
+  /**
+   * Aborted when the client is gone (the local server does it when the connection closes): a
+   * request waiting for a render slot leaves the queue, a chain stops before its next pipeline,
+   * and the answer is dropped.
+   */
+  signal?: AbortSignal;
+}
+
 export interface ServiceDependencies extends OriginDependencies {
   /**
    * The private keys of signed URLs (spec section 6), by an endpoint's `signingKeyName`.
@@ -47,6 +66,8 @@ export class ImageService {
   private readonly preferenceLists: Map<EndpointConfig, OriginPreferenceList>;
   private readonly signingKey?: SigningKeyProvider;
   private readonly now: () => number;
+  /** Bounds the renders running at once in this process; the rest queue. */
+  readonly renderSlots: RenderSlots;
 
   constructor(
     readonly config: AfterimageConfig,
@@ -56,29 +77,62 @@ export class ImageService {
     const secrets = deps.secrets;
     this.signingKey = deps.signingKey ?? (secrets ? async (name) => selectSigningKey(await secrets.get(), name) : undefined);
     this.now = deps.now ?? Date.now;
+    this.renderSlots = new RenderSlots(config.limits.maxConcurrentRenders ?? availableParallelism(), config.limits.maxQueuedRenders);
   }
 
-  /** Answers one request; never throws. */
-  async handle(request: ServiceRequest): Promise<ServiceResponse> {
+  /**
+   * Answers one request; never throws. The answer comes by the deadline (a 503 past it), and
+   * the work stops soon after: between pipelines at once, inside libvips by sharp's timeout.
+   */
+  async handle(request: ServiceRequest, options: HandleOptions = {}): Promise<ServiceResponse> {
     const head = request.method === 'HEAD';
+    const { deadline, stop } = this.startDeadline(options);
     try {
-      if (request.method !== 'GET' && !head) {
-        throw new HttpError(405, 'EMETHOD', `Method ${request.method.slice(0, 16)} is not allowed; use GET or HEAD`);
-      }
-      const parsed = parseRequestUrl(this.config.endpoints, request.rawPath, request.rawQuery);
-      // Cheap before expensive: the plan (pure), then the signature, then the origins.
-      const plan = buildPlan(parsed, this.config);
-      await verifySignature(parsed, this.signingKey, this.now());
-      const { stored, fallback } = await this.lookup(plan);
-      const response = await this.respond(plan, stored, request, head);
-      const cacheControl = this.limitedCacheControl(parsed.expires, fallback);
-      if (cacheControl) response.headers['cache-control'] = cacheControl;
-      return response;
+      return await settleBefore(this.answer(request, head, deadline), deadline.signal);
     } catch (error) {
       const response = errorResponse(error, head);
       if (request.method !== 'GET' && !head) response.headers.allow = 'GET, HEAD';
       return response;
+    } finally {
+      stop();
     }
+  }
+
+  /** The request's deadline: a signal aborted when it passes or when the caller's signal aborts. */
+  private startDeadline(options: HandleOptions): { deadline: Deadline; stop: () => void } {
+    const configured = this.config.limits.requestTimeoutMs;
+    const given = options.timeoutMs;
+    const ms = given !== undefined && given < configured ? Math.max(0, given) : configured;
+    const source = ms === configured ? `limits.requestTimeoutMs = ${configured} ms` : `the ${Math.round(ms)} ms left to this invocation`;
+    const controller = new AbortController();
+    const deadline: Deadline = { at: performance.now() + ms, signal: controller.signal, source };
+    const timer = setTimeout(() => controller.abort(deadlineExceeded(deadline)), ms);
+    const clientGone = () => controller.abort(new HttpError(503, 'EABORTED', 'The client closed the connection before the answer was ready'));
+    if (options.signal?.aborted) clientGone();
+    else options.signal?.addEventListener('abort', clientGone, { once: true });
+    return {
+      deadline,
+      stop: () => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', clientGone);
+      },
+    };
+  }
+
+  /** URL → plan → signature → origins → render: what `handle` races against the deadline. */
+  private async answer(request: ServiceRequest, head: boolean, deadline: Deadline): Promise<ServiceResponse> {
+    if (request.method !== 'GET' && !head) {
+      throw new HttpError(405, 'EMETHOD', `Method ${request.method.slice(0, 16)} is not allowed; use GET or HEAD`);
+    }
+    const parsed = parseRequestUrl(this.config.endpoints, request.rawPath, request.rawQuery);
+    // Cheap before expensive: the plan (pure), then the signature, then the origins.
+    const plan = buildPlan(parsed, this.config);
+    await verifySignature(parsed, this.signingKey, this.now());
+    const { stored, fallback } = await this.lookup(plan);
+    const response = await this.respond(plan, stored, request, head, deadline);
+    const cacheControl = this.limitedCacheControl(parsed.expires, fallback);
+    if (cacheControl) response.headers['cache-control'] = cacheControl;
+    return response;
   }
 
   /**
@@ -104,7 +158,7 @@ export class ImageService {
     throw notFound(`No origin of this endpoint has "${plan.path.slice(0, 200)}"`);
   }
 
-  private async respond(plan: RequestPlan, stored: StoredObject, request: ServiceRequest, head: boolean): Promise<ServiceResponse> {
+  private async respond(plan: RequestPlan, stored: StoredObject, request: ServiceRequest, head: boolean, deadline: Deadline): Promise<ServiceResponse> {
     const headers: Record<string, string> = {
       'cache-control': stored.immutable ? 'public, max-age=31536000, immutable' : this.config.output.cacheControl,
       'x-content-type-options': 'nosniff',
@@ -143,13 +197,21 @@ export class ImageService {
       // SVG keeps its format under `auto`: served as stored, sandboxed (the header is set above).
       return this.finish(request, head, 200, headers, etag, stored.body, CONTENT_TYPES.svg);
     }
-    const rendered = await renderImage(stored.body, input, {
-      steps: plan.steps,
-      output: plan.output,
-      format: decision.format,
-      defaultQuality: this.config.output.quality,
-      limits: this.config.limits,
-    });
+    // The slot is given back when the render has really ended, even if the answer left earlier.
+    const release = await this.renderSlots.acquire(deadline.signal);
+    let rendered;
+    try {
+      rendered = await renderImage(stored.body, input, {
+        steps: plan.steps,
+        output: plan.output,
+        format: decision.format,
+        defaultQuality: this.config.output.quality,
+        limits: this.config.limits,
+        deadline,
+      });
+    } finally {
+      release();
+    }
     return this.finish(request, head, 200, headers, etag, rendered.body, CONTENT_TYPES[decision.format]);
   }
 
@@ -169,4 +231,18 @@ export class ImageService {
     headers['content-length'] = String(body.length);
     return { status, headers, body: head ? Buffer.alloc(0) : body };
   }
+}
+
+/**
+ * The work's outcome, or the signal's reason as soon as it aborts. Work left behind stops on its
+ * own (its pipelines watch the same signal and carry sharp's timeout); its late outcome is dropped.
+ */
+function settleBefore<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  work.catch(() => undefined);
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -35,7 +35,7 @@ export interface FaultRule {
   fault: Fault;
   /** Which requests; all when absent. */
   when?: (request: ProxiedRequest) => boolean;
-  /** For `slow`. @default 1000 */
+  /** For `slow` (@default 1000) and `stall-body`; the other faults answer after it when it is given. */
   delayMs?: number;
 }
 
@@ -112,8 +112,13 @@ export async function startFaultProxy(target: string | (() => string)): Promise<
     const [status, code, message] = ERRORS[rule.fault];
     req.resume();
     const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>FAULT</RequestId></Error>`;
-    res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
-    res.end(req.method === 'HEAD' ? undefined : body);
+    const answer = () => {
+      res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    if (rule.delayMs === undefined) return answer();
+    const timer = setTimeout(answer, rule.delayMs);
+    res.on('close', () => clearTimeout(timer));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();

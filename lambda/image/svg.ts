@@ -1,0 +1,70 @@
+// SVG rasterisation, bounded on its own. An SVG has no stored pixels: it is drawn at a density,
+// and sharp would pick that density from the first resize (`w-4000` on a 1000×1000 SVG draws
+// 4000×4000) past every input limit. So the density is chosen here, the size it gives is checked
+// against `limits.maxSvgPixels`, and the drawing runs once, within the deadline; every step then
+// works on those pixels.
+
+import sharp from 'sharp';
+import type { LimitsConfig } from '../config';
+import { HttpError } from '../errors';
+import type { TransformStep } from '../request/plan';
+import { withinDeadline, type Deadline } from './deadline';
+import { requestedBox, resizeTarget, type ImageState } from './steps';
+
+/** librsvg draws at 72 dpi by default: the declared size. */
+const BASE_DENSITY = 72;
+
+/**
+ * The scale the first step asks of an SVG's declared size, as sharp would draw it: the size of
+ * the first resize. 1 (the declared size) when the step measures anything in the input's own
+ * pixels (fractions, trim, regions), so those keep their meaning.
+ */
+export function svgScale(step: TransformStep | undefined, width: number, height: number): number {
+  if (!step || step.trim !== undefined || step.cropMode === 'extract' || step.cropMode === 'pad_extract') return 1;
+  if ((step.width && 'fraction' in step.width) || (step.height && 'fraction' in step.height)) return 1;
+  if (step.cropMode === 'pad_resize') {
+    const box = requestedBox(step, width, height);
+    if (box?.width === undefined || box.height === undefined) return 1;
+    const fit = Math.min(box.width / width, box.height / height);
+    return step.crop === 'at_max' ? Math.min(fit, 1) : fit;
+  }
+  const target = resizeTarget(step, width, height);
+  return target ? Math.max(target.width / width, target.height / height) : 1;
+}
+
+/** Draws the SVG at the density its first step needs, after checking the size against `limits.maxSvgPixels`. */
+export async function rasteriseSvg(
+  bytes: Buffer,
+  declared: { width: number; height: number },
+  firstStep: TransformStep | undefined,
+  limits: LimitsConfig,
+  deadline: Deadline | undefined,
+): Promise<ImageState> {
+  const density = Math.min(100_000, Math.max(1, BASE_DENSITY * svgScale(firstStep, declared.width, declared.height)));
+  const scale = density / BASE_DENSITY;
+  const width = Math.max(1, Math.round(declared.width * scale));
+  const height = Math.max(1, Math.round(declared.height * scale));
+  // Within maxInputPixels too, should an operator set that one lower.
+  const [limit, setting] = limits.maxSvgPixels <= limits.maxInputPixels ? [limits.maxSvgPixels, 'limits.maxSvgPixels'] : [limits.maxInputPixels, 'limits.maxInputPixels'];
+  if (width * height > limit) {
+    const at = scale === 1 ? '' : ` (declared ${declared.width}x${declared.height}, drawn ${scale > 1 ? 'larger' : 'smaller'} for the requested size)`;
+    throw new HttpError(422, 'ELIMIT', `The SVG would be drawn at ${width}x${height} = ${width * height} pixels${at}; the limit is ${limit} (${setting})`);
+  }
+  // sharp's own pixel check guards the drawing too, with room for the loader's rounding.
+  const limitInputPixels = (Math.ceil(declared.width * scale) + 1) * (Math.ceil(declared.height * scale) + 1);
+  const drawing = sharp(bytes, { density, limitInputPixels, failOn: 'error' });
+  const { data, info } = await withinDeadline(drawing, deadline).raw().toBuffer({ resolveWithObject: true });
+  const channels = info.channels as 1 | 2 | 3 | 4;
+  return {
+    image: sharp(data, { raw: { width: info.width, height: info.height, channels } }),
+    width: info.width,
+    height: info.height,
+    frames: 1,
+    hasAlpha: channels === 4 || channels === 2,
+    animated: false,
+    limits,
+    pending: 'none',
+    materialised: true,
+    deadline,
+  };
+}

@@ -1,0 +1,276 @@
+// Every request has a bounded cost: a deadline on every render, SVGs drawn within their own pixel
+// limit, work dropped with its client, renders capped per process, one origin call per object.
+// Real s3rver, real HTTP, real sharp; hostile files are real SVGs that take seconds to draw.
+
+import sharp from 'sharp';
+import { DEFAULT_LIMITS, parseConfig, type AfterimageConfigInput } from '../lambda/config';
+import { HttpError } from '../lambda/errors';
+import { inspectInput, renderImage } from '../lambda/image/pipeline';
+import { ImageService, type ServiceRequest } from '../lambda/service/image-service';
+import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
+import { decode, s3Origin, solidImage, startHarness, type Harness } from './helpers/harness';
+
+const BUCKET = 'bounds';
+
+/** Drawn at this size, `hostileSvg` takes about 20 s of both cores: the tests allow it with limits.maxSvgPixels. */
+const HOSTILE_SIZE = 3500;
+
+/**
+ * A couple of hundred bytes that take librsvg many seconds to draw: every tile it draws blurs
+ * the whole filter region again (the issue's 7000x7000 one takes over 80 s).
+ */
+function hostileSvg(size: number): Buffer {
+  return Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}"><filter id="f"><feGaussianBlur stdDeviation="2000"/></filter><rect width="100%" height="100%" fill="red" filter="url(#f)"/></svg>`);
+}
+
+function plainSvg(width: number, height: number, body = `<rect width="${width}" height="${height}" fill="#0a0"/>`): Buffer {
+  return Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${body}</svg>`);
+}
+
+async function seed(s3: Harness['s3']): Promise<void> {
+  await s3.put(BUCKET, 'hostile.svg', hostileSvg(HOSTILE_SIZE), 'image/svg+xml');
+  await s3.put(BUCKET, 'logo-1000.svg', plainSvg(1000, 1000), 'image/svg+xml');
+  await s3.put(BUCKET, 'poster-3000.svg', plainSvg(3000, 3000), 'image/svg+xml');
+  await s3.put(BUCKET, 'dot.svg', plainSvg(10, 10, '<circle cx="5" cy="5" r="4" fill="#000"/>'), 'image/svg+xml');
+  await s3.put(BUCKET, 'photo.jpg', await solidImage(800, 600, { r: 200, g: 40, b: 40 }), 'image/jpeg');
+}
+
+function harnessWith(limits: AfterimageConfigInput['limits']): Promise<Harness> {
+  return startHarness({
+    buckets: [BUCKET],
+    config: (s3) => ({ origins: [s3Origin(s3, { name: 'main', bucket: BUCKET })], limits }),
+    seed,
+  });
+}
+
+function get(rawPath: string): ServiceRequest {
+  return { method: 'GET', rawPath, rawQuery: '', headers: {} };
+}
+
+/** Resolves once `condition` holds; fails the test after `ms`. */
+async function until(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** CPU time this process spends (every thread, libvips' included) during `ms` of wall time. */
+async function cpuDuring(ms: number): Promise<number> {
+  const before = process.cpuUsage();
+  await new Promise((r) => setTimeout(r, ms));
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / 1000;
+}
+
+describe('1. Every request has a deadline (limits.requestTimeoutMs)', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await harnessWith({ requestTimeoutMs: 300, maxSvgPixels: HOSTILE_SIZE ** 2 });
+  });
+  afterAll(() => h.close());
+
+  it('a render past the deadline is a 503 EDEADLINE with no-store; the work stops and the next request is served', async () => {
+    const res = await h.get('/tr:f-png/hostile.svg');
+    expect(res.status).toBe(503);
+    expect(res.headers.get('x-afterimage-error')).toMatch(/^EDEADLINE - The request did not finish within its deadline \(limits\.requestTimeoutMs = 300 ms\)/);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    // libvips stops by sharp's timeout (whole seconds) and gives the render slot back...
+    await until(() => h.service.renderSlots.load.running === 0, 10_000, 'the render has stopped');
+    // ...and burns no CPU afterwards (drawing this file takes both cores for about 20 s).
+    expect(await cpuDuring(500)).toBeLessThan(250);
+    const next = await h.get('/tr:w-100/photo.jpg');
+    expect(next.status).toBe(200);
+    expect(await decode(next.body)).toMatchObject({ width: 100, height: 75 });
+  });
+
+  it('the caller can shorten the deadline: the Lambda handler passes the time left in the invocation', async () => {
+    const res = await h.service.handle(get('/tr:f-png/hostile.svg'), { timeoutMs: 150 });
+    expect(res.status).toBe(503);
+    expect(res.headers['x-afterimage-error']).toMatch(/^EDEADLINE - .*the 150 ms left to this invocation/);
+    await until(() => h.service.renderSlots.load.running === 0, 10_000, 'the render has stopped');
+  });
+
+  it('a caller asking for more time than limits.requestTimeoutMs still gets the configured deadline', async () => {
+    const res = await h.service.handle(get('/tr:f-png/hostile.svg'), { timeoutMs: 60_000 });
+    expect(res.headers['x-afterimage-error']).toMatch(/limits\.requestTimeoutMs = 300 ms/);
+    await until(() => h.service.renderSlots.load.running === 0, 10_000, 'the render has stopped');
+  });
+});
+
+describe('1. A chain stops between its pipelines once its request is over', () => {
+  async function renderTwoSteps(signal: AbortSignal, at: number): Promise<unknown> {
+    const bytes = await solidImage(400, 300, { r: 1, g: 2, b: 3 });
+    const input = (await inspectInput(bytes, DEFAULT_LIMITS))!;
+    const steps = [{ width: { px: 200 } }, { blur: 5 }];
+    return renderImage(bytes, input, { steps, output: {}, format: 'jpeg', defaultQuality: 80, limits: DEFAULT_LIMITS, deadline: { at, signal, source: 'a test' } }).catch((e: unknown) => e);
+  }
+
+  it('with the reason its signal carries (the client left)', async () => {
+    const reason = new HttpError(503, 'EABORTED', 'gone');
+    expect(await renderTwoSteps(AbortSignal.abort(reason), performance.now() + 10_000)).toBe(reason);
+  });
+
+  it('with EDEADLINE once the deadline has passed, even before the timer fired', async () => {
+    const error = await renderTwoSteps(new AbortController().signal, performance.now() - 1);
+    expect(error).toMatchObject({ status: 503, code: 'EDEADLINE', message: expect.stringContaining('(a test)') });
+  });
+});
+
+describe('1. An SVG is drawn at the size asked for, within limits.maxSvgPixels', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await harnessWith({});
+  });
+  afterAll(() => h.close());
+
+  it('w- draws the SVG at a higher density, and that size is what the limit checks (default 2048x2048)', async () => {
+    const over = await h.get('/tr:w-4000,f-png/logo-1000.svg');
+    expect(over.status).toBe(422);
+    expect(over.headers.get('x-afterimage-error')).toBe(
+      'ELIMIT - The SVG would be drawn at 4000x4000 = 16000000 pixels (declared 1000x1000, drawn larger for the requested size); the limit is 4194304 (limits.maxSvgPixels)',
+    );
+    const within = await h.get('/tr:w-2000,f-png/logo-1000.svg');
+    expect(within.status).toBe(200);
+    expect(await decode(within.body)).toMatchObject({ width: 2000, height: 2000, format: 'png' });
+  });
+
+  it('a declared size over the limit is refused, unless the URL asks for it smaller', async () => {
+    const whole = await h.get('/tr:f-png/poster-3000.svg');
+    expect(whole.status).toBe(422);
+    expect(whole.headers.get('x-afterimage-error')).toMatch(/^ELIMIT - The SVG would be drawn at 3000x3000 = 9000000 pixels; the limit is 4194304 \(limits\.maxSvgPixels\)$/);
+    const small = await h.get('/tr:w-300,h-200,f-png/poster-3000.svg');
+    expect(small.status).toBe(200);
+    expect(await decode(small.body)).toMatchObject({ width: 300, height: 200 });
+    // A fraction is a share of the declared size, so the SVG is drawn at that size.
+    expect((await h.get('/tr:w-0.5,f-png/poster-3000.svg')).status).toBe(422);
+    expect(await decode((await h.get('/tr:w-0.5,f-png/logo-1000.svg')).body)).toMatchObject({ width: 500, height: 500 });
+  });
+
+  it('the drawing is made at the output size, not enlarged from the declared one: edges stay sharp', async () => {
+    const res = await h.get('/tr:w-500,f-png/dot.svg');
+    expect(await decode(res.body)).toMatchObject({ width: 500, height: 500 });
+    const { data, info } = await sharp(res.body).flatten({ background: '#fff' }).greyscale().raw().toBuffer({ resolveWithObject: true });
+    const row = data.subarray(250 * info.width, 251 * info.width);
+    const blurred = [...row].filter((v) => v > 20 && v < 235).length;
+    expect(blurred).toBeLessThanOrEqual(4); // enlarged 50 times, each edge would be ~50 grey pixels
+  });
+
+  it('md-true on an SVG draws it once (it has no EXIF or XMP to keep)', async () => {
+    const res = await h.get('/tr:w-100,md-true,f-png/logo-1000.svg');
+    expect(res.status).toBe(200);
+    expect(await decode(res.body)).toMatchObject({ width: 100, height: 100 });
+  });
+
+  it('the limit is configurable', async () => {
+    const config = parseConfig({ origins: [s3Origin(h.s3, { name: 'main', bucket: BUCKET })], limits: { maxSvgPixels: 100 * 100 } });
+    const service = new ImageService(config);
+    expect((await service.handle(get('/tr:w-100,f-png/dot.svg'))).status).toBe(200);
+    const res = await service.handle(get('/tr:w-101,f-png/dot.svg'));
+    expect(res.status).toBe(422);
+    expect(res.headers['x-afterimage-error']).toMatch(/101x101 = 10201 pixels .* the limit is 10000 \(limits\.maxSvgPixels\)/);
+  });
+});
+
+describe('1 and 5. Renders are capped per process and queued; a client that leaves takes its work along', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await harnessWith({ maxConcurrentRenders: 1, maxQueuedRenders: 2, requestTimeoutMs: 15_000, maxSvgPixels: HOSTILE_SIZE ** 2 });
+  });
+  afterAll(() => h.close());
+
+  /** Occupies the one render slot for about a second (its own deadline, then sharp's timeout). */
+  async function occupySlot(): Promise<Promise<unknown>> {
+    const busy = h.service.handle(get('/tr:f-png/hostile.svg'), { timeoutMs: 500 });
+    await until(() => h.service.renderSlots.load.running === 1, 5000, 'the hostile render holds the slot');
+    return busy;
+  }
+
+  it('renders past the cap wait their turn; a full queue is a 503 EBUSY at once, never cached', async () => {
+    const busy = await occupySlot();
+    const queued = [h.get('/tr:w-200/photo.jpg'), h.get('/tr:w-201/photo.jpg')];
+    await until(() => h.service.renderSlots.load.waiting === 2, 5000, 'two requests wait');
+    const refused = await h.get('/tr:w-202/photo.jpg');
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('x-afterimage-error')).toMatch(/^EBUSY - The server is busy: 1 renders are running and 2 waiting \(limits\.maxConcurrentRenders, limits\.maxQueuedRenders\)/);
+    expect(refused.headers.get('cache-control')).toBe('no-store');
+    expect(h.service.renderSlots.load.running).toBe(1);
+    expect((await busy as { status: number }).status).toBe(503);
+    // Once the slot is free, the queue is served in order, within its own deadline.
+    expect((await Promise.all(queued)).map((r) => r.status)).toEqual([200, 200]);
+    await until(() => h.service.renderSlots.load.running === 0, 5000, 'every render has ended');
+  });
+
+  it('a request whose client disconnects while it waits leaves the queue and is never rendered', async () => {
+    const busy = await occupySlot();
+    const client = new AbortController();
+    const leaving = fetch(`${h.baseUrl}/tr:w-300/photo.jpg`, { signal: client.signal }).catch((e: Error) => e.name);
+    await until(() => h.service.renderSlots.load.waiting === 1, 5000, 'the request waits');
+    client.abort();
+    expect(await leaving).toBe('AbortError');
+    await until(() => h.service.renderSlots.load.waiting === 0, 2000, 'the request has left the queue');
+    // Still the hostile render only: the request that left never took the slot.
+    expect(h.service.renderSlots.load.running).toBe(1);
+    await busy;
+    await until(() => h.service.renderSlots.load.running === 0, 5000, 'every render has ended');
+  });
+
+  it('the service answers at once for a caller whose signal has aborted', async () => {
+    const res = await h.service.handle(get('/tr:w-100/photo.jpg'), { signal: AbortSignal.abort() });
+    expect(res.status).toBe(503);
+    expect(res.headers['x-afterimage-error']).toMatch(/^EABORTED - /);
+  });
+});
+
+describe('5. One origin call per object, not per request', () => {
+  let proxy: FaultProxy;
+  let h: Harness;
+  let s3Endpoint = '';
+  beforeAll(async () => {
+    proxy = await startFaultProxy(() => s3Endpoint);
+    h = await startHarness({
+      buckets: [BUCKET],
+      config: (s3) => {
+        s3Endpoint = s3.endpoint;
+        return { origins: [s3Origin(s3, { name: 'main', bucket: BUCKET, endpoint: proxy.endpoint })], limits: { originRetries: 0 } };
+      },
+      seed,
+    });
+  });
+  afterAll(async () => {
+    await h.close();
+    await proxy.close();
+  });
+  beforeEach(() => {
+    proxy.clear();
+    // Every GET is held a moment, so the whole burst arrives while the first one is in flight.
+    proxy.setRules([{ fault: 'slow', delayMs: 300 }]);
+  });
+
+  const gets = (key: string) => proxy.requests.filter((r) => r.method === 'GET' && !r.list && r.key === key).length;
+
+  it('20 concurrent requests for one uncached image make one GET, and all are answered', async () => {
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => h.get(`/tr:w-${100 + i}/photo.jpg`)));
+    expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
+    expect(await decode(answers[19].body)).toMatchObject({ width: 119 });
+    expect(gets('photo.jpg')).toBe(1);
+  });
+
+  it('the outcome is shared, errors too, and nothing is kept once it settles', async () => {
+    const missing = await Promise.all(Array.from({ length: 10 }, () => h.get('/nowhere.jpg')));
+    expect(missing.map((a) => a.status)).toEqual(Array(10).fill(404));
+    expect(gets('nowhere.jpg')).toBe(1);
+
+    proxy.setRules([{ fault: 'denied', delayMs: 300 }]);
+    const refused = await Promise.all(Array.from({ length: 10 }, () => h.get('/tr:w-50/photo.jpg')));
+    expect(refused.map((a) => a.status)).toEqual(Array(10).fill(502));
+    expect(new Set(refused.map((a) => a.headers.get('x-afterimage-error'))).size).toBe(1);
+    expect(gets('photo.jpg')).toBe(1);
+
+    // Not a cache: the next request asks again, and sees the origin as it is now.
+    proxy.setRules([]);
+    expect((await h.get('/tr:w-50/photo.jpg')).status).toBe(200);
+    expect(gets('photo.jpg')).toBe(2);
+  });
+});
