@@ -190,9 +190,14 @@ async function startServer(configFile: string): Promise<{ child: ChildProcess; b
   return { child, baseUrl, stderr };
 }
 
+/** A process ended by a signal has no exit code, only its signal. */
+function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
 /** SIGTERM, then SIGKILL if the process has not exited within 5 s (a render may hold it). */
 async function stopServer(child: ChildProcess): Promise<string> {
-  if (child.exitCode !== null) return `had exited (${child.exitCode})`;
+  if (hasExited(child)) return `had exited (${child.exitCode ?? child.signalCode})`;
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   child.kill('SIGTERM');
   const inTime = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
@@ -297,7 +302,7 @@ export async function runLoad(durationS: number, connections: number, hostileFil
       serverErrorLines: server.stderr.filter((line) => !/NodeVersionSupportWarning|node >=22|a\.co\/|upgrade to node|trace-warnings|^\s*$|versions published|will require|To continue receiving|More information/.test(line)).length,
     };
   } finally {
-    if (server && server.child.exitCode === null) await stopServer(server.child);
+    if (server && !hasExited(server.child)) await stopServer(server.child);
     await s3?.close();
     rmSync(dir, { recursive: true, force: true });
   }
