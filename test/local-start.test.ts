@@ -42,7 +42,7 @@ function start(args: string[], env: Record<string, string> = {}): Promise<{ chil
 
 function stop(child: ChildProcess): Promise<void> {
   return new Promise((r) => {
-    if (child.exitCode !== null) return r();
+    if (child.exitCode !== null || child.signalCode !== null) return r();
     child.once('exit', () => r());
     child.kill('SIGTERM');
   });

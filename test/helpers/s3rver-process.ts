@@ -35,7 +35,7 @@ export async function startS3rverProcess(buckets: string[]): Promise<EmbeddedS3>
     child.once('exit', (code) => reject(new Error(`s3rver process exited (${code}) before listening`)));
   });
   return embeddedS3Handle(port, async () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
     rmSync(directory, { recursive: true, force: true });
   });
