@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import packageJson from '../../package.json';
 import type { AfterimageConfig, EndpointConfig } from '../config';
 import { HttpError, notFound } from '../errors';
+import { affordableFormat } from '../image/cost';
 import { CONTENT_TYPES, chooseFormat, type ImageFormat } from '../image/format';
 import { inspectInput, renderImage } from '../image/pipeline';
 import { buildPlan, type RequestPlan } from '../request/plan';
@@ -133,6 +134,18 @@ export class ImageService {
       input,
     });
     if (decision.negotiated) headers.vary = 'Accept';
+    // Within the cost limits before the work (and before the ETag, which names the format).
+    if (decision.format !== 'svg') {
+      const format = decision.format;
+      decision.format = affordableFormat({
+        input: { ...input, bytes: stored.body.length },
+        steps: plan.steps,
+        output: plan.output,
+        decision: { ...decision, format },
+        accept: request.headers.accept,
+        limits: this.config.limits,
+      });
+    }
     const etag = makeEtag(['image', RENDERER_VERSION, ...originVersion, JSON.stringify(plan.steps), JSON.stringify(plan.output), decision.format, String(this.config.output.quality)]);
     if (etagMatches(request.headers['if-none-match'], etag)) return this.finish(request, head, 304, headers, etag);
 
