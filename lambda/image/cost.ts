@@ -109,11 +109,28 @@ function readsSourceWhole(step: TransformStep): boolean {
   return step.rotate !== undefined || step.blur !== undefined || step.flip === 'v' || step.flip === 'h_v' || step.contrast === true || step.trim !== undefined || step.focus === 'auto' || step.focus === 'face';
 }
 
-function walkSteps(input: CostInput, steps: readonly TransformStep[], frames: number): { buffers: number[]; width: number; height: number; alpha: boolean } {
+interface Walk {
+  /** Bytes of each image materialised between operations, in order. */
+  buffers: number[];
+  width: number;
+  height: number;
+  alpha: boolean;
+  /** The largest side and the most pixels (one frame) any operation produces. */
+  largestSide: number;
+  largestPixels: number;
+}
+
+function walkSteps(input: CostInput, steps: readonly TransformStep[], frames: number): Walk {
   let { width, height } = input;
   let alpha = input.hasAlpha;
   const buffers: number[] = [];
+  let largestSide = Math.max(width, height);
+  let largestPixels = width * height;
   const hold = () => buffers.push(width * height * frames * (alpha ? 4 : 3));
+  const grow = () => {
+    largestSide = Math.max(largestSide, width, height);
+    largestPixels = Math.max(largestPixels, width * height);
+  };
   steps.forEach((step, index) => {
     if (step.trim !== undefined) hold();
     if (step.cropMode === 'pad_resize' || step.cropMode === 'extract' || step.cropMode === 'pad_extract') {
@@ -126,10 +143,12 @@ function walkSteps(input: CostInput, steps: readonly TransformStep[], frames: nu
       const target = resizeTarget(step, width, height);
       if (target) ({ width, height } = target);
     }
+    grow();
     if (step.rotate !== undefined) {
       if (step.rotate % 180 === 90) [width, height] = [height, width];
       else if (step.rotate % 90 !== 0) {
         ({ width, height } = rotatedBounds(width, height, step.rotate));
+        grow();
         if ((step.background?.alpha ?? 0) < 1) alpha = true;
         hold();
       }
@@ -141,10 +160,11 @@ function walkSteps(input: CostInput, steps: readonly TransformStep[], frames: nu
       width += 2 * step.border.width;
       height += 2 * step.border.width;
       if (step.border.colour.alpha < 1) alpha = true;
+      grow();
     }
     if (index < steps.length - 1) hold();
   });
-  return { buffers, width, height, alpha };
+  return { buffers, width, height, alpha, largestSide, largestPixels };
 }
 
 /** The estimate for one format; pure, no pixels. */
@@ -171,10 +191,10 @@ export function estimateCost(input: CostInput, steps: readonly TransformStep[], 
   const encoderBytesPerPixel = coefficients.bytesPerPixel[alpha ? 1 : 0];
   const encoded = animated ? walk.width * walk.height * encoderBytesPerPixel + 4 * outputPixels : outputPixels * encoderBytesPerPixel;
   const held = [decoded, ...buffers, encoded];
-  // A pipeline holds its source and its result; the buffer before its source may not be
-  // collected yet. The peak is the worst three neighbours.
+  // A pipeline holds its source and its result; the two buffers before its source may not be
+  // collected yet (measured: a 3-step chain with a free rotation). The peak is the worst four neighbours.
   let pixelsBytes = 0;
-  for (let i = 0; i < held.length; i++) pixelsBytes = Math.max(pixelsBytes, held[i] + (held[i - 1] ?? 0) + (held[i - 2] ?? 0));
+  for (let i = 0; i < held.length; i++) pixelsBytes = Math.max(pixelsBytes, held.slice(Math.max(0, i - 3), i + 1).reduce((sum, bytes) => sum + bytes, 0));
   return {
     format,
     memoryMiB: BASE_MIB + (input.bytes + pixelsBytes) / 2 ** 20,
@@ -184,6 +204,13 @@ export function estimateCost(input: CostInput, steps: readonly TransformStep[], 
     frames,
     largestIntermediatePixels: Math.max(0, ...walk.buffers.map((bytes) => bytes / (walk.alpha ? 4 : 3))),
   };
+}
+
+/** Over `limits.maxInputPixels`, or an operation over `maxOutputDimension` / `maxOutputPixels` (frames counted as the pipeline counts them). */
+export function overPixelLimits(input: CostInput, steps: readonly TransformStep[], limits: LimitsConfig): boolean {
+  const frames = input.animated ? input.pages : 1;
+  const walk = walkSteps(input, steps, frames);
+  return input.width * input.height * input.pages > limits.maxInputPixels || walk.largestSide > limits.maxOutputDimension || walk.largestPixels * frames > limits.maxOutputPixels;
 }
 
 /** Why an estimate is over the limits, or undefined when it fits. */
@@ -233,10 +260,13 @@ function candidates(request: AffordableFormatRequest, alpha: boolean): ImageForm
  */
 export function affordableFormat(request: AffordableFormatRequest): ImageFormat {
   const { input, steps, output, decision, limits } = request;
+  // Over the plain pixel limits, the pipeline answers with their own messages before any work.
+  if (overPixelLimits(input, steps, limits)) return decision.format;
+  const walk = walkSteps(input, steps, 1);
   const first = estimateCost(input, steps, output, decision.format);
   const firstProblem = overLimits(first, limits);
   if (!firstProblem) return decision.format;
-  const alpha = walkSteps(input, steps, 1).alpha;
+  const alpha = walk.alpha;
   const affordable = (format: ImageFormat) => !overLimits(estimateCost(input, steps, output, format), limits);
   if (decision.negotiated) {
     const fallback = candidates(request, alpha).slice(1).find(affordable);

@@ -3,11 +3,15 @@
 // and format, written once under test/.tmp/peak-rss.
 
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import type { LimitsConfig } from '../../lambda/config';
-import type { ImageFormat } from '../../lambda/image/format';
+import { parseConfig, type LimitsConfig } from '../../lambda/config';
+import { affordableFormat, overPixelLimits } from '../../lambda/image/cost';
+import { chooseFormat, type ImageFormat } from '../../lambda/image/format';
+import { inspectInput } from '../../lambda/image/pipeline';
+import { buildPlan } from '../../lambda/request/plan';
+import { parseRequestUrl } from '../../lambda/request/parse-url';
 
 export interface PeakRssJob {
   inputFile: string;
@@ -86,4 +90,45 @@ export async function noiseImage(kind: InputKind, width: number, height: number,
   }
   writeFileSync(file, await image.toBuffer());
   return file;
+}
+
+export interface WorstCase {
+  kind: InputKind;
+  chain: string;
+  accept?: string;
+  limits: Partial<LimitsConfig>;
+}
+
+/**
+ * The largest square input of `kind` (side in pixels) for which the cost model still lets
+ * `chain` run in the format it asks for: the worst request of that shape the limits allow.
+ * Found on the model alone (pure), then the input is written.
+ */
+export async function largestAllowedInput(worst: WorstCase): Promise<{ side: number; file: string; format: ImageFormat }> {
+  const config = parseConfig({ origins: [{ name: 'o', type: 's3', bucket: 'b' }], limits: worst.limits });
+  const plan = buildPlan(parseRequestUrl(config.endpoints, `/tr:${worst.chain}/input`, ''), config);
+  const sample = (await inspectInput(readFileSync(await noiseImage(worst.kind, 64, 64)), config.limits))!;
+  const decision = chooseFormat({ explicit: plan.output.format, configured: config.output.format, accept: worst.accept, input: sample });
+  if (decision.format === 'svg') throw new Error('SVG inputs are not measured here');
+  const format = decision.format;
+  const allowed = (side: number) => {
+    // Noise barely compresses: the stored file is about the raw size (a bound for every kind).
+    const bytes = Math.ceil(side * side * sample.pages * sample.channels * sample.bytesPerSample * 1.05);
+    const input = { ...sample, width: side, height: side, bytes };
+    if (bytes > config.limits.maxInputBytes || overPixelLimits(input, plan.steps, config.limits)) return false;
+    try {
+      return affordableFormat({ input, steps: plan.steps, output: plan.output, decision: { ...decision, format }, accept: worst.accept, limits: config.limits }) === format;
+    } catch {
+      return false;
+    }
+  };
+  let low = 16;
+  let high = 16384;
+  if (!allowed(low)) throw new Error(`${worst.chain} on ${worst.kind} is refused even at ${low}px`);
+  while (high - low > 1) {
+    const middle = Math.floor((low + high) / 2);
+    if (allowed(middle)) low = middle;
+    else high = middle;
+  }
+  return { side: low, file: await noiseImage(worst.kind, low, low), format };
 }
