@@ -77,9 +77,8 @@ export interface LimitsConfig {
   /** Largest input object, in bytes. @default 50 MiB */
   maxInputBytes: number;
   /**
-   * Largest input, in pixels (width × height × frames). A 50-megapixel RGBA image is 200 MB
-   * raw, and a chain can hold three such buffers at once: about 0.7 GB at peak, within the
-   * default 1536 MB function. @default 50 000 000
+   * Largest input, in pixels (width × height × frames). What a request may then cost in
+   * memory and time is the cost model's to bound (memoryBudgetMB). @default 50 000 000
    */
   maxInputPixels: number;
   /**
@@ -95,7 +94,7 @@ export interface LimitsConfig {
    * @default 1228 (memoryBudgetFor(1536): 80 % of the default function's memory)
    */
   memoryBudgetMB: number;
-  /** Estimated encoding time one request may take, in seconds (cost model; as memoryBudgetMB). @default 15 */
+  /** Estimated encoding time one request may take, in seconds (cost model; as memoryBudgetMB). @default 10 */
   maxEncodeSeconds: number;
   /** Largest AVIF output in pixels (width × height × frames); negotiated AVIF above it is WebP. @default 8 294 400 (3840 × 2160) */
   maxAvifPixels: number;
@@ -164,7 +163,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   maxInputPixels: 50_000_000,
   maxOutputPixels: 8192 * 8192,
   memoryBudgetMB: memoryBudgetFor(DEFAULT_FUNCTION_MEMORY_MB),
-  maxEncodeSeconds: 15,
+  maxEncodeSeconds: 10,
   maxAvifPixels: 3840 * 2160,
   maxSteps: 10,
   maxChainLength: 2048,

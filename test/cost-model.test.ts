@@ -5,6 +5,7 @@
 
 import sharp from 'sharp';
 import { DEFAULT_LIMITS } from '../lambda/config';
+import { affordableFormat, estimateCost, type CostInput } from '../lambda/image/cost';
 import { decode, s3Origin, startHarness, type Harness } from './helpers/harness';
 import { largestAllowedInput, measurePeakRss, noiseImage, type WorstCase } from './helpers/peak-rss';
 
@@ -107,6 +108,27 @@ describe('the cost model, checked before the work', () => {
       expect(res.headers.get('x-afterimage-error')).toMatch(/^ELIMIT - .*GIF output of 1000x700 would take about \d+ s to encode; the limit is 1 s \(limits\.maxEncodeSeconds\)/);
       expect((await h.get('/tr:w-100,f-gif/wide.jpg')).headers.get('content-type')).toBe('image/gif');
     });
+
+    // Pure: the model needs no pixels, only what the header says.
+    const animation: CostInput = { format: 'gif', width: 600, height: 600, pages: 20, animated: true, hasAlpha: true, channels: 4, bytesPerSample: 1, progressive: false, bytes: 5_000_000 };
+    const gifDecision = { format: 'gif' as const, negotiated: true };
+
+    it('an animated GIF too slow to encode as GIF under f-auto is an animated WebP when Accept names WebP, else a 422', () => {
+      const limits = { ...DEFAULT_LIMITS, maxEncodeSeconds: 10 };
+      expect(estimateCost(animation, [], {}, 'gif').encodeSeconds).toBeGreaterThan(10);
+      expect(affordableFormat({ input: animation, steps: [], output: {}, decision: gifDecision, accept: 'image/webp', limits })).toBe('webp');
+      expect(estimateCost(animation, [], {}, 'webp').frames).toBe(20);
+      expect(() => affordableFormat({ input: animation, steps: [], output: {}, decision: gifDecision, accept: 'image/png', limits })).toThrow(/GIF output of 600x600 x 20 frames would take about \d+ s to encode/);
+    });
+
+    it('the estimate grows with the pixels, the steps and the format', () => {
+      const photo: CostInput = { ...animation, format: 'jpeg', pages: 1, animated: false, hasAlpha: false, channels: 3, bytes: 1_000_000 };
+      const big = { ...photo, width: 1600, height: 1600 };
+      expect(estimateCost(big, [], {}, 'jpeg').memoryMiB).toBeGreaterThan(estimateCost(photo, [], {}, 'jpeg').memoryMiB);
+      expect(estimateCost(photo, [{ blur: 10 }, { blur: 10 }, { blur: 10 }], {}, 'jpeg').memoryMiB).toBeGreaterThan(estimateCost(photo, [{ blur: 10 }], {}, 'jpeg').memoryMiB);
+      expect(estimateCost(photo, [], {}, 'avif').memoryMiB).toBeGreaterThan(estimateCost(photo, [], {}, 'webp').memoryMiB);
+      expect(estimateCost(photo, [], { lossless: true }, 'webp').encodeSeconds).toBeGreaterThan(estimateCost(photo, [], {}, 'webp').encodeSeconds);
+    });
   });
 });
 
@@ -114,7 +136,8 @@ describe('peak memory of the worst requests the limits allow (VmHWM of a child p
   it('at full scale: w-8192,h-8192 for a browser that takes AVIF stays within the default budget', async () => {
     const file = await noiseImage('jpeg', 600, 400);
     const result = await measurePeakRss({ inputFile: file, chain: 'w-8192,h-8192', accept: AVIF_AND_WEBP });
-    expect(result).toMatchObject({ status: 200, format: 'webp', width: 8192, height: 8192 });
+    // AVIF is over limits.maxAvifPixels, WebP over limits.maxEncodeSeconds: JPEG, the input's own.
+    expect(result).toMatchObject({ status: 200, format: 'jpeg', width: 8192, height: 8192 });
     expect(result.peakMiB).toBeLessThanOrEqual(DEFAULT_LIMITS.memoryBudgetMB);
   }, 180_000);
 

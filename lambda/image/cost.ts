@@ -29,10 +29,11 @@ export interface CostInput {
 }
 
 /*
- * Coefficients measured with sharp 0.35.5 (libvips 8.17, sharp.concurrency() = 2, as on a
- * 1536 MB Lambda) on noise images, the worst case for every codec: peak RSS above the
- * process's baseline per pixel, and wall time per megapixel, each rounded up. See the README
- * for the method; `npm run bench` measures the worst allowed request again.
+ * Coefficients measured with sharp 0.35.5 (libvips 8.18) on noise images, the worst case for
+ * every codec: peak RSS (VmHWM) above the process's baseline per pixel, and wall time per
+ * megapixel on a shared 2-core x86 machine, each rounded up. libvips ran one thread, sharp's
+ * default on glibc Linux without jemalloc, as on Lambda; more threads hold more buffers.
+ * README, "Memory and time"; `npm run bench` measures the worst allowed requests again.
  */
 
 /** Node, sharp and the service before any image work (measured: 85-105 MiB). */
@@ -48,9 +49,9 @@ interface EncoderCoefficients {
 /** The encoder's own memory (its buffers and the encoded result) and time, by format and mode. */
 const ENCODERS: Record<string, EncoderCoefficients> = {
   jpeg: { bytesPerPixel: [7, 8], secondsPerMegapixel: [0.05, 0.05] }, // optimised Huffman tables: the whole image's coefficients are kept
-  png: { bytesPerPixel: [4, 6], secondsPerMegapixel: [0.1, 0.3] }, // streamed; noise does not compress, so the result is the raw size
-  'png-interlaced': { bytesPerPixel: [7, 10], secondsPerMegapixel: [0.1, 0.3] },
-  webp: { bytesPerPixel: [8, 36], secondsPerMegapixel: [0.2, 1] },
+  png: { bytesPerPixel: [4, 6], secondsPerMegapixel: [0.1, 0.15] }, // streamed; noise does not compress, so the result is the raw size
+  'png-interlaced': { bytesPerPixel: [7, 10], secondsPerMegapixel: [0.1, 0.15] },
+  webp: { bytesPerPixel: [8, 36], secondsPerMegapixel: [0.3, 1] },
   'webp-lossless': { bytesPerPixel: [34, 46], secondsPerMegapixel: [2, 2] },
   avif: { bytesPerPixel: [37, 56], secondsPerMegapixel: [0.8, 1.8] },
   'avif-lossless': { bytesPerPixel: [44, 60], secondsPerMegapixel: [1.4, 2.3] },
@@ -241,14 +242,15 @@ export interface AffordableFormatRequest {
 }
 
 /**
- * The formats to try, best first. An explicit format is the only one. A negotiated one steps
- * down to cheaper formats the client takes: WebP, then PNG (with alpha) or JPEG.
+ * The formats a negotiated one steps down to, best first: WebP when the client takes it, then
+ * PNG (with alpha) or JPEG.
  */
 function candidates(request: AffordableFormatRequest, alpha: boolean): ImageFormat[] {
   const wanted = request.decision.format;
   const list: ImageFormat[] = [wanted];
   if (wanted === 'avif' || (wanted === 'gif' && accepts(request.accept, 'image/webp'))) list.push('webp');
-  if (!request.input.animated || !list.includes('webp')) list.push(alpha ? 'png' : 'jpeg');
+  // An animation is never flattened to its first frame behind the client's back.
+  if (!(request.input.animated && supportsAnimation(request.steps))) list.push(alpha ? 'png' : 'jpeg');
   return [...new Set(list)];
 }
 

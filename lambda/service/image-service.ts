@@ -126,26 +126,26 @@ export class ImageService {
       return this.finish(request, head, 200, headers, makeEtag(['orig', ...originVersion]), stored.body, contentType);
     }
 
-    const decision = chooseFormat({
+    const wanted = chooseFormat({
       explicit: plan.output.format,
       formatWish: stored.formatWish as ImageFormat | undefined,
       configured: this.config.output.format,
       accept: request.headers.accept,
       input,
     });
-    if (decision.negotiated) headers.vary = 'Accept';
-    // Within the cost limits before the work (and before the ETag, which names the format).
-    if (decision.format !== 'svg') {
-      const format = decision.format;
-      decision.format = affordableFormat({
+    if (wanted.negotiated) headers.vary = 'Accept';
+    // Within the cost limits before the work, and before the ETag, which names the format.
+    const decision = wanted.format === 'svg' ? wanted : {
+      ...wanted,
+      format: affordableFormat({
         input: { ...input, bytes: stored.body.length },
         steps: plan.steps,
         output: plan.output,
-        decision: { ...decision, format },
+        decision: { ...wanted, format: wanted.format },
         accept: request.headers.accept,
         limits: this.config.limits,
-      });
-    }
+      }),
+    };
     const etag = makeEtag(['image', RENDERER_VERSION, ...originVersion, JSON.stringify(plan.steps), JSON.stringify(plan.output), decision.format, String(this.config.output.quality)]);
     if (etagMatches(request.headers['if-none-match'], etag)) return this.finish(request, head, 304, headers, etag);
 
