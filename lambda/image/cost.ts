@@ -93,15 +93,10 @@ export interface CostEstimate {
   width: number;
   height: number;
   frames: number;
-  /** The largest image held between operations, in pixels (all frames). */
+  /** The largest image held between operations, in pixels. */
   largestIntermediatePixels: number;
 }
 
-/**
- * The images the pipeline holds in turn: each step's result is materialised (a raw buffer)
- * before the next step, and trim and free rotations materialise within a step. Sizes follow
- * the same geometry the steps use; a trim is assumed to remove nothing.
- */
 /**
  * Operations that read their source more than once or out of order (turns, vertical flips, a
  * contrast stretch's histogram, a blur, saliency): libvips then holds the decoded input whole.
@@ -113,6 +108,8 @@ function readsSourceWhole(step: TransformStep): boolean {
 interface Walk {
   /** Bytes of each image materialised between operations, in order. */
   buffers: number[];
+  /** Pixels of the largest of them. */
+  largestHeld: number;
   width: number;
   height: number;
   alpha: boolean;
@@ -121,13 +118,24 @@ interface Walk {
   largestPixels: number;
 }
 
-function walkSteps(input: CostInput, steps: readonly TransformStep[], frames: number): Walk {
+/**
+ * The images the pipeline holds in turn: each step's result is materialised (a raw buffer)
+ * before the next step, and trim and free rotations materialise within a step; an animation
+ * kept animated stays in one pipeline. Sizes follow the geometry the steps use; a trim is
+ * assumed to remove nothing.
+ */
+function walkSteps(input: CostInput, steps: readonly TransformStep[], animated: boolean): Walk {
   let { width, height } = input;
   let alpha = input.hasAlpha;
   const buffers: number[] = [];
   let largestSide = Math.max(width, height);
   let largestPixels = width * height;
-  const hold = () => buffers.push(width * height * frames * (alpha ? 4 : 3));
+  let largestHeld = 0;
+  const hold = () => {
+    if (animated) return;
+    buffers.push(width * height * (alpha ? 4 : 3));
+    largestHeld = Math.max(largestHeld, width * height);
+  };
   const grow = () => {
     largestSide = Math.max(largestSide, width, height);
     largestPixels = Math.max(largestPixels, width * height);
@@ -137,7 +145,7 @@ function walkSteps(input: CostInput, steps: readonly TransformStep[], frames: nu
     if (step.cropMode === 'pad_resize' || step.cropMode === 'extract' || step.cropMode === 'pad_extract') {
       const box = requestedBox(step, width, height);
       if (box?.width !== undefined && box.height !== undefined) {
-        if (step.cropMode !== 'extract' && (box.width > width || box.height > height) && (step.background?.alpha ?? 1) < 1) alpha = true;
+        if (step.cropMode !== 'extract' && (step.background?.alpha ?? 1) < 1) alpha = true;
         ({ width, height } = box as { width: number; height: number });
       }
     } else {
@@ -165,14 +173,14 @@ function walkSteps(input: CostInput, steps: readonly TransformStep[], frames: nu
     }
     if (index < steps.length - 1) hold();
   });
-  return { buffers, width, height, alpha, largestSide, largestPixels };
+  return { buffers, largestHeld, width, height, alpha, largestSide, largestPixels };
 }
 
 /** The estimate for one format; pure, no pixels. */
 export function estimateCost(input: CostInput, steps: readonly TransformStep[], output: OutputOptions, format: ImageFormat): CostEstimate {
   const animated = input.animated && (format === 'gif' || format === 'webp') && supportsAnimation(steps);
   const frames = animated ? input.pages : 1;
-  const walk = walkSteps(input, steps, frames);
+  const walk = walkSteps(input, steps, animated);
   const alpha = walk.alpha && format !== 'jpeg';
   const outputPixels = walk.width * walk.height * frames;
   const buffers = [...walk.buffers];
@@ -203,14 +211,14 @@ export function estimateCost(input: CostInput, steps: readonly TransformStep[], 
     width: walk.width,
     height: walk.height,
     frames,
-    largestIntermediatePixels: Math.max(0, ...walk.buffers.map((bytes) => bytes / (walk.alpha ? 4 : 3))),
+    largestIntermediatePixels: walk.largestHeld,
   };
 }
 
 /** Over `limits.maxInputPixels`, or an operation over `maxOutputDimension` / `maxOutputPixels` (frames counted as the pipeline counts them). */
 export function overPixelLimits(input: CostInput, steps: readonly TransformStep[], limits: LimitsConfig): boolean {
   const frames = input.animated ? input.pages : 1;
-  const walk = walkSteps(input, steps, frames);
+  const walk = walkSteps(input, steps, input.animated);
   return input.width * input.height * input.pages > limits.maxInputPixels || walk.largestSide > limits.maxOutputDimension || walk.largestPixels * frames > limits.maxOutputPixels;
 }
 
@@ -264,7 +272,7 @@ export function affordableFormat(request: AffordableFormatRequest): ImageFormat 
   const { input, steps, output, decision, limits } = request;
   // Over the plain pixel limits, the pipeline answers with their own messages before any work.
   if (overPixelLimits(input, steps, limits)) return decision.format;
-  const walk = walkSteps(input, steps, 1);
+  const walk = walkSteps(input, steps, false);
   const first = estimateCost(input, steps, output, decision.format);
   const firstProblem = overLimits(first, limits);
   if (!firstProblem) return decision.format;
