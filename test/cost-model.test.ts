@@ -73,6 +73,8 @@ describe('the cost model, checked before the work', () => {
       const res = await h.get('/tr:f-avif/photo.jpg', { accept: AVIF_AND_WEBP });
       expect(res.status).toBe(422);
       expect(res.headers.get('x-afterimage-error')).toMatch(/^ELIMIT - .*AVIF output of 300x300 is over 40000 pixels \(limits\.maxAvifPixels\); f-webp fits$/);
+      // The answer depends on budgets an operator may raise: never cached.
+      expect(res.headers.get('cache-control')).toBe('no-store');
     });
   });
 
@@ -90,6 +92,7 @@ describe('the cost model, checked before the work', () => {
     it('an explicit f-webp over the budget is a 422 naming the budget and what fits', async () => {
       const res = await h.get('/tr:f-webp/large.png');
       expect(res.status).toBe(422);
+      expect(res.headers.get('cache-control')).toBe('no-store');
       expect(res.headers.get('x-afterimage-error')).toMatch(/^ELIMIT - .*WEBP output of 1000x1000 would need about \d+ MB at peak; the budget is 160 MB \(limits\.memoryBudgetMB\); f-png fits$/);
     });
 

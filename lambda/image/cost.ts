@@ -285,5 +285,6 @@ export function affordableFormat(request: AffordableFormatRequest): ImageFormat 
   // What would fit instead, so the message says what to ask for.
   const other = (['webp', alpha ? 'png' : 'jpeg'] as ImageFormat[]).find((format) => format !== decision.format && affordable(format));
   const hint = other ? `; f-${other === 'jpeg' ? 'jpg' : other} fits` : '; a smaller size or a shorter chain would fit';
-  throw new HttpError(422, 'ELIMIT', `This request is over the cost limits: the ${firstProblem}${hint}`);
+  // Not cached: the answer depends on the configured budgets, which may be raised.
+  throw new HttpError(422, 'ELIMIT', `This request is over the cost limits: the ${firstProblem}${hint}`, true);
 }
