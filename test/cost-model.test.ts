@@ -52,6 +52,8 @@ describe('the cost model, checked before the work', () => {
       const jpegOnly = await h.get('/photo.jpg', { accept: 'image/jpeg' });
       expect(jpegOnly.headers.get('etag')).not.toBe(large.headers.get('etag'));
       expect(jpegOnly.headers.get('content-type')).toBe('image/jpeg');
+      // A client that takes AVIF but not WebP gets the input's own format.
+      expect((await h.get('/photo.jpg', { accept: 'image/avif' })).headers.get('content-type')).toBe('image/jpeg');
       // A revalidation with the ETag it was given is a 304.
       const revalidated = await h.get('/photo.jpg', { accept: AVIF_AND_WEBP, 'if-none-match': large.headers.get('etag')! });
       expect(revalidated.status).toBe(304);

@@ -256,7 +256,7 @@ export interface AffordableFormatRequest {
 function candidates(request: AffordableFormatRequest, alpha: boolean): ImageFormat[] {
   const wanted = request.decision.format;
   const list: ImageFormat[] = [wanted];
-  if (wanted === 'avif' || (wanted === 'gif' && accepts(request.accept, 'image/webp'))) list.push('webp');
+  if ((wanted === 'avif' || wanted === 'gif') && accepts(request.accept, 'image/webp')) list.push('webp');
   // An animation is never flattened to its first frame behind the client's back.
   if (!(request.input.animated && supportsAnimation(request.steps))) list.push(alpha ? 'png' : 'jpeg');
   return [...new Set(list)];
@@ -272,11 +272,9 @@ export function affordableFormat(request: AffordableFormatRequest): ImageFormat 
   const { input, steps, output, decision, limits } = request;
   // Over the plain pixel limits, the pipeline answers with their own messages before any work.
   if (overPixelLimits(input, steps, limits)) return decision.format;
-  const walk = walkSteps(input, steps, false);
-  const first = estimateCost(input, steps, output, decision.format);
-  const firstProblem = overLimits(first, limits);
+  const firstProblem = overLimits(estimateCost(input, steps, output, decision.format), limits);
   if (!firstProblem) return decision.format;
-  const alpha = walk.alpha;
+  const { alpha } = walkSteps(input, steps, false);
   const affordable = (format: ImageFormat) => !overLimits(estimateCost(input, steps, output, format), limits);
   if (decision.negotiated) {
     const fallback = candidates(request, alpha).slice(1).find(affordable);
