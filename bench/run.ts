@@ -7,12 +7,17 @@
 // 3. Throughput under concurrency, and the process's peak RSS.
 // 4. Cloudinary backup origin: a request whose version resolution is cached against one that
 //    lists the asset's versions every time (the cache turned off).
+// 5. Peak memory (VmHWM, each in a child process) of the worst requests the default limits
+//    allow, against limits.memoryBudgetMB: the issue's cases and, per format, the largest
+//    input the cost model lets a heavy chain run on.
 
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { inspectInput, renderImage } from '../lambda/image/pipeline';
 import { landscapeSvg } from '../local/samples';
+import { DEFAULT_LIMITS } from '../lambda/config';
 import { s3Origin, startHarness } from '../test/helpers/harness';
+import { largestAllowedInput, measurePeakRss, noiseImage, type PeakRssJob, type WorstCase } from '../test/helpers/peak-rss';
 
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 30);
 
@@ -120,13 +125,51 @@ async function main(): Promise<void> {
     }
 
     console.log(`\npeak RSS of this process (server + s3rver + client): ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
+    if (process.env.BENCH_WORST_CASES !== '0') await worstCases();
   } finally {
     clearInterval(rssTimer);
     await h.close();
   }
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+const BROWSER = 'image/avif,image/webp,image/apng,*/*;q=0.8';
+
+/** Section 5: every request measured alone, in a fresh process, at the default limits. */
+export async function worstCases(): Promise<void> {
+  const budget = DEFAULT_LIMITS.memoryBudgetMB;
+  console.log(`\n5. peak memory of the worst allowed requests (default limits: memoryBudgetMB ${budget}, maxEncodeSeconds ${DEFAULT_LIMITS.maxEncodeSeconds}, maxAvifPixels ${DEFAULT_LIMITS.maxAvifPixels})`);
+  const fixed: Array<{ label: string; job: () => Promise<PeakRssJob> }> = [
+    { label: '600x400 JPEG, w-8192,h-8192, browser Accept', job: async () => ({ inputFile: await noiseImage('jpeg', 600, 400), chain: 'w-8192,h-8192', accept: BROWSER }) },
+    { label: '7000x7000 JPEG, no transformation, browser Accept', job: async () => ({ inputFile: await noiseImage('jpeg', 7000, 7000), chain: 'q-80', accept: BROWSER }) },
+    { label: '7000x7000 JPEG, t-true, browser Accept', job: async () => ({ inputFile: await noiseImage('jpeg', 7000, 7000), chain: 't-true', accept: BROWSER }) },
+    { label: '7000x7000 JPEG, ten bl-100 steps, browser Accept', job: async () => ({ inputFile: await noiseImage('jpeg', 7000, 7000), chain: Array(10).fill('bl-100').join(':'), accept: BROWSER }) },
+  ];
+  const searched: WorstCase[] = [
+    { kind: 'jpeg-progressive', chain: 'rt-45:bl-20:e-contrast,f-jpg', limits: {} },
+    { kind: 'png-interlaced', chain: 'bl-20:fl-v,f-png,pr-true', limits: {} },
+    { kind: 'png', chain: 'e-contrast:r-40,f-webp', limits: {} },
+    { kind: 'png', chain: 'bl-20:e-contrast,f-avif', limits: {} },
+    { kind: 'jpeg', chain: 'f-avif', limits: {} },
+    { kind: 'gif-animated', chain: 'w-0.9,f-gif', limits: {} },
+  ];
+  let worst = { label: '', peak: 0 };
+  const report = (label: string, result: Awaited<ReturnType<typeof measurePeakRss>>) => {
+    const outcome = result.status === 200 ? `${result.format} ${result.width}x${result.height}` : `${result.status} ${result.error}`;
+    console.log(`  ${label.padEnd(62)} → ${outcome.padEnd(18)} peak ${result.peakMiB.toFixed(0).padStart(5)} MiB (model ${result.estimateMiB?.toFixed(0) ?? '-'}), ${(result.ms / 1000).toFixed(1)} s`);
+    if (result.peakMiB > worst.peak) worst = { label, peak: result.peakMiB };
+  };
+  for (const { label, job } of fixed) report(label, await measurePeakRss(await job()));
+  for (const worstCase of searched) {
+    const { side, file } = await largestAllowedInput(worstCase);
+    const frames = worstCase.kind.endsWith('-animated') ? ' (20 frames)' : '';
+    report(`largest allowed: ${side}x${side} ${worstCase.kind}${frames}, ${worstCase.chain}`, await measurePeakRss({ inputFile: file, chain: worstCase.chain }));
+  }
+  console.log(`worst case measured: ${worst.peak.toFixed(0)} MiB of the ${budget} MiB budget (${worst.label})`);
+}
+
+if (require.main === module) {
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

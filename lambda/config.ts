@@ -99,9 +99,8 @@ export interface LimitsConfig {
   /** Largest input object, in bytes. @default 50 MiB */
   maxInputBytes: number;
   /**
-   * Largest input, in pixels (width × height × frames). A 50-megapixel RGBA image is 200 MB
-   * raw, and a chain can hold three such buffers at once: about 0.7 GB at peak, within the
-   * default 1536 MB function. @default 50 000 000
+   * Largest input, in pixels (width × height × frames). What a request may then cost in
+   * memory and time is the cost model's to bound (memoryBudgetMB). @default 50 000 000
    */
   maxInputPixels: number;
   /**
@@ -110,6 +109,17 @@ export interface LimitsConfig {
    * @default 67 108 864 (8192 × 8192: every still image within maxOutputDimension)
    */
   maxOutputPixels: number;
+  /**
+   * Peak memory one request may use, in MB (MiB, as Lambda counts), by the cost model's
+   * estimate (lambda/image/cost.ts), checked before the work: a negotiated format steps down
+   * (AVIF → WebP → PNG/JPEG), anything else over it is a 422.
+   * @default 1228 (memoryBudgetFor(1536): 80 % of the default function's memory)
+   */
+  memoryBudgetMB: number;
+  /** Estimated encoding time one request may take, in seconds (cost model; as memoryBudgetMB). @default 10 */
+  maxEncodeSeconds: number;
+  /** Largest AVIF output in pixels (width × height × frames); negotiated AVIF above it is WebP. @default 8 294 400 (3840 × 2160) */
+  maxAvifPixels: number;
   /** Most chained steps in one request. @default 10 */
   maxSteps: number;
   /** Longest transformation chain, in characters. @default 2048 */
@@ -179,11 +189,26 @@ export const DEFAULT_OUTPUT: OutputConfig = {
   cacheControl: 'public, max-age=31536000, stale-while-revalidate=86400',
 };
 
+/** The Lambda function's memory when the construct is not told otherwise, in MB. */
+export const DEFAULT_FUNCTION_MEMORY_MB = 1536;
+
+/**
+ * The default `limits.memoryBudgetMB` for a function of `memorySizeMB`: 80 %. The rest is
+ * headroom for what the cost model does not see: the Lambda runtime, the response on its way
+ * out, and memory the allocator keeps after earlier requests.
+ */
+export function memoryBudgetFor(memorySizeMB: number): number {
+  return Math.floor(memorySizeMB * 0.8);
+}
+
 export const DEFAULT_LIMITS: LimitsConfig = {
   maxOutputDimension: 8192,
   maxInputBytes: 50 * 1024 * 1024,
   maxInputPixels: 50_000_000,
   maxOutputPixels: 8192 * 8192,
+  memoryBudgetMB: memoryBudgetFor(DEFAULT_FUNCTION_MEMORY_MB),
+  maxEncodeSeconds: 10,
+  maxAvifPixels: 3840 * 2160,
   maxSteps: 10,
   maxChainLength: 2048,
   originTimeoutMs: 5000,
@@ -482,6 +507,9 @@ export function parseConfig(input: unknown): AfterimageConfig {
     maxInputBytes: c.integer(limitsIn.maxInputBytes, 'limits.maxInputBytes', 1, 2 ** 31, DEFAULT_LIMITS.maxInputBytes),
     maxInputPixels: c.integer(limitsIn.maxInputPixels, 'limits.maxInputPixels', 1, 2 ** 32, DEFAULT_LIMITS.maxInputPixels),
     maxOutputPixels: c.integer(limitsIn.maxOutputPixels, 'limits.maxOutputPixels', 1, 2 ** 32, DEFAULT_LIMITS.maxOutputPixels),
+    memoryBudgetMB: c.integer(limitsIn.memoryBudgetMB, 'limits.memoryBudgetMB', 128, 10240, DEFAULT_LIMITS.memoryBudgetMB),
+    maxEncodeSeconds: c.integer(limitsIn.maxEncodeSeconds, 'limits.maxEncodeSeconds', 1, 900, DEFAULT_LIMITS.maxEncodeSeconds),
+    maxAvifPixels: c.integer(limitsIn.maxAvifPixels, 'limits.maxAvifPixels', 0, 2 ** 32, DEFAULT_LIMITS.maxAvifPixels),
     maxSteps: c.integer(limitsIn.maxSteps, 'limits.maxSteps', 1, 100, DEFAULT_LIMITS.maxSteps),
     maxChainLength: c.integer(limitsIn.maxChainLength, 'limits.maxChainLength', 16, 65536, DEFAULT_LIMITS.maxChainLength),
     originTimeoutMs: c.integer(limitsIn.originTimeoutMs, 'limits.originTimeoutMs', 100, 120_000, DEFAULT_LIMITS.originTimeoutMs),

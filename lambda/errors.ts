@@ -21,6 +21,8 @@ export class HttpError extends Error {
     readonly status: number,
     readonly code: ErrorCode,
     message: string,
+    /** Never cached (`Cache-Control: no-store`), as every 5xx: a refusal that depends on budgets, not on the URL alone. */
+    readonly noStore = false,
   ) {
     super(message);
     this.name = 'HttpError';

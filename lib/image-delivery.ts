@@ -16,7 +16,7 @@ import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { ConfigError, parseConfig, type AfterimageConfig, type AfterimageConfigInput } from '../lambda/config';
+import { ConfigError, memoryBudgetFor, parseConfig, type AfterimageConfig, type AfterimageConfigInput } from '../lambda/config';
 import { HANDLER_ENTRY, lambdaNodejsBundling, packageLockFile, PACKAGE_ROOT } from './lambda-bundling';
 
 /** The CloudFront Function's source, read at synth time (also run by the unit tests). */
@@ -111,7 +111,7 @@ export class ImageDelivery extends Construct {
 
   constructor(scope: Construct, id: string, props: ImageDeliveryProps) {
     super(scope, id);
-    this.config = validateForLambda(props.config);
+    this.config = validateForLambda(withMemoryBudget(props.config, props.memorySize ?? DEFAULT_MEMORY_MB));
     const domainNames = props.domainNames ?? [];
     if (domainNames.length > 0 && !props.certificate) {
       throw new DeliveryOptionError('ImageDelivery: domainNames needs a certificate (an ACM certificate in us-east-1 covering those names)');
@@ -154,7 +154,7 @@ export class ImageDelivery extends Construct {
       ...(lockFile ? { depsLockFilePath: lockFile, projectRoot: PACKAGE_ROOT } : {}),
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
-      memorySize: props.memorySize ?? 1536,
+      memorySize: props.memorySize ?? DEFAULT_MEMORY_MB,
       timeout,
       role,
       logGroup: this.logGroup,
@@ -252,6 +252,22 @@ export class ImageDelivery extends Construct {
       });
     }
   }
+}
+
+/** The function's memory unless `memorySize` says otherwise, in MiB. */
+export const DEFAULT_MEMORY_MB = 1536;
+
+/**
+ * The cost model's memory budget follows the function's memory (80 % of it) unless the
+ * configuration sets `limits.memoryBudgetMB` itself.
+ */
+function withMemoryBudget(input: AfterimageConfigInput, memorySizeMB: number): AfterimageConfigInput {
+  const raw = input as { limits?: unknown } | undefined;
+  if (!raw || typeof raw !== 'object') return input;
+  const limits = raw.limits;
+  if (limits !== undefined && (typeof limits !== 'object' || limits === null || Array.isArray(limits))) return input;
+  if (limits && (limits as Record<string, unknown>).memoryBudgetMB !== undefined) return input;
+  return { ...input, limits: { ...(limits as object | undefined), memoryBudgetMB: memoryBudgetFor(memorySizeMB) } } as AfterimageConfigInput;
 }
 
 /** A construct option that cannot work, e.g. domain names without a certificate; the user's to fix. */

@@ -1,6 +1,6 @@
 // The configuration schema: defaults, and messages a user can act on.
 
-import { ConfigError, DEFAULT_LIMITS, parseConfig } from '../lambda/config';
+import { ConfigError, DEFAULT_LIMITS, memoryBudgetFor, parseConfig } from '../lambda/config';
 
 const origin = { name: 'images', type: 's3', bucket: 'my-images' };
 
@@ -21,6 +21,9 @@ describe('configuration defaults', () => {
     expect(config.output.format).toBe('auto');
     expect(config.limits).toEqual(DEFAULT_LIMITS);
     expect(config.limits.maxOutputPixels).toBe(8192 * 8192); // every still image within maxOutputDimension
+    // The cost model's budget: 80 % of the default 1536 MB function; AVIF up to 4K UHD.
+    expect(config.limits).toMatchObject({ memoryBudgetMB: 1228, maxEncodeSeconds: 10, maxAvifPixels: 3840 * 2160 });
+    expect(memoryBudgetFor(3008)).toBe(2406);
     expect(config.endpoints).toEqual([{ prefix: '', origins: ['images'], cloudinaryUrls: false, requireSignedUrls: false }]);
     expect(config.origins[0]).toMatchObject({ folder: '/', credentials: { source: 'secret' }, encodeKeys: false });
   });
@@ -41,7 +44,7 @@ describe('configuration errors', () => {
     const problems = problemsOf({
       origins: [{ name: 'a b', type: 'gcs', bucket: '' }],
       output: { quality: 120 },
-      limits: { maxOutputDimension: 'big', maxOutputPixels: 0 },
+      limits: { maxOutputDimension: 'big', maxOutputPixels: 0, memoryBudgetMB: 64 },
     });
     expect(problems).toEqual(expect.arrayContaining([
       'expected letters, digits, "-" or "_" (at most 64) for origins[0].name but received "a b"',
@@ -50,6 +53,7 @@ describe('configuration errors', () => {
       'expected an integer between 1 and 100 for output.quality but received 120',
       'expected an integer between 1 and 16383 for limits.maxOutputDimension but received "big"',
       'expected an integer between 1 and 4294967296 for limits.maxOutputPixels but received 0',
+      'expected an integer between 128 and 10240 for limits.memoryBudgetMB but received 64',
     ]));
   });
 

@@ -103,6 +103,13 @@ describe('Lambda function', () => {
     });
   });
 
+  test("the cost model's memory budget follows memorySize, unless the configuration sets it", () => {
+    expect(synthStack().stack.delivery.config.limits.memoryBudgetMB).toBe(1228);
+    expect(synthStack({ memorySize: 3008 }).stack.delivery.config.limits.memoryBudgetMB).toBe(2406);
+    const own = synthStack({ memorySize: 3008, config: { ...EXAMPLE_CONFIG, limits: { memoryBudgetMB: 1000 } } });
+    expect(own.stack.delivery.config.limits.memoryBudgetMB).toBe(1000);
+  });
+
   test('has no reserved concurrency unless asked, and takes the infrastructure options', () => {
     expect(template.findResources('AWS::Lambda::Function', { Properties: { ReservedConcurrentExecutions: Match.anyValue() } })).toEqual({});
     const custom = synthStack({ memorySize: 2048, timeout: Duration.seconds(20), reservedConcurrency: 50 }).template;

@@ -91,6 +91,11 @@ export function listedQuality(ranges: readonly MediaRange[], type: 'image/avif' 
   return own.length > 0 ? Math.min(...own) : 0;
 }
 
+/** Whether the client lists `type` with q > 0 (wildcards do not count). */
+export function accepts(accept: string | undefined, type: 'image/avif' | 'image/webp'): boolean {
+  return listedQuality(parseAccept(accept), type) > 0;
+}
+
 /** AVIF or WebP when the client lists it with q > 0: the higher q wins, AVIF on a tie (it is smaller). */
 export function negotiateFormat(accept: string | undefined): 'avif' | 'webp' | undefined {
   const ranges = parseAccept(accept);

@@ -18,7 +18,13 @@ export interface InspectedInput extends InputDescription {
   width: number;
   height: number;
   pages: number;
+  /** For the cost model (cost.ts): what the decoder holds. */
+  channels: number;
+  bytesPerSample: number;
+  progressive: boolean;
 }
+
+const BYTES_PER_SAMPLE: Record<string, number> = { uchar: 1, char: 1, ushort: 2, short: 2, uint: 4, int: 4, float: 4, complex: 8, double: 8, dpcomplex: 16 };
 
 /** Reads the header only. Not an image → null. Over a limit → 422. */
 export async function inspectInput(bytes: Buffer, limits: LimitsConfig): Promise<InspectedInput | null> {
@@ -43,6 +49,9 @@ export async function inspectInput(bytes: Buffer, limits: LimitsConfig): Promise
     width: swapped ? frameHeight : meta.width,
     height: swapped ? meta.width : frameHeight,
     pages,
+    channels: meta.channels ?? 4,
+    bytesPerSample: BYTES_PER_SAMPLE[meta.depth ?? 'uchar'] ?? 4,
+    progressive: meta.isProgressive ?? false,
   };
 }
 

@@ -6,9 +6,11 @@ import sharp from 'sharp';
 import packageJson from '../../package.json';
 import type { AfterimageConfig, EndpointConfig } from '../config';
 import { HttpError, notFound } from '../errors';
+import { affordableFormat } from '../image/cost';
 import { deadlineExceeded, type Deadline } from '../image/deadline';
 import { CONTENT_TYPES, chooseFormat, type ImageFormat } from '../image/format';
 import { inspectInput, renderImage } from '../image/pipeline';
+import { svgScale } from '../image/svg';
 import { buildPlan, type RequestPlan } from '../request/plan';
 import { parseRequestUrl } from '../request/parse-url';
 import { selectSigningKey, verifySignature, type SigningKeyProvider } from '../request/signature';
@@ -180,14 +182,28 @@ export class ImageService {
       return this.finish(request, head, 200, headers, makeEtag(['orig', ...originVersion]), stored.body, contentType);
     }
 
-    const decision = chooseFormat({
+    const wanted = chooseFormat({
       explicit: plan.output.format,
       formatWish: stored.formatWish as ImageFormat | undefined,
       configured: this.config.output.format,
       accept: request.headers.accept,
       input,
     });
-    if (decision.negotiated) headers.vary = 'Accept';
+    if (wanted.negotiated) headers.vary = 'Accept';
+    // Within the cost limits before the work, and before the ETag, which names the format. An
+    // SVG is costed at the size it will be drawn at (the first step's resize), not as declared.
+    const drawn = input.format === 'svg' ? svgScale(plan.steps[0], input.width, input.height) : 1;
+    const decision = wanted.format === 'svg' ? wanted : {
+      ...wanted,
+      format: affordableFormat({
+        input: { ...input, width: Math.max(1, Math.round(input.width * drawn)), height: Math.max(1, Math.round(input.height * drawn)), bytes: stored.body.length },
+        steps: plan.steps,
+        output: plan.output,
+        decision: { ...wanted, format: wanted.format },
+        accept: request.headers.accept,
+        limits: this.config.limits,
+      }),
+    };
     // Before the 304 below: a 304 carries the headers its 200 would (a cache refreshes them from it).
     if (decision.format === 'svg') headers['content-security-policy'] = SANDBOX_CSP;
     const etag = makeEtag(['image', RENDERER_VERSION, ...originVersion, JSON.stringify(plan.steps), JSON.stringify(plan.output), decision.format, String(this.config.output.quality)]);

@@ -34,7 +34,7 @@ export function errorResponse(error: unknown, head: boolean): ServiceResponse {
     headers: {
       'content-type': 'text/plain; charset=utf-8',
       'content-length': String(body.length),
-      'cache-control': status >= 500 ? 'no-store' : 'public, max-age=60',
+      'cache-control': status >= 500 || known?.noStore ? 'no-store' : 'public, max-age=60',
       'x-content-type-options': 'nosniff',
       'content-security-policy': SANDBOX_CSP,
       [ERROR_HEADER]: headerSafe(`${code} - ${message}`),
