@@ -175,8 +175,8 @@ export class ImageDelivery extends Construct {
     });
 
     this.edgeFunction = new cloudfront.Function(this, 'ViewerRequest', {
-      comment: 'afterimage: Accept reduced to avif/webp/other; only tr, ik-s, ik-t kept in the query',
-      code: cloudfront.FunctionCode.fromFile({ filePath: VIEWER_REQUEST_FUNCTION_FILE }),
+      comment: 'afterimage: Accept reduced to avif/webp/other; only tr, ik-s, ik-t kept; widths snapped',
+      code: cloudfront.FunctionCode.fromInline(viewerRequestCode(this.config)),
       runtime: cloudfront.FunctionRuntime.JS_2_0,
     });
 
@@ -268,6 +268,20 @@ function withMemoryBudget(input: AfterimageConfigInput, memorySizeMB: number): A
   if (limits !== undefined && (typeof limits !== 'object' || limits === null || Array.isArray(limits))) return input;
   if (limits && (limits as Record<string, unknown>).memoryBudgetMB !== undefined) return input;
   return { ...input, limits: { ...(limits as object | undefined), memoryBudgetMB: memoryBudgetFor(memorySizeMB) } } as AfterimageConfigInput;
+}
+
+/** The line of the CloudFront Function's source that the construct fills in. */
+const CONFIG_LINE = 'var CONFIG = { endpoints: [], maxDimension: 8192 };';
+
+/**
+ * The CloudFront Function's code for a configuration: the file, with every endpoint's prefix
+ * and `widths` filled in, so the edge snaps written widths as the runtime does.
+ */
+export function viewerRequestCode(config: AfterimageConfig): string {
+  const source = fs.readFileSync(VIEWER_REQUEST_FUNCTION_FILE, 'utf8');
+  if (!source.includes(CONFIG_LINE)) throw new Error(`${VIEWER_REQUEST_FUNCTION_FILE} has no line "${CONFIG_LINE}" to fill in`);
+  const endpoints = config.endpoints.map((endpoint) => [endpoint.prefix, endpoint.widths ?? null]);
+  return source.replace(CONFIG_LINE, `var CONFIG = ${JSON.stringify({ endpoints, maxDimension: config.limits.maxOutputDimension })};`);
 }
 
 /** A construct option that cannot work, e.g. domain names without a certificate; the user's to fix. */

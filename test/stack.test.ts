@@ -13,7 +13,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { ConfigError, parseConfig, type AfterimageConfigInput } from '../lambda/config';
 import { chooseFormat } from '../lambda/image/format';
-import { CACHE_KEY_QUERY_STRINGS, DeliveryOptionError, ImageDelivery, VIEWER_REQUEST_FUNCTION_FILE, writeConfigFile, type ImageDeliveryProps } from '../lib/image-delivery';
+import { CACHE_KEY_QUERY_STRINGS, DeliveryOptionError, ImageDelivery, VIEWER_REQUEST_FUNCTION_FILE, viewerRequestCode, writeConfigFile, type ImageDeliveryProps } from '../lib/image-delivery';
 import { ImageDeliveryStack } from '../lib/stack';
 
 const ROOT = path.join(__dirname, '..');
@@ -227,10 +227,14 @@ describe('distribution', () => {
         },
       },
     });
+    const code = viewerRequestCode(parseConfig(EXAMPLE_CONFIG));
     template.hasResourceProperties('AWS::CloudFront::Function', {
       FunctionConfig: Match.objectLike({ Runtime: 'cloudfront-js-2.0' }),
-      FunctionCode: fs.readFileSync(VIEWER_REQUEST_FUNCTION_FILE, 'utf8'),
+      FunctionCode: code,
     });
+    // The file, with the endpoints filled in; within CloudFront Functions' 10 KB.
+    expect(code).toBe(fs.readFileSync(VIEWER_REQUEST_FUNCTION_FILE, 'utf8').replace('var CONFIG = { endpoints: [], maxDimension: 8192 };', 'var CONFIG = {"endpoints":[["",null],["cld",null]],"maxDimension":8192};'));
+    expect(Buffer.byteLength(code)).toBeLessThan(10 * 1024);
   });
 
   test('a custom domain gets its certificate and TLSv1.2_2021', () => {

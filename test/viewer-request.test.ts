@@ -3,10 +3,14 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseConfig } from '../lambda/config';
 import { chooseFormat, type InputDescription } from '../lambda/image/format';
+import { buildPlan } from '../lambda/request/plan';
+import { parseRequestUrl } from '../lambda/request/parse-url';
+import { viewerRequestCode } from '../lib/image-delivery';
 
 type Header = { value: string; multiValue?: { value: string }[] };
-type Request = { headers: Record<string, Header>; querystring: Record<string, { value: string }> };
+type Request = { uri?: string; headers: Record<string, Header>; querystring: Record<string, { value: string }> };
 
 // Read as CloudFront runs it: the plain file, no module system.
 const source = fs.readFileSync(path.join(__dirname, '..', 'lib', 'edge', 'viewer-request.js'), 'utf8');
@@ -52,5 +56,75 @@ describe('viewer-request: q values are read as the runtime reads them', () => {
     '',
   ])('the bucket of %j negotiates what the header itself does', (accept) => {
     expect(negotiated(bucketOf(accept))).toBe(negotiated(accept));
+  });
+});
+
+// Endpoints with `widths`: the edge snaps a written width as the runtime does, so every width
+// that renders the same image is one cache entry. Checked against the runtime's own plan.
+describe('viewer-request: widths are snapped at the edge exactly as the runtime snaps them', () => {
+  const WIDTHS = [320, 640, 960, 1280, 1920];
+  const config = parseConfig({
+    origins: [{ name: 'o', type: 's3', bucket: 'b' }],
+    endpoints: [
+      { prefix: '', origins: ['o'] },
+      { prefix: 'sized', origins: ['o'], widths: WIDTHS },
+      { prefix: 'sized/raw', origins: ['o'] },
+    ],
+    namedTransformations: { thumb: 'w-100' },
+  });
+  const edge = new Function(`${viewerRequestCode(config)}\nreturn handler;`)() as (event: { request: Request }) => Request;
+  const run = (uri: string, query: Record<string, string> = {}) => {
+    const querystring = Object.fromEntries(Object.entries(query).map(([k, v]) => [k, { value: v }]));
+    const out = edge({ request: { uri, headers: {}, querystring } as Request });
+    return { uri: out.uri!, tr: out.querystring.tr?.value };
+  };
+  /** The runtime's plan of a request, or its error: what the response is made from. */
+  const planOf = (uri: string, tr?: string) => {
+    try {
+      return JSON.stringify(buildPlan(parseRequestUrl(config.endpoints, uri, tr === undefined ? '' : `tr=${tr}`), config).steps);
+    } catch (error) {
+      return `error ${(error as Error).message.replace(/"[^"]*"/g, '')}`;
+    }
+  };
+
+  it('w-333 and w-334 become one URL: w-640', () => {
+    expect(run('/sized/tr:w-333/a.jpg').uri).toBe('/sized/tr:w-640/a.jpg');
+    expect(run('/sized/tr:w-334/a.jpg').uri).toBe('/sized/tr:w-640/a.jpg');
+    expect(run('/sized/a.jpg', { tr: 'w-334' }).tr).toBe('w-640');
+  });
+
+  it('folds dpr in and scales h, as the runtime does', () => {
+    expect(run('/sized/tr:w-320,dpr-2/a.jpg').uri).toBe('/sized/tr:w-640/a.jpg');
+    expect(run('/sized/tr:w-333,h-200,c-force/a.jpg').uri).toBe('/sized/tr:w-640,h-384,c-force/a.jpg');
+  });
+
+  it('leaves alone what it must not touch: other endpoints, signed URLs, named transformations, widths above the list', () => {
+    expect(run('/tr:w-333/a.jpg').uri).toBe('/tr:w-333/a.jpg');
+    expect(run('/sized/raw/tr:w-333/a.jpg').uri).toBe('/sized/raw/tr:w-333/a.jpg');
+    expect(run('/sized/tr:w-333/a.jpg', { 'ik-s': 'abc' }).uri).toBe('/sized/tr:w-333/a.jpg');
+    expect(run('/sized/tr:n-thumb/a.jpg').uri).toBe('/sized/tr:n-thumb/a.jpg');
+    expect(run('/sized/tr:w-5000/a.jpg').uri).toBe('/sized/tr:w-5000/a.jpg');
+    expect(run('/sized/tr:w-0.5/a.jpg').uri).toBe('/sized/tr:w-0.5/a.jpg');
+    expect(run('/sized/tr:w-333/').uri).toBe('/sized/tr:w-333/');
+  });
+
+  it('never changes what a URL renders (every combination checked against the runtime plan)', () => {
+    const chains: string[] = [];
+    for (const w of ['1', '100', '319', '320', '321', '639', '641', '1000', '1920', '1921', '0.5', 'abc'])
+      for (const extra of ['', ',h-1', ',h-200', ',h-8000', ',dpr-2', ',dpr-0.5,h-75', ',dpr-3,h-10', ',e-grayscale,e-contrast', ',c-at_max,h-300', ',h-0.5'])
+        chains.push(`w-${w}${extra}`);
+    chains.push('w-333:w-100', 'n-thumb:w-500', 'h-200', 'dpr-2', 'w-333,w-334');
+    for (const chain of chains) {
+      const path = run(`/sized/tr:${chain}/a.jpg`).uri!;
+      expect([chain, planOf(path)]).toEqual([chain, planOf(`/sized/tr:${chain}/a.jpg`)]);
+      const query = run('/sized/a.jpg', { tr: chain }).tr;
+      expect([chain, planOf('/sized/a.jpg', query)]).toEqual([chain, planOf('/sized/a.jpg', chain)]);
+    }
+  });
+
+  it('makes every width between two listed ones one cache entry', () => {
+    const uris = new Set<string>();
+    for (let w = 321; w <= 640; w++) uris.add(run(`/sized/tr:w-${w}/a.jpg`).uri);
+    expect([...uris]).toEqual(['/sized/tr:w-640/a.jpg']);
   });
 });

@@ -1,9 +1,21 @@
 // CloudFront Function (cloudfront-js-2.0, viewer request). It keeps the cache key small:
-// the Accept header is reduced to one of three values, and every query parameter except
-// the ones that change the response (tr, ik-s, ik-t) is dropped. No dependencies, no
-// module syntax: CloudFront runs this file as it is.
+// the Accept header is reduced to one of three values, every query parameter except the ones
+// that change the response (tr, ik-s, ik-t) is dropped, and on endpoints with `widths` a
+// written width is snapped to the list, as the runtime snaps it, so `w-333` and `w-334` are one
+// cache entry. No dependencies, no module syntax: CloudFront runs this file as it is, after
+// the construct has filled in the line below from the configuration.
+
+// Every endpoint as [prefix, widths or null], as the configuration normalises them, and
+// limits.maxOutputDimension.
+var CONFIG = { endpoints: [], maxDimension: 8192 };
+var ENDPOINTS = CONFIG.endpoints;
+
+var HAS_WIDTHS = ENDPOINTS.some(function (endpoint) { return endpoint[1] !== null; });
 
 var KEPT_QUERY_PARAMETERS = { 'tr': true, 'ik-s': true, 'ik-t': true };
+var PLAIN_CHAIN = /^[A-Za-z0-9_.,:-]+$/;
+var WHOLE = /^[1-9][0-9]*$/;
+var DECIMAL = /^[0-9]+(\.[0-9]+)?$/;
 
 // The runtime picks AVIF or WebP when Accept names it with q > 0 (the higher q, AVIF on a tie),
 // else the input's format; wildcards do not count. These three values land in those branches.
@@ -47,6 +59,75 @@ function acceptBucket(header) {
   return ACCEPT_OTHER;
 }
 
+// The endpoint the runtime would pick: the longest prefix matching whole path segments.
+function endpointOf(segments) {
+  var best = null;
+  var bestLength = -1;
+  for (var i = 0; i < ENDPOINTS.length; i++) {
+    var prefix = ENDPOINTS[i][0] === '' ? [] : ENDPOINTS[i][0].split('/');
+    if (prefix.length <= bestLength || prefix.length > segments.length) continue;
+    var match = true;
+    for (var j = 0; j < prefix.length; j++) if (prefix[j] !== segments[j]) match = false;
+    if (match) {
+      best = ENDPOINTS[i];
+      bestLength = prefix.length;
+    }
+  }
+  return best ? { widths: best[1], length: bestLength } : null;
+}
+
+// One step, as lambda/request/endpoint-rules.ts snaps it: w × dpr rounded up to the list, dpr
+// folded in, h scaled by the same factor. Anything else (a fraction, a named transformation, a
+// width above the list, a repeated key) is left for the runtime to judge.
+function snapStep(step, widths) {
+  var params = step.split(',');
+  var at = {};
+  for (var i = 0; i < params.length; i++) {
+    // Effects are keyed by their name (e-grayscale, e-usm), as in the runtime's grammar.
+    var key = params[i].indexOf('e-') === 0 ? params[i].split('-').slice(0, 2).join('-') : params[i].split('-')[0];
+    if (key === 'n' || at[key] !== undefined) return step;
+    at[key] = i;
+  }
+  if (at.w === undefined) return step;
+  var w = params[at.w].slice(2);
+  var h = at.h === undefined ? null : params[at.h].slice(2);
+  var dpr = at.dpr === undefined ? '1' : params[at.dpr].slice(4);
+  if (!WHOLE.test(w) || (h !== null && !WHOLE.test(h)) || !DECIMAL.test(dpr)) return step;
+  var requested = Math.round(Number(w) * Number(dpr));
+  var allowed = null;
+  for (var k = 0; k < widths.length && allowed === null; k++) if (widths[k] >= requested) allowed = widths[k];
+  if (allowed === null || requested < 1) return step;
+  params[at.w] = 'w-' + allowed;
+  if (h !== null) {
+    var height = Math.max(1, Math.round((Number(h) * Number(dpr) * allowed) / requested));
+    // Too tall once scaled: the runtime refuses it, and its message should name what was written.
+    if (height > CONFIG.maxDimension) return step;
+    params[at.h] = 'h-' + height;
+  }
+  if (at.dpr !== undefined) params[at.dpr] = '';
+  return params.filter(function (p) { return p !== ''; }).join(',');
+}
+
+function snapChain(chain, widths) {
+  if (!PLAIN_CHAIN.test(chain)) return chain;
+  return chain.split(':').map(function (step) { return snapStep(step, widths); }).join(':');
+}
+
+// Unsigned requests only: a signature covers the chain as written.
+function snapWidths(request) {
+  if (!HAS_WIDTHS || request.querystring['ik-s']) return;
+  var segments = request.uri.split('/').slice(1);
+  var endpoint = endpointOf(segments);
+  if (!endpoint || !endpoint.widths) return;
+  var first = segments[endpoint.length];
+  if (first !== undefined && first.indexOf('tr:') === 0 && segments.slice(endpoint.length + 1).join('/') !== '') {
+    segments[endpoint.length] = 'tr:' + snapChain(first.slice(3), endpoint.widths);
+    request.uri = '/' + segments.join('/');
+  }
+  var query = request.querystring.tr;
+  if (query && !query.multiValue) query.value = snapChain(query.value, endpoint.widths);
+}
+
 function handler(event) {
   var request = event.request;
   request.headers.accept = { value: acceptBucket(request.headers.accept) };
@@ -58,5 +139,6 @@ function handler(event) {
     if (KEPT_QUERY_PARAMETERS[name] === true) kept[name] = query[name];
   }
   request.querystring = kept;
+  snapWidths(request);
   return request;
 }
