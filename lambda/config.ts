@@ -1,6 +1,8 @@
 // The configuration schema: one set of types read by the runtime, the local server and the
 // CDK construct, validated once at start-up by `parseConfig` with messages a user can act on.
 
+import { OUTPUT_FORMATS, type OutputFormat } from './request/plan-types';
+
 export type OriginType = 's3' | 'cloudinary-backup';
 
 /**
@@ -81,8 +83,6 @@ export interface EndpointConfig {
 
 /** Which transformations an endpoint accepts. */
 export type TransformationsRule = 'any' | 'named-only';
-
-export type OutputFormat = 'auto' | 'webp' | 'avif' | 'jpeg' | 'png' | 'gif' | 'orig';
 
 export interface OutputConfig {
   /** @default 80 */
@@ -235,7 +235,6 @@ export class ConfigError extends Error {
 }
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
-const OUTPUT_FORMATS: OutputFormat[] = ['auto', 'webp', 'avif', 'jpeg', 'png', 'gif', 'orig'];
 const CREDENTIAL_SOURCES = ['secret', 'static', 'env', 'default-chain'];
 
 /** Collects every problem instead of stopping at the first, so one run shows them all. */

@@ -5,7 +5,7 @@
 
 import type { LimitsConfig } from '../config';
 import { HttpError } from '../errors';
-import type { OutputOptions, TransformStep } from '../request/plan';
+import type { OutputOptions, TransformStep } from '../request/plan-types';
 import { accepts, type FormatDecision, type ImageFormat } from './format';
 import { requestedBox, resizeTarget, rotatedBounds, supportsAnimation } from './steps';
 

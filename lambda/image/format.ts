@@ -1,6 +1,6 @@
 // Spec section 4: which format a response is encoded in, and whether it depended on `Accept`.
 
-import type { OutputFormat } from '../config';
+import type { OutputFormat } from '../request/plan-types';
 
 /** Formats we encode to. */
 export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'avif' | 'gif';

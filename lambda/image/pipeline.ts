@@ -4,7 +4,7 @@
 import sharp from 'sharp';
 import type { LimitsConfig } from '../config';
 import { HttpError } from '../errors';
-import type { OutputOptions, TransformStep } from '../request/plan';
+import type { OutputOptions, TransformStep } from '../request/plan-types';
 import { WHITE } from '../request/colour';
 import { deadlineExceeded, isSharpTimeout, withinDeadline, type Deadline } from './deadline';
 import type { ImageFormat, InputDescription } from './format';

@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import type { LimitsConfig } from '../config';
 import { badRequest } from '../errors';
 import { TRANSPARENT, WHITE, type Colour } from '../request/colour';
-import type { Dimension, Focus, TransformStep } from '../request/plan';
+import type { Dimension, Focus, TransformStep } from '../request/plan-types';
 import { withinDeadline, type Deadline } from './deadline';
 
 /**

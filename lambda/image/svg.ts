@@ -7,7 +7,7 @@
 import sharp from 'sharp';
 import type { LimitsConfig } from '../config';
 import { HttpError } from '../errors';
-import type { TransformStep } from '../request/plan';
+import type { TransformStep } from '../request/plan-types';
 import { withinDeadline, type Deadline } from './deadline';
 import { requestedBox, resizeTarget, type ImageState } from './steps';
 

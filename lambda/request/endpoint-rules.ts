@@ -5,7 +5,7 @@
 import type { EndpointConfig, LimitsConfig } from '../config';
 import { badRequest } from '../errors';
 import { splitParameter } from './chain';
-import type { PlanDraft } from './plan';
+import type { PlanDraft } from './plan-types';
 
 const NAMED_ONLY_RULE = 'this endpoint renders only named transformations (n-<name>, Cloudinary t_<name>) and orig-true (endpoints[].transformations is "named-only")';
 

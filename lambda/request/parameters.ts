@@ -6,7 +6,7 @@ import type { LimitsConfig } from '../config';
 import { badRequest } from '../errors';
 import type { ChainContext, RawParameter } from './chain';
 import { COLOUR_ACCEPTS, parseColour } from './colour';
-import type { CropMode, CropStrategy, Dimension, Flip, Focus, OutputOptions, PlanDraft, UnsharpMask } from './plan';
+import { CROP_MODES, CROP_STRATEGIES, FLIPS, FOCI, OUTPUT_FORMATS, type Dimension, type PlanDraft, type UnsharpMask } from './plan-types';
 
 export interface ParameterContext extends ChainContext {
   limits: LimitsConfig;
@@ -85,8 +85,9 @@ export function parseFlag(value: string): boolean | undefined {
   return value === 'false' ? false : undefined;
 }
 
+/** One of a plan's listed values (plan-types.ts), typed as that value. */
 export function parseOneOf<T extends string>(value: string, allowed: readonly T[]): T | undefined {
-  return (allowed as readonly string[]).includes(value) ? (value as T) : undefined;
+  return allowed.find((candidate) => candidate === value);
 }
 
 /** `w`/`h`: an integer ≥ 1 up to the configured maximum, or a fraction 0 < v < 1. */
@@ -115,11 +116,12 @@ function effectFlag(key: string, field: 'grayscale' | 'contrast'): ParameterDefi
   });
 }
 
-const CROP_STRATEGIES: readonly CropStrategy[] = ['maintain_ratio', 'maintain_ratio_limit', 'force', 'at_max', 'at_max_enlarge', 'at_least'];
-const CROP_MODES: readonly CropMode[] = ['pad_resize', 'extract', 'pad_extract'];
-const FOCI: readonly Focus[] = ['center', 'top', 'bottom', 'left', 'right', 'top_left', 'top_right', 'bottom_left', 'bottom_right', 'auto', 'face'];
-const FORMATS = ['auto', 'webp', 'avif', 'jpg', 'jpeg', 'png', 'gif', 'orig'] as const;
-const FLIPS = ['h', 'v', 'h_v', 'v_h'] as const;
+// Spellings the URL accepts beyond the plan's values: `f-jpg` is `f-jpeg` (listed just before
+// it), `fl-v_h` is `fl-h_v`.
+const FORMAT_SPELLINGS = OUTPUT_FORMATS.flatMap((format) => (format === 'jpeg' ? ['jpg', format] : [format]));
+const parseFormat = (value: string) => parseOneOf(value === 'jpg' ? 'jpeg' : value, OUTPUT_FORMATS);
+const FLIP_SPELLINGS = [...FLIPS, 'v_h'];
+const parseFlip = (value: string) => parseOneOf(value === 'v_h' ? 'h_v' : value, FLIPS);
 
 /** `ar-16-9`: two positive numbers. */
 function parseAspectRatio(value: string): { width: number; height: number } | undefined {
@@ -210,8 +212,8 @@ export const PARAMETER_LIST: ParameterDefinition[] = [
   defineParameter('q', 'an integer from 1 to 100', (v) => parseIntegerIn(v, 1, 100), (d, v) => {
     d.output.quality = v;
   }),
-  defineParameter('f', `one of ${FORMATS.join(', ')}`, (v) => parseOneOf(v, FORMATS), (d, v) => {
-    d.output.format = (v === 'jpg' ? 'jpeg' : v) as OutputOptions['format'];
+  defineParameter('f', `one of ${FORMAT_SPELLINGS.join(', ')}`, parseFormat, (d, v) => {
+    d.output.format = v;
   }),
   defineParameter('pr', 'true or false', parseBoolean, (d, v) => {
     d.output.progressive = v;
@@ -262,8 +264,8 @@ export const PARAMETER_LIST: ParameterDefinition[] = [
     if (v === 'auto' || v === 0) delete d.step.rotate; // auto-orientation always happens first
     else d.step.rotate = v;
   }),
-  defineParameter('fl', `one of ${FLIPS.join(', ')}`, (v) => parseOneOf(v, FLIPS), (d, v) => {
-    d.step.flip = (v === 'v_h' ? 'h_v' : v) as Flip;
+  defineParameter('fl', `one of ${FLIP_SPELLINGS.join(', ')}`, parseFlip, (d, v) => {
+    d.step.flip = v;
   }),
   defineParameter('t', 'true or a threshold from 1 to 99', (v) => (v === 'true' ? DEFAULT_TRIM_THRESHOLD : parseIntegerIn(v, 1, 99)), (d, v) => {
     d.step.trim = v;
