@@ -1,6 +1,6 @@
 // Spec section 4: output format precedence, as a pure decision.
 
-import { chooseFormat, type InputDescription } from '../lambda/image/format';
+import { chooseFormat, formatWishOf, type InputDescription } from '../lambda/image/format';
 
 const jpeg: InputDescription = { format: 'jpeg', hasAlpha: false, animated: false };
 const svg: InputDescription = { format: 'svg', hasAlpha: true, animated: false };
@@ -26,6 +26,21 @@ describe('4.1 f-<format> in the chain wins', () => {
 describe('4.2 a Cloudinary format wish comes next', () => {
   it('selects the requested extension over the configured default', () => {
     expect(chooseFormat({ formatWish: 'webp', configured: 'auto', accept: AVIF_ACCEPT, input: jpeg })).toEqual({ format: 'webp', negotiated: false });
+  });
+  it('the wish is the requested extension when it names a format we encode to and differs from the stored one', () => {
+    expect(formatWishOf('webp', 'jpg')).toBe('webp');
+    expect(formatWishOf('jpg', 'png')).toBe('jpeg');
+    expect(formatWishOf('jpeg', 'tif')).toBe('jpeg');
+    expect(formatWishOf('png', '')).toBe('png');
+  });
+  it('no wish for the stored format under another spelling, an extension that is no output format, or none', () => {
+    expect(formatWishOf('jpg', 'jpeg')).toBeUndefined();
+    expect(formatWishOf('jpeg', 'jpg')).toBeUndefined();
+    expect(formatWishOf('png', 'png')).toBeUndefined();
+    expect(formatWishOf('tiff', 'jpg')).toBeUndefined();
+    expect(formatWishOf('constructor', 'jpg')).toBeUndefined();
+    expect(formatWishOf(undefined, 'jpg')).toBeUndefined();
+    expect(formatWishOf(undefined, undefined)).toBeUndefined();
   });
 });
 

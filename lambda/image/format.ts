@@ -14,6 +14,26 @@ export const CONTENT_TYPES: Record<ImageFormat | 'svg', string> = {
   svg: 'image/svg+xml',
 };
 
+/** File extensions that name a format we encode to. */
+const EXTENSION_FORMATS: Readonly<Record<string, ImageFormat>> = { jpg: 'jpeg', jpeg: 'jpeg', png: 'png', webp: 'webp', avif: 'avif', gif: 'gif' };
+
+/** The format a file extension names (lower-case: `jpg` → `jpeg`), if we encode to it. */
+function formatOfExtension(extension: string): ImageFormat | undefined {
+  return Object.hasOwn(EXTENSION_FORMATS, extension) ? EXTENSION_FORMATS[extension] : undefined;
+}
+
+/**
+ * A Cloudinary URL's extension is a format wish (spec section 4): `shoe.webp` over a stored
+ * `1700000000.jpg` asks for WebP. Only an extension that names a format we encode to, and
+ * differs from the stored file's format, is a wish; otherwise the usual precedence applies.
+ */
+export function formatWishOf(requestedExtension: string | undefined, storedFormat: string | undefined): ImageFormat | undefined {
+  if (!requestedExtension) return undefined;
+  const wish = formatOfExtension(requestedExtension);
+  if (!wish || !storedFormat) return wish;
+  return wish === (formatOfExtension(storedFormat) ?? storedFormat) ? undefined : wish;
+}
+
 /** What sharp told us about the input. */
 export interface InputDescription {
   /** sharp's format name: jpeg, png, webp, gif, svg, heif, tiff, ... */

@@ -4,7 +4,6 @@
 
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { LimitsConfig, OriginConfig } from '../config';
-import type { ImageFormat } from '../image/format';
 import { encodeKeyPath, folderPrefix } from './keys';
 import { ResolutionCache } from './resolution-cache';
 import { getObject, listPage } from './s3';
@@ -35,8 +34,6 @@ const CLOUD_ROOT = /(^|\/)res\/[^/]+\/$/;
 const VERSION_MARKER = /^v(\d+)$/;
 /** `<version>.<format>`; raw files may carry several extensions (`1700000000.tar.gz`), the last is the format. */
 const VERSION_FILE = /^(\d+)(?:\.(?:[^/]*\.)?([^./]+))?$/;
-/** Extensions that are a format wish (spec section 4), as our format names. */
-const WISHABLE_FORMATS: Record<string, ImageFormat> = { jpg: 'jpeg', jpeg: 'jpeg', png: 'png', webp: 'webp', avif: 'avif', gif: 'gif' };
 
 /** `jpg` and `jpeg` (and `tif`/`tiff`) name one format. */
 function sameFormat(a: string, b: string): boolean {
@@ -95,14 +92,6 @@ export function resolveCloudinaryVersion(
   const candidates = stored.filter((s) => s.version === wanted).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const chosen = (request.extension && candidates.find((s) => sameFormat(s.format, request.extension!))) || candidates[0];
   return { key: chosen.key, version: chosen.digits, format: chosen.format, exact };
-}
-
-/** The requested extension as a format wish: only when it is an output format and differs from the stored one. */
-export function formatWishFor(extension: string | undefined, storedFormat: string): ImageFormat | undefined {
-  if (!extension) return undefined;
-  const wish = Object.hasOwn(WISHABLE_FORMATS, extension) ? WISHABLE_FORMATS[extension] : undefined;
-  if (!wish) return undefined;
-  return sameFormat(wish, storedFormat) ? undefined : wish;
 }
 
 /**
@@ -175,8 +164,12 @@ export class CloudinaryBackupOrigin implements Origin {
     return keys;
   }
 
+  /** What was found, and how: the extension asked for and the format stored are passed on as data. */
   private toStoredObject(object: StoredObject, resolution: VersionResolution, request: BackupRequest): StoredObject {
-    const formatWish = formatWishFor(request.extension, resolution.format);
-    return { ...object, ...(resolution.exact ? { immutable: true } : {}), ...(formatWish ? { formatWish } : {}) };
+    return {
+      ...object,
+      ...(resolution.exact ? { immutable: true } : {}),
+      ...(request.extension ? { requestedExtension: request.extension, storedFormat: resolution.format } : {}),
+    };
   }
 }

@@ -14,8 +14,14 @@ export interface StoredObject {
   origin: OriginConfig;
   /** True when the bytes at this URL can never change (an exact Cloudinary version). */
   immutable?: boolean;
-  /** Cloudinary backup: the stored format differs from the requested extension → that extension is a format wish. */
-  formatWish?: string;
+  /**
+   * The extension the URL asked for, lower-case (`webp`), when the origin chose among stored
+   * files by it (Cloudinary backup). Data only: what it means for the output format is decided
+   * by `formatWishOf` in image/format.ts. A plain origin reads the key as written and leaves it out.
+   */
+  requestedExtension?: string;
+  /** The format of the chosen file as its key names it (extension, lower-case; '' when none), set with `requestedExtension`. */
+  storedFormat?: string;
 }
 
 export interface Origin {

@@ -8,7 +8,7 @@ import type { AfterimageConfig, EndpointConfig } from '../config';
 import { HttpError, notFound } from '../errors';
 import { affordableFormat } from '../image/cost';
 import { deadlineExceeded, type Deadline } from '../image/deadline';
-import { CONTENT_TYPES, chooseFormat, type ImageFormat } from '../image/format';
+import { CONTENT_TYPES, chooseFormat, formatWishOf } from '../image/format';
 import { inspectInput, renderImage } from '../image/pipeline';
 import { svgScale } from '../image/svg';
 import { buildPlan, type RequestPlan } from '../request/plan';
@@ -184,7 +184,7 @@ export class ImageService {
 
     const wanted = chooseFormat({
       explicit: plan.output.format,
-      formatWish: stored.formatWish as ImageFormat | undefined,
+      formatWish: formatWishOf(stored.requestedExtension, stored.storedFormat),
       configured: this.config.output.format,
       accept: request.headers.accept,
       input,
