@@ -2,8 +2,8 @@
 
 import type { OutputFormat } from '../request/plan-types';
 
-/** Formats we encode to. */
-export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'avif' | 'gif';
+/** Formats we encode to: the output formats that name one. */
+export type ImageFormat = Exclude<OutputFormat, 'auto' | 'orig'>;
 
 export const CONTENT_TYPES: Record<ImageFormat | 'svg', string> = {
   jpeg: 'image/jpeg',
