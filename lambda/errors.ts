@@ -1,24 +1,29 @@
 // One error type for everything the service answers with a non-2xx status.
 // `code` is the short machine-readable reason sent in the `x-afterimage-error` header.
 
-export type ErrorCode =
-  | 'EINVAL'    // bad path or transformation (400)
-  | 'ESIGNATURE' // missing, wrong or expired signature (401)
-  | 'ENOENT'    // file in no origin (404)
-  | 'EMETHOD'   // method not allowed (405)
-  | 'ELIMIT'    // over an input limit (422)
-  | 'EUNREADABLE' // input is not a decodable image (422)
-  | 'EACCES'    // origin refused: credentials, permissions, missing bucket (502)
-  | 'EORIGIN'   // origin failed after retries (502)
-  | 'ETIMEDOUT' // origin timed out (504)
-  | 'EDEADLINE' // the request ran past its deadline; the work was stopped (503)
-  | 'EBUSY'     // every render slot busy and the queue full (503)
-  | 'EABORTED'  // the client went away; never sent, the work is dropped
-  | 'EINTERNAL'; // a bug; the message never carries details (500)
+/** Every reason the service answers with a non-2xx status, and that status: the code decides it. */
+export const ERROR_STATUS = {
+  EINVAL: 400, // bad path or transformation
+  ESIGNATURE: 401, // missing, wrong or expired signature
+  ENOENT: 404, // file in no origin
+  EMETHOD: 405, // method not allowed
+  ELIMIT: 422, // over a limit (input, output, cost model)
+  EUNREADABLE: 422, // input is not a decodable image
+  EACCES: 502, // origin refused: credentials, permissions, missing bucket
+  EORIGIN: 502, // origin failed after retries
+  EDEADLINE: 503, // the request ran past its deadline; the work was stopped
+  EBUSY: 503, // every render slot busy and the queue full
+  EABORTED: 503, // the client went away; never sent, the work is dropped
+  ETIMEDOUT: 504, // origin timed out
+  EINTERNAL: 500, // a bug or a broken deployment; the message never carries details
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
 
 export class HttpError extends Error {
+  readonly status: number;
+
   constructor(
-    readonly status: number,
     readonly code: ErrorCode,
     message: string,
     /** Never cached (`Cache-Control: no-store`), as every 5xx: a refusal that depends on budgets, not on the URL alone. */
@@ -26,17 +31,19 @@ export class HttpError extends Error {
   ) {
     super(message);
     this.name = 'HttpError';
+    this.status = ERROR_STATUS[code];
   }
 }
 
-export const badRequest = (message: string) => new HttpError(400, 'EINVAL', message);
-export const notFound = (message: string) => new HttpError(404, 'ENOENT', message);
-
-/** Describes a received value for an error message: `"abc"`, `12`, `undefined`. */
-export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
-  if (value === null || value === undefined) return String(value);
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  return String(value);
-}
+export const badRequest = (message: string) => new HttpError('EINVAL', message);
+export const unauthorized = (message: string) => new HttpError('ESIGNATURE', message);
+export const notFound = (message: string) => new HttpError('ENOENT', message);
+export const methodNotAllowed = (message: string) => new HttpError('EMETHOD', message);
+/** Over a limit; `noStore` where the refusal depends on budgets an operator may raise. */
+export const limitExceeded = (message: string, noStore = false) => new HttpError('ELIMIT', message, noStore);
+export const unreadable = (message: string) => new HttpError('EUNREADABLE', message);
+export const originRefused = (message: string) => new HttpError('EACCES', message);
+export const originFailed = (message: string) => new HttpError('EORIGIN', message);
+export const originTimedOut = (message: string) => new HttpError('ETIMEDOUT', message);
+export const busy = (message: string) => new HttpError('EBUSY', message);
+export const internalError = (message: string) => new HttpError('EINTERNAL', message);

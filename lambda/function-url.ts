@@ -13,7 +13,7 @@ import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import { CONFIG_FILE_NAME, parseConfig } from './config';
 import { SecretStore } from './origin/secrets';
 import { ImageService, type ServiceRequest, type ServiceResponse } from './service/image-service';
-import { HttpError } from './errors';
+import { internalError } from './errors';
 import { errorResponse } from './service/respond';
 
 /** Body chunk size: large enough to be cheap, small enough that a 40 MB original is never one write. */
@@ -62,14 +62,14 @@ export const RESPONSE_MARGIN_MS = 2000;
 /** Answers one event; never throws: a failure outside the service is a 500 with its reason. */
 async function answer(source: ServiceSource, event: LambdaFunctionURLEvent, context?: Context): Promise<ServiceResponse> {
   const head = event?.requestContext?.http?.method === 'HEAD';
-  if ('error' in source) return errorResponse(new HttpError(500, 'EINTERNAL', 'The function could not load its configuration; see its logs'), head);
+  if ('error' in source) return errorResponse(internalError('The function could not load its configuration; see its logs'), head);
   try {
     const remaining = context?.getRemainingTimeInMillis?.();
     const options = remaining === undefined ? {} : { timeoutMs: Math.max(0, remaining - RESPONSE_MARGIN_MS) };
     return await source.service.handle(toServiceRequest(event), options);
   } catch (error) {
     console.error('afterimage: unexpected failure', error);
-    return errorResponse(new HttpError(500, 'EINTERNAL', 'Internal error'), head);
+    return errorResponse(internalError('Internal error'), head);
   }
 }
 

@@ -4,7 +4,7 @@
 // an explicit one that does not fit is a 422 naming what would.
 
 import type { LimitsConfig } from '../config';
-import { HttpError } from '../errors';
+import { limitExceeded } from '../errors';
 import type { OutputOptions, TransformStep } from '../request/plan-types';
 import { accepts, type FormatDecision, type ImageFormat } from './format';
 import { requestedBox, resizeTarget, rotatedBounds, supportsAnimation } from './steps';
@@ -284,5 +284,5 @@ export function affordableFormat(request: AffordableFormatRequest): ImageFormat 
   const other = (['webp', alpha ? 'png' : 'jpeg'] as ImageFormat[]).find((format) => format !== decision.format && affordable(format));
   const hint = other ? `; f-${other === 'jpeg' ? 'jpg' : other} fits` : '; a smaller size or a shorter chain would fit';
   // Not cached: the answer depends on the configured budgets, which may be raised.
-  throw new HttpError(422, 'ELIMIT', `This request is over the cost limits: the ${firstProblem}${hint}`, true);
+  throw limitExceeded(`This request is over the cost limits: the ${firstProblem}${hint}`, true);
 }

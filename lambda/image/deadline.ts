@@ -16,7 +16,7 @@ export interface Deadline {
 
 /** 503, never cached: the same request may finish on a less busy machine, or with more time left. */
 export function deadlineExceeded(deadline: Pick<Deadline, 'source'>): HttpError {
-  return new HttpError(503, 'EDEADLINE', `The request did not finish within its deadline (${deadline.source}); its work was stopped`);
+  return new HttpError('EDEADLINE', `The request did not finish within its deadline (${deadline.source}); its work was stopped`);
 }
 
 /**

@@ -3,7 +3,7 @@
 
 import sharp from 'sharp';
 import type { LimitsConfig } from '../config';
-import { HttpError } from '../errors';
+import { HttpError, limitExceeded, unreadable } from '../errors';
 import type { OutputOptions, TransformStep } from '../request/plan-types';
 import { WHITE } from '../request/colour';
 import { deadlineExceeded, isSharpTimeout, withinDeadline, type Deadline } from './deadline';
@@ -59,7 +59,7 @@ export async function inspectInput(bytes: Buffer, limits: LimitsConfig): Promise
 function checkInputPixels(width: number, frameHeight: number, pages: number, limits: LimitsConfig): void {
   const pixels = width * frameHeight * pages;
   if (pixels > limits.maxInputPixels) {
-    throw new HttpError(422, 'ELIMIT', `The input is ${width}x${frameHeight}${pages > 1 ? ` x ${pages} frames` : ''} = ${pixels} pixels; the limit is ${limits.maxInputPixels} (limits.maxInputPixels)`);
+    throw limitExceeded(`The input is ${width}x${frameHeight}${pages > 1 ? ` x ${pages} frames` : ''} = ${pixels} pixels; the limit is ${limits.maxInputPixels} (limits.maxInputPixels)`);
   }
 }
 
@@ -124,7 +124,7 @@ async function renderWith(bytes: Buffer, input: InspectedInput, options: RenderO
     if (error instanceof HttpError) throw error;
     // sharp's timeout stopped libvips: the deadline passed (or the client left) during the work.
     if (isSharpTimeout(error) && deadline) throw deadline.signal.aborted ? deadline.signal.reason : deadlineExceeded(deadline);
-    throw new HttpError(422, 'EUNREADABLE', `The image could not be processed: ${shortSharpMessage(error)}`);
+    throw unreadable(`The image could not be processed: ${shortSharpMessage(error)}`);
   }
 }
 

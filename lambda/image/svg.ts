@@ -6,7 +6,7 @@
 
 import sharp from 'sharp';
 import type { LimitsConfig } from '../config';
-import { HttpError } from '../errors';
+import { limitExceeded } from '../errors';
 import type { TransformStep } from '../request/plan-types';
 import { withinDeadline, type Deadline } from './deadline';
 import { requestedBox, resizeTarget, type ImageState } from './steps';
@@ -48,7 +48,7 @@ export async function rasteriseSvg(
   const [limit, setting] = limits.maxSvgPixels <= limits.maxInputPixels ? [limits.maxSvgPixels, 'limits.maxSvgPixels'] : [limits.maxInputPixels, 'limits.maxInputPixels'];
   if (width * height > limit) {
     const at = scale === 1 ? '' : ` (declared ${declared.width}x${declared.height}, drawn ${scale > 1 ? 'larger' : 'smaller'} for the requested size)`;
-    throw new HttpError(422, 'ELIMIT', `The SVG would be drawn at ${width}x${height} = ${width * height} pixels${at}; the limit is ${limit} (${setting})`);
+    throw limitExceeded(`The SVG would be drawn at ${width}x${height} = ${width * height} pixels${at}; the limit is ${limit} (${setting})`);
   }
   // sharp's own pixel check guards the drawing too, with room for the loader's rounding.
   const limitInputPixels = (Math.ceil(declared.width * scale) + 1) * (Math.ceil(declared.height * scale) + 1);

@@ -13,7 +13,7 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import type { LimitsConfig, OriginConfig } from '../config';
-import { HttpError } from '../errors';
+import { HttpError, limitExceeded, originFailed, originRefused, originTimedOut } from '../errors';
 import type { SecretStore } from './secrets';
 import type { StoredObject } from './types';
 
@@ -44,7 +44,7 @@ function credentialsFor(origin: OriginConfig, secrets?: SecretStore): AwsCredent
       return async () => {
         const value = await secrets.get();
         if (!value.accessKeyId || !value.secretAccessKey) {
-          throw new HttpError(502, 'EACCES', 'The Secrets Manager secret holds no accessKeyId/secretAccessKey yet (see README: setting the bucket keys)');
+          throw originRefused('The Secrets Manager secret holds no accessKeyId/secretAccessKey yet (see README: setting the bucket keys)');
         }
         return {
           accessKeyId: value.accessKeyId,
@@ -129,20 +129,20 @@ export function originFailure(error: unknown, origin: OriginConfig): HttpError {
   const status = e.$metadata?.httpStatusCode;
   const code = errorCode(e);
   if (code && Object.hasOwn(CONNECTION_FAILURES, code)) {
-    return new HttpError(502, 'EORIGIN', `Origin "${origin.name}" ${CONNECTION_FAILURES[code]} (${code})`);
+    return originFailed(`Origin "${origin.name}" ${CONNECTION_FAILURES[code]} (${code})`);
   }
   if (code && TLS_FAILURE.test(code)) {
-    return new HttpError(502, 'EORIGIN', `Origin "${origin.name}" failed the TLS handshake (${code}): check its endpoint and certificate`);
+    return originFailed(`Origin "${origin.name}" failed the TLS handshake (${code}): check its endpoint and certificate`);
   }
   if (name === 'TimeoutError' || name === 'AbortError' || code === 'ETIMEDOUT' || name === 'RequestTimeout') {
-    return new HttpError(504, 'ETIMEDOUT', `Origin "${origin.name}" did not answer in time`);
+    return originTimedOut(`Origin "${origin.name}" did not answer in time`);
   }
   if (REFUSED.has(name) || status === 403 || status === 401 || status === 301) {
-    return new HttpError(502, 'EACCES', `Origin "${origin.name}" refused the request (${name}${status ? ` ${status}` : ''}): check the bucket name, region and keys`);
+    return originRefused(`Origin "${origin.name}" refused the request (${name}${status ? ` ${status}` : ''}): check the bucket name, region and keys`);
   }
   // S3's error name and status (`InternalError 500`), or Node's error code (`EPROTO`).
   const reason = [name === 'Error' && code ? code : name, status].filter((part) => part !== undefined).join(' ');
-  return new HttpError(502, 'EORIGIN', `Origin "${origin.name}" failed (${reason})`);
+  return originFailed(`Origin "${origin.name}" failed (${reason})`);
 }
 
 function deadline(limits: LimitsConfig): AbortSignal {
@@ -162,7 +162,7 @@ export async function getObject(
     const output = await client.send(new GetObjectCommand({ Bucket: origin.bucket, Key: key }), { abortSignal: signal });
     if (output.ContentLength !== undefined && output.ContentLength > limits.maxInputBytes) {
       (output.Body as { destroy?: () => void } | undefined)?.destroy?.();
-      throw new HttpError(422, 'ELIMIT', `The stored file is ${output.ContentLength} bytes; the limit is ${limits.maxInputBytes} (limits.maxInputBytes)`);
+      throw limitExceeded(`The stored file is ${output.ContentLength} bytes; the limit is ${limits.maxInputBytes} (limits.maxInputBytes)`);
     }
     const body = await readBody(output, signal, limits.originTimeoutMs, limits.maxInputBytes);
     return { body, contentType: output.ContentType, lastModified: output.LastModified, etag: output.ETag, key, origin };
@@ -192,7 +192,7 @@ async function readBody(output: GetObjectCommandOutput, signal: AbortSignal, idl
       // Content-Length was checked before reading; this holds when the origin sent none.
       if (total > maxBytes) {
         body.destroy?.();
-        throw new HttpError(422, 'ELIMIT', `The stored file is over ${maxBytes} bytes, the limit (limits.maxInputBytes)`);
+        throw limitExceeded(`The stored file is over ${maxBytes} bytes, the limit (limits.maxInputBytes)`);
       }
       chunks.push(bytes);
     }

@@ -2,7 +2,7 @@
 // key takes effect without a redeploy. The client is injected so tests need no module mocks.
 
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { HttpError } from '../errors';
+import { originRefused } from '../errors';
 
 /** The secret's JSON. Bucket keys for origins with `credentials.source: 'secret'`, and the signing key. */
 export interface SecretValue {
@@ -52,13 +52,13 @@ export class SecretStore {
     } catch (error) {
       const name = (error as Error).name ?? 'Error';
       console.error(`afterimage: reading secret failed: ${name}`);
-      throw new HttpError(502, 'EACCES', 'The origin keys could not be read from Secrets Manager');
+      throw originRefused('The origin keys could not be read from Secrets Manager');
     }
     let value: SecretValue;
     try {
       value = JSON.parse(text ?? '') as SecretValue;
     } catch {
-      throw new HttpError(502, 'EACCES', 'The Secrets Manager secret is not JSON like {"accessKeyId": ..., "secretAccessKey": ...}');
+      throw originRefused('The Secrets Manager secret is not JSON like {"accessKeyId": ..., "secretAccessKey": ...}');
     }
     this.cached = { value, expiresAt: this.now() + this.ttlMs };
     return value;

@@ -5,7 +5,7 @@
 // other's URLs: an endpoint names its own key (`signingKeyName`) to be isolated from the rest.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { HttpError } from '../errors';
+import { internalError, unauthorized } from '../errors';
 import type { ParsedUrl } from './parse-url';
 
 /** The expiry ImageKit's SDKs sign when a URL never expires. */
@@ -45,7 +45,7 @@ export function signingKeysOf(entry: unknown, field: string): string[] | undefin
   const keys = Array.isArray(entry) ? entry : [entry];
   if (keys.length === 0 || keys.length > MAX_KEYS_PER_NAME || !keys.every((k) => typeof k === 'string' && k.length > 0)) {
     console.error(`afterimage: ${field} must be a key (a string) or [current, previous] during a rotation`);
-    throw new HttpError(500, 'EINTERNAL', 'Signed URLs cannot be verified: the private key is malformed');
+    throw internalError('Signed URLs cannot be verified: the private key is malformed');
   }
   return keys as string[];
 }
@@ -75,8 +75,6 @@ export function signingKeysFromEnvironment(env: Record<string, string | undefine
   }
   return set.privateKey === undefined && set.privateKeys === undefined ? undefined : set;
 }
-
-const unauthorized = (message: string) => new HttpError(401, 'ESIGNATURE', message);
 
 /** Signs what ImageKit signs: `text` is the URL after the endpoint, without `ik-s`/`ik-t`. */
 export function signText(text: string, expiry: string, privateKey: string): string {
@@ -119,7 +117,7 @@ export async function verifySignature(parsed: ParsedUrl, keyProvider: SigningKey
   if (!keys) {
     if (!required) return;
     console.error(`afterimage: signed URLs are required on the endpoint "/${parsed.endpoint.prefix}" but no private key is configured (${keyField(name)})`);
-    throw new HttpError(500, 'EINTERNAL', 'Signed URLs cannot be verified: no private key is configured');
+    throw internalError('Signed URLs cannot be verified: no private key is configured');
   }
   const expiry = parsed.expires ?? NEVER_EXPIRES;
   if (!/^\d{1,12}$/.test(expiry)) throw unauthorized('Invalid ik-t: expected Unix seconds');

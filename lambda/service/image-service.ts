@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
 import packageJson from '../../package.json';
 import type { AfterimageConfig, EndpointConfig } from '../config';
-import { HttpError, notFound } from '../errors';
+import { HttpError, methodNotAllowed, notFound, unreadable } from '../errors';
 import { affordableFormat } from '../image/cost';
 import { deadlineExceeded, type Deadline } from '../image/deadline';
 import { CONTENT_TYPES, chooseFormat, formatWishOf } from '../image/format';
@@ -109,7 +109,7 @@ export class ImageService {
     const controller = new AbortController();
     const deadline: Deadline = { at: performance.now() + ms, signal: controller.signal, source };
     const timer = setTimeout(() => controller.abort(deadlineExceeded(deadline)), ms);
-    const clientGone = () => controller.abort(new HttpError(503, 'EABORTED', 'The client closed the connection before the answer was ready'));
+    const clientGone = () => controller.abort(new HttpError('EABORTED', 'The client closed the connection before the answer was ready'));
     if (options.signal?.aborted) clientGone();
     else options.signal?.addEventListener('abort', clientGone, { once: true });
     return {
@@ -124,7 +124,7 @@ export class ImageService {
   /** URL → plan → signature → origins → render: what `handle` races against the deadline. */
   private async answer(request: ServiceRequest, head: boolean, deadline: Deadline): Promise<ServiceResponse> {
     if (request.method !== 'GET' && !head) {
-      throw new HttpError(405, 'EMETHOD', `Method ${request.method.slice(0, 16)} is not allowed; use GET or HEAD`);
+      throw methodNotAllowed(`Method ${request.method.slice(0, 16)} is not allowed; use GET or HEAD`);
     }
     const parsed = parseRequestUrl(this.config.endpoints, request.rawPath, request.rawQuery);
     // Cheap before expensive: the plan (pure), then the signature, then the origins.
@@ -173,7 +173,7 @@ export class ImageService {
     if (!input || plan.original) {
       // Not an image (or orig-true): served exactly as stored, unless a transformation was asked for.
       if (!input && plan.transformed && !plan.original) {
-        throw new HttpError(422, 'EUNREADABLE', 'The stored file is not an image that can be transformed; request it without transformations to get it as stored');
+        throw unreadable('The stored file is not an image that can be transformed; request it without transformations to get it as stored');
       }
       // Sandboxed whatever its stored type says: sharp did not vouch for these bytes (an SVG
       // or HTML stored as image/png must not run script on the delivery domain).

@@ -2,7 +2,7 @@
 // bounded queue, in arrival order, so a burst is served like a fleet of one-request sandboxes
 // instead of every render sharing the CPUs and the memory at once.
 
-import { HttpError } from '../errors';
+import { busy } from '../errors';
 
 /** Gives back a slot; call it once the work has really ended, not when its answer was sent. */
 export type ReleaseSlot = () => void;
@@ -32,7 +32,7 @@ export class RenderSlots {
       return Promise.resolve(this.releaser());
     }
     if (this.waiting.length >= this.maxWaiting) {
-      return Promise.reject(new HttpError(503, 'EBUSY', `The server is busy: ${this.running} renders are running and ${this.waiting.length} waiting (limits.maxConcurrentRenders, limits.maxQueuedRenders); try again shortly`));
+      return Promise.reject(busy(`The server is busy: ${this.running} renders are running and ${this.waiting.length} waiting (limits.maxConcurrentRenders, limits.maxQueuedRenders); try again shortly`));
     }
     return new Promise<ReleaseSlot>((resolve, reject) => {
       const waiter = {
