@@ -17,6 +17,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ConfigError, memoryBudgetFor, parseConfig, type AfterimageConfig, type AfterimageConfigInput } from '../lambda/config';
+import { folderPrefix } from '../lambda/origin/keys';
 import { HANDLER_ENTRY, lambdaNodejsBundling, packageLockFile, PACKAGE_ROOT } from './lambda-bundling';
 
 /** The CloudFront Function's source, read at synth time (also run by the unit tests). */
@@ -358,7 +359,9 @@ function grantDefaultChainOrigins(role: iam.Role, config: AfterimageConfig): voi
   for (const origin of config.origins) {
     if (origin.credentials?.source !== 'default-chain' || origin.endpoint) continue;
     const bucketArn = `arn:${Aws.PARTITION}:s3:::${origin.bucket}`;
-    const folder = (origin.folder ?? '').replace(/^\/+/, '').replace(/([^/])$/, '$1/');
+    // The runtime's own reading of the folder (`images//` is the keys under `images/`), so the
+    // grant covers exactly the keys the function asks for.
+    const folder = folderPrefix(origin.folder);
     const objects = `${bucketArn}/${folder}*`;
     role.addToPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [objects] }));
     Validations.of(role).acknowledge({
