@@ -114,9 +114,14 @@ export interface LimitsConfig extends DefaultedLimits, OptionalLimits {}
 /** The limit names, in the table's order. */
 export const LIMIT_NAMES = Object.keys(LIMITS) as LimitName[];
 
-export const DEFAULT_LIMITS: LimitsConfig = Object.fromEntries(
-  LIMIT_NAMES.flatMap((name) => {
+/** Every limit that has a default, at its default: the limits of a configuration that writes none. */
+export const DEFAULT_LIMITS: LimitsConfig = tableDefaults();
+
+function tableDefaults(): LimitsConfig {
+  const defaults: Partial<Record<LimitName, number>> = {};
+  for (const name of LIMIT_NAMES) {
     const value: number | undefined = LIMITS[name].default;
-    return value === undefined ? [] : [[name, value]];
-  }),
-) as unknown as LimitsConfig;
+    if (value !== undefined) defaults[name] = value;
+  }
+  return defaults as LimitsConfig;
+}
