@@ -16,7 +16,10 @@ import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { ConfigError, memoryBudgetFor, parseConfig, type AfterimageConfig, type AfterimageConfigInput } from '../lambda/config';
+import { DEFAULT_FUNCTION_MEMORY_MB } from '../lambda/config/limits';
+import { parseConfig } from '../lambda/config/parse';
+import type { AfterimageConfig, AfterimageConfigInput } from '../lambda/config/schema';
+import { folderPrefix } from '../lambda/origin/keys';
 import { HANDLER_ENTRY, lambdaNodejsBundling, packageLockFile, PACKAGE_ROOT } from './lambda-bundling';
 
 /** The CloudFront Function's source, read at synth time (also run by the unit tests). */
@@ -31,7 +34,8 @@ export const SECRET_TEMPLATE = '{"accessKeyId":"","secretAccessKey":""}';
 export interface ImageDeliveryProps {
   /**
    * The afterimage configuration, as written in `afterimage.config.json`. Validated with
-   * `parseConfig` at synth time; a bad configuration fails the synth with every problem listed.
+   * `parseConfig` and its Lambda rules (`target: 'lambda'`) at synth time; a bad configuration
+   * fails the synth with every problem listed.
    *
    * Origins must read their keys from the stack's secret (`credentials.source: 'secret'`, the
    * default) or from the function's role (`'default-chain'`). `'static'` is refused (the keys
@@ -111,7 +115,9 @@ export class ImageDelivery extends Construct {
 
   constructor(scope: Construct, id: string, props: ImageDeliveryProps) {
     super(scope, id);
-    this.config = validateForLambda(withMemoryBudget(props.config, props.memorySize ?? DEFAULT_MEMORY_MB));
+    // The cost model's memory budget follows the function's memory (80 % of it) unless the
+    // configuration sets limits.memoryBudgetMB itself.
+    this.config = parseConfig(props.config, { target: 'lambda', memorySizeMB: props.memorySize ?? DEFAULT_MEMORY_MB });
     const domainNames = props.domainNames ?? [];
     if (domainNames.length > 0 && !props.certificate) {
       throw new DeliveryOptionError('ImageDelivery: domainNames needs a certificate (an ACM certificate in us-east-1 covering those names)');
@@ -255,20 +261,7 @@ export class ImageDelivery extends Construct {
 }
 
 /** The function's memory unless `memorySize` says otherwise, in MiB. */
-export const DEFAULT_MEMORY_MB = 1536;
-
-/**
- * The cost model's memory budget follows the function's memory (80 % of it) unless the
- * configuration sets `limits.memoryBudgetMB` itself.
- */
-function withMemoryBudget(input: AfterimageConfigInput, memorySizeMB: number): AfterimageConfigInput {
-  const raw = input as { limits?: unknown } | undefined;
-  if (!raw || typeof raw !== 'object') return input;
-  const limits = raw.limits;
-  if (limits !== undefined && (typeof limits !== 'object' || limits === null || Array.isArray(limits))) return input;
-  if (limits && (limits as Record<string, unknown>).memoryBudgetMB !== undefined) return input;
-  return { ...input, limits: { ...(limits as object | undefined), memoryBudgetMB: memoryBudgetFor(memorySizeMB) } } as AfterimageConfigInput;
-}
+export const DEFAULT_MEMORY_MB = DEFAULT_FUNCTION_MEMORY_MB;
 
 /** The line of the CloudFront Function's source that the construct fills in. */
 const CONFIG_LINE = 'var CONFIG = { endpoints: [], maxDimension: 8192 };';
@@ -311,45 +304,6 @@ export function writeConfigFile(config: AfterimageConfig): string {
 }
 
 /**
- * parseConfig, plus what only the Lambda deployment refuses. Throws one ConfigError listing
- * every problem, the schema's and these.
- */
-export function validateForLambda(input: AfterimageConfigInput): AfterimageConfig {
-  const problems = lambdaProblems(input);
-  let config: AfterimageConfig;
-  try {
-    config = parseConfig(input);
-  } catch (error) {
-    if (error instanceof ConfigError) throw new ConfigError([...error.problems, ...problems]);
-    throw error;
-  }
-  if (problems.length > 0) throw new ConfigError(problems);
-  return config;
-}
-
-/** Credential sources that cannot work in Lambda; read from the raw input so they are reported with the schema's problems. */
-function lambdaProblems(input: AfterimageConfigInput): string[] {
-  const problems: string[] = [];
-  const originsIn: unknown = (input as { origins?: unknown } | undefined)?.origins;
-  if (!Array.isArray(originsIn)) return problems;
-  originsIn.forEach((origin: unknown, i) => {
-    const source = (origin as { credentials?: { source?: unknown } } | null)?.credentials?.source;
-    if (source === 'static') {
-      problems.push(
-        `origins[${i}].credentials.source "static" is refused in AWS: the keys would be written into the CloudFormation template. ` +
-          `Use "secret" and put the keys into the stack's secret after deploying`,
-      );
-    } else if (source === 'env') {
-      problems.push(
-        `origins[${i}].credentials.source "env" does not work in Lambda, where AWS_ACCESS_KEY_ID holds the function's own role credentials. ` +
-          `Use "secret" (bucket keys in the stack's secret) or "default-chain" (the function's role)`,
-      );
-    }
-  });
-  return problems;
-}
-
-/**
  * Origins on AWS S3 that use the function's own role ("default-chain") get read access to
  * their folder (and, for Cloudinary backups, listing). Other S3-compatible services are
  * granted on their side.
@@ -358,7 +312,9 @@ function grantDefaultChainOrigins(role: iam.Role, config: AfterimageConfig): voi
   for (const origin of config.origins) {
     if (origin.credentials?.source !== 'default-chain' || origin.endpoint) continue;
     const bucketArn = `arn:${Aws.PARTITION}:s3:::${origin.bucket}`;
-    const folder = (origin.folder ?? '').replace(/^\/+/, '').replace(/([^/])$/, '$1/');
+    // The runtime's own reading of the folder (`images//` is the keys under `images/`), so the
+    // grant covers exactly the keys the function asks for.
+    const folder = folderPrefix(origin.folder);
     const objects = `${bucketArn}/${folder}*`;
     role.addToPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [objects] }));
     Validations.of(role).acknowledge({

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { CONFIG_FILE_NAME } from '../lambda/config';
+import { CONFIG_FILE_NAME } from '../lambda/config/schema';
 
 /** The package root: the folder holding lib/ and lambda/, wherever the package is installed. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..');

@@ -1,12 +1,16 @@
-// The configuration schema: defaults, and messages a user can act on.
+// The configuration schema: defaults, the limits table, the Lambda target's rules, and
+// messages a user can act on.
 
-import { ConfigError, DEFAULT_LIMITS, memoryBudgetFor, parseConfig } from '../lambda/config';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ConfigError, DEFAULT_LIMITS, memoryBudgetFor, parseConfig, type ParseOptions } from '../lambda/config';
+import { LIMIT_NAMES, LIMITS } from '../lambda/config/limits';
 
 const origin = { name: 'images', type: 's3', bucket: 'my-images' };
 
-function problemsOf(input: unknown): string[] {
+function problemsOf(input: unknown, options?: ParseOptions): string[] {
   try {
-    parseConfig(input);
+    parseConfig(input, options);
   } catch (error) {
     expect(error).toBeInstanceOf(ConfigError);
     return (error as ConfigError).problems;
@@ -86,5 +90,94 @@ describe('configuration errors', () => {
 
   it('rejects a configuration that is not an object', () => {
     expect(problemsOf('origins')).toEqual(['expected an object for the configuration but received "origins"']);
+  });
+});
+
+describe('the limits table', () => {
+  it('gives every limit its default, within its own range', () => {
+    for (const name of LIMIT_NAMES) {
+      const { default: value, min, max } = LIMITS[name];
+      if (value === undefined) continue;
+      expect([name, DEFAULT_LIMITS[name]]).toEqual([name, value]);
+      expect(value).toBeGreaterThanOrEqual(min);
+      expect(value).toBeLessThanOrEqual(max);
+    }
+    // Set only when written: the serving machine's CPUs decide.
+    expect(parseConfig({ origins: [origin] }).limits).not.toHaveProperty('maxConcurrentRenders');
+  });
+
+  it('checks every limit against its range: both ends accepted, one past either refused by name', () => {
+    for (const name of LIMIT_NAMES) {
+      const { min, max } = LIMITS[name];
+      expect(parseConfig({ origins: [origin], limits: { [name]: min } }).limits[name]).toBe(min);
+      expect(parseConfig({ origins: [origin], limits: { [name]: max } }).limits[name]).toBe(max);
+      for (const wrong of [min - 1, max + 1, min + 0.5]) {
+        expect(problemsOf({ origins: [origin], limits: { [name]: wrong } })).toEqual([
+          `expected an integer between ${min} and ${max} for limits.${name} but received ${wrong}`,
+        ]);
+      }
+    }
+  });
+
+  it('names the known limits when one is misspelt', () => {
+    expect(problemsOf({ origins: [origin], limits: { maxStep: 5 } })).toEqual([
+      'unknown setting limits.maxStep (known: maxOutputDimension, maxInputBytes, maxInputPixels, maxOutputPixels, memoryBudgetMB, ' +
+        'maxEncodeSeconds, maxAvifPixels, maxSteps, maxChainLength, originTimeoutMs, originRetries, requestTimeoutMs, maxSvgPixels, ' +
+        'maxQueuedRenders, maxConcurrentRenders)',
+    ]);
+  });
+
+  it("is the README's limits table, row for row", () => {
+    const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+    const documented = readme.split('\n').filter((line) => line.startsWith('| `limits.'));
+    const rows = LIMIT_NAMES.map((name) => {
+      const spec: { default: number | undefined; min: number; max: number; defaultText?: string; doc: string } = LIMITS[name];
+      const shownDefault = spec.defaultText ?? `\`${spec.default}\``;
+      return `| \`limits.${name}\` | ${shownDefault} | ${spec.min.toLocaleString('en-US')} to ${spec.max.toLocaleString('en-US')} | ${spec.doc} |`;
+    });
+    expect(documented).toEqual(rows);
+  });
+});
+
+describe("the Lambda target (the CDK construct's rules)", () => {
+  const withCredentials = (credentials: unknown) => ({ origins: [{ ...origin, credentials }] });
+
+  it('refuses static and env credentials, which work locally', () => {
+    const staticKeys = withCredentials({ source: 'static', accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'x' });
+    expect(parseConfig(staticKeys).origins[0].credentials).toMatchObject({ source: 'static' });
+    expect(parseConfig(withCredentials({ source: 'env' })).origins[0].credentials).toEqual({ source: 'env' });
+    expect(problemsOf(staticKeys, { target: 'lambda' })).toEqual([
+      'origins[0].credentials.source "static" is refused in AWS: the keys would be written into the CloudFormation template. ' +
+        'Use "secret" and put the keys into the stack\'s secret after deploying',
+    ]);
+    expect(problemsOf(withCredentials({ source: 'env' }), { target: 'lambda' })).toEqual([
+      'origins[0].credentials.source "env" does not work in Lambda, where AWS_ACCESS_KEY_ID holds the function\'s own role credentials. ' +
+        'Use "secret" (bucket keys in the stack\'s secret) or "default-chain" (the function\'s role)',
+    ]);
+  });
+
+  it('accepts the secret and the role', () => {
+    for (const source of ['secret', 'default-chain']) {
+      expect(parseConfig(withCredentials({ source }), { target: 'lambda' }).origins[0].credentials).toEqual({ source });
+    }
+  });
+
+  it("lists its problems after the schema's, in one error", () => {
+    const input = { origins: [{ ...origin, credentials: { source: 'static' } }, { ...origin, name: 'other', credentials: { source: 'env' } }], colour: 'blue' };
+    const problems = problemsOf(input, { target: 'lambda' });
+    expect(problems[0]).toMatch(/^unknown setting config\.colour/);
+    expect(problems).toContain('expected a non-empty string for origins[0].credentials.accessKeyId but received nothing');
+    expect(problems.slice(-2).map((p) => p.slice(0, 40))).toEqual([
+      'origins[0].credentials.source "static" i',
+      'origins[1].credentials.source "env" does',
+    ]);
+  });
+
+  it("lets memoryBudgetMB follow the function's memory unless written, checked as if written", () => {
+    expect(parseConfig({ origins: [origin] }, { memorySizeMB: 3008 }).limits.memoryBudgetMB).toBe(2406);
+    expect(parseConfig({ origins: [origin], limits: { memoryBudgetMB: 1000 } }, { memorySizeMB: 3008 }).limits.memoryBudgetMB).toBe(1000);
+    expect(problemsOf({ origins: [origin] }, { target: 'lambda', memorySizeMB: 128 })).toEqual([
+      'expected an integer between 128 and 10240 for limits.memoryBudgetMB but received 102',
+    ]);
   });
 });

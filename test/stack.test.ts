@@ -13,6 +13,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { ConfigError, parseConfig, type AfterimageConfigInput } from '../lambda/config';
 import { chooseFormat } from '../lambda/image/format';
+import { plainKey } from '../lambda/origin/keys';
 import { CACHE_KEY_QUERY_STRINGS, DeliveryOptionError, ImageDelivery, VIEWER_REQUEST_FUNCTION_FILE, viewerRequestCode, writeConfigFile, type ImageDeliveryProps } from '../lib/image-delivery';
 import { ImageDeliveryStack } from '../lib/stack';
 
@@ -360,6 +361,15 @@ describe('configuration is validated at synth time', () => {
       ].sort(),
     );
 
+  });
+
+  test("the grant covers the folder as the runtime reads it: \"images//\" is the keys under images/, not images//", () => {
+    const origin = { name: 'images', type: 's3', bucket: 'own-bucket', folder: 'images//', credentials: { source: 'default-chain' } } as const;
+    const template = Template.fromStack(build({ config: withOrigins([origin]) }).node.scope as Stack);
+    const arn = (tail: string) => JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, tail]] });
+    expect(grantsOf(template, 's3:GetObject')).toEqual([['s3:GetObject', arn(':s3:::own-bucket/images/*')]]);
+    // The key the function asks for lies under the grant.
+    expect(plainKey('shoe.jpg', parseConfig(withOrigins([origin])).origins[0])).toBe('images/shoe.jpg');
   });
 });
 

@@ -1,231 +1,21 @@
-// The configuration schema: one set of types read by the runtime, the local server and the
-// CDK construct, validated once at start-up by `parseConfig` with messages a user can act on.
+// The parser: validates a configuration as a user wrote it (parsed JSON) against the schema
+// (schema.ts) and the limits table (limits.ts), fills in the defaults, and lists every problem
+// in one ConfigError with messages a user can act on. A target adds the rules of where the
+// configuration will run (the CDK construct asks for the Lambda function's).
 
-import { OUTPUT_FORMATS, type OutputFormat } from './request/plan-types';
-
-export type OriginType = 's3' | 'cloudinary-backup';
-
-/**
- * How an origin's read-only bucket keys are found.
- * - `secret`: the Secrets Manager secret the stack creates (JSON `{"accessKeyId", "secretAccessKey"}`).
- *   The default in AWS.
- * - `static`: `accessKeyId` / `secretAccessKey` written in the configuration file (local use only;
- *   the CDK construct refuses it so that no key ends up in a template).
- * - `env`: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` from the environment.
- * - `default-chain`: the AWS SDK's default provider chain (profiles, SSO, instance roles, ...).
- */
-export type CredentialsConfig =
-  | { source: 'secret' }
-  | { source: 'static'; accessKeyId: string; secretAccessKey: string; sessionToken?: string }
-  | { source: 'env' }
-  | { source: 'default-chain' };
-
-export interface OriginConfig {
-  /** Name the endpoints refer to. Letters, digits, `-` and `_`. */
-  name: string;
-  /** `s3`: key = `<folder>/<path>`. `cloudinary-backup`: Cloudinary's backup layout (spec section 7). */
-  type: OriginType;
-  bucket: string;
-  /** Key prefix; `/` or empty = the bucket root. @default '/' */
-  folder?: string;
-  /** @default the Lambda's region, or us-east-1 locally */
-  region?: string;
-  /** Any S3-compatible endpoint (GCS interoperability, MinIO, R2, a local server). */
-  endpoint?: string;
-  /** Path-style addressing; on by default when `endpoint` is set. */
-  forcePathStyle?: boolean;
-  /** @default { source: 'secret' } */
-  credentials?: CredentialsConfig;
-  /** Encode each key segment with encodeURIComponent before the request. @default false */
-  encodeKeys?: boolean;
-  /** Adds `Link: <BASE/PATH>; rel="canonical"` to successful responses. */
-  canonicalBaseUrl?: string;
-  /** cloudinary-backup only: serve the exact version named in the URL when the backup has it. @default false */
-  exactVersions?: boolean;
-  /**
-   * cloudinary-backup only: the delivery types served when the folder is a cloud's root
-   * (`/res/<cloud>/`, so paths start with `<resource_type>/<type>/`). Cloudinary's `private`
-   * and `authenticated` assets are not public there; list them here only if they may be.
-   * @default ['upload']
-   */
-  deliveryTypes?: string[];
-}
-
-export interface EndpointConfig {
-  /** Path prefix matched on whole segments; '' (the default endpoint) matches everything. */
-  prefix: string;
-  /** Origin names, tried in order; the next is tried only when the file is not found. */
-  origins: string[];
-  /** Accept Cloudinary delivery URLs (spec section 8) on this endpoint. @default false */
-  cloudinaryUrls?: boolean;
-  /** Require ImageKit-style signed URLs (`ik-s`, `ik-t`) on this endpoint. @default false */
-  requireSignedUrls?: boolean;
-  // --- signing-key isolation
-  /**
-   * The name of the key this endpoint verifies signatures with: the secret's
-   * `privateKeys.<name>` (locally `AFTERIMAGE_PRIVATE_KEYS`). Give each signed endpoint its own
-   * name, so a URL signed for one endpoint opens nothing on another. The key itself never goes
-   * in this file. @default the secret's single `privateKey`, shared by every endpoint without a name
-   */
-  signingKeyName?: string;
-  // --- abuse controls for unsigned endpoints
-  /**
-   * `named-only`: only named transformations (`n-<name>`, Cloudinary `t_<name>`) and `orig-true`
-   * may be requested; anything else is a 400. @default 'any'
-   */
-  transformations?: TransformationsRule;
-  /**
-   * The widths this endpoint renders, ascending: a requested `w` (times `dpr`) is rounded up to
-   * the next one; above the largest, or as a fraction, it is a 400. @default any width
-   */
-  widths?: number[];
-}
-
-/** Which transformations an endpoint accepts. */
-export type TransformationsRule = 'any' | 'named-only';
-
-export interface OutputConfig {
-  /** @default 80 */
-  quality: number;
-  /** @default 'auto' */
-  format: OutputFormat;
-  /** Cache-Control of successful responses. @default 'public, max-age=31536000, stale-while-revalidate=86400' */
-  cacheControl: string;
-}
-
-export interface LimitsConfig {
-  /** Largest output width or height. @default 8192 */
-  maxOutputDimension: number;
-  /** Largest input object, in bytes. @default 50 MiB */
-  maxInputBytes: number;
-  /**
-   * Largest input, in pixels (width × height × frames). What a request may then cost in
-   * memory and time is the cost model's to bound (memoryBudgetMB). @default 50 000 000
-   */
-  maxInputPixels: number;
-  /**
-   * Largest output, in pixels (width × height × frames), checked before the work is done: it
-   * bounds what an animation (whose frames multiply) or an enlargement can cost.
-   * @default 67 108 864 (8192 × 8192: every still image within maxOutputDimension)
-   */
-  maxOutputPixels: number;
-  /**
-   * Peak memory one request may use, in MB (MiB, as Lambda counts), by the cost model's
-   * estimate (lambda/image/cost.ts), checked before the work: a negotiated format steps down
-   * (AVIF → WebP → PNG/JPEG), anything else over it is a 422.
-   * @default 1228 (memoryBudgetFor(1536): 80 % of the default function's memory)
-   */
-  memoryBudgetMB: number;
-  /** Estimated encoding time one request may take, in seconds (cost model; as memoryBudgetMB). @default 10 */
-  maxEncodeSeconds: number;
-  /** Largest AVIF output in pixels (width × height × frames); negotiated AVIF above it is WebP. @default 8 294 400 (3840 × 2160) */
-  maxAvifPixels: number;
-  /** Most chained steps in one request. @default 10 */
-  maxSteps: number;
-  /** Longest transformation chain, in characters. @default 2048 */
-  maxChainLength: number;
-  /** Timeout of one origin call. @default 5000 */
-  originTimeoutMs: number;
-  /** Retries of an origin call that failed with a 5xx or a network error. @default 2 */
-  originRetries: number;
-  /**
-   * Deadline of one request, origin calls, waiting for a render slot and rendering included:
-   * past it the answer is a 503 and the work is stopped. On Lambda the time left in the
-   * invocation can shorten it. @default 20000 (10 s under the function's default 30 s timeout)
-   */
-  requestTimeoutMs: number;
-  /**
-   * Largest raster an SVG is drawn at, in pixels, at the density it is actually rendered at
-   * (`w-4000` on a 1000×1000 SVG draws 4000×4000). Lower than maxInputPixels: an SVG's size is
-   * only declared, so a few bytes can ask for any size, and its filters are drawn on full-size
-   * surfaces, once for every tile. maxInputPixels bounds SVGs too, when it is the lower.
-   * @default 4 194 304 (2048 × 2048)
-   */
-  maxSvgPixels: number;
-  /**
-   * Most renders one process runs at once; the rest wait in a queue. A Lambda sandbox serves
-   * one request at a time, so this matters for `npm start` and other long-running servers.
-   * @default the number of CPUs
-   */
-  maxConcurrentRenders?: number;
-  /** Most requests waiting for a render slot; past it a request is a 503 at once. @default 100 */
-  maxQueuedRenders: number;
-}
-
-export interface CacheConfig {
-  /** How long a Cloudinary-backup resolution is reused. @default 60 */
-  resolutionTtlSeconds: number;
-  /** Most resolutions kept in memory. @default 10000 */
-  resolutionMaxEntries: number;
-  /** How long keys read from Secrets Manager are reused before a re-read. @default 300 */
-  secretTtlSeconds: number;
-}
-
-/** The configuration as written by a user: everything but origins and endpoints has a default. */
-export interface AfterimageConfigInput {
-  origins: OriginConfig[];
-  /** @default one endpoint with prefix '' over every origin, in order */
-  endpoints?: EndpointConfig[];
-  output?: Partial<OutputConfig>;
-  limits?: Partial<LimitsConfig>;
-  cache?: Partial<CacheConfig>;
-  /** Named transformations for `n-<name>`: name → chain, e.g. `{ "thumb": "w-200,h-200" }`. */
-  namedTransformations?: Record<string, string>;
-}
-
-/** The validated configuration, with every default filled in. */
-export interface AfterimageConfig {
-  origins: OriginConfig[];
-  endpoints: EndpointConfig[];
-  output: OutputConfig;
-  limits: LimitsConfig;
-  cache: CacheConfig;
-  namedTransformations: Record<string, string>;
-}
-
-export const DEFAULT_OUTPUT: OutputConfig = {
-  quality: 80,
-  format: 'auto',
-  cacheControl: 'public, max-age=31536000, stale-while-revalidate=86400',
-};
-
-/** The Lambda function's memory when the construct is not told otherwise, in MB. */
-export const DEFAULT_FUNCTION_MEMORY_MB = 1536;
-
-/**
- * The default `limits.memoryBudgetMB` for a function of `memorySizeMB`: 80 %. The rest is
- * headroom for what the cost model does not see: the Lambda runtime, the response on its way
- * out, and memory the allocator keeps after earlier requests.
- */
-export function memoryBudgetFor(memorySizeMB: number): number {
-  return Math.floor(memorySizeMB * 0.8);
-}
-
-export const DEFAULT_LIMITS: LimitsConfig = {
-  maxOutputDimension: 8192,
-  maxInputBytes: 50 * 1024 * 1024,
-  maxInputPixels: 50_000_000,
-  maxOutputPixels: 8192 * 8192,
-  memoryBudgetMB: memoryBudgetFor(DEFAULT_FUNCTION_MEMORY_MB),
-  maxEncodeSeconds: 10,
-  maxAvifPixels: 3840 * 2160,
-  maxSteps: 10,
-  maxChainLength: 2048,
-  originTimeoutMs: 5000,
-  originRetries: 2,
-  requestTimeoutMs: 20_000,
-  maxSvgPixels: 2048 * 2048,
-  maxQueuedRenders: 100,
-};
-
-export const DEFAULT_CACHE: CacheConfig = {
-  resolutionTtlSeconds: 60,
-  resolutionMaxEntries: 10_000,
-  secretTtlSeconds: 300,
-};
-
-/** The file the CDK construct writes beside the Lambda bundle: the validated configuration, read once per cold start. */
-export const CONFIG_FILE_NAME = 'afterimage.config.json';
+import { OUTPUT_FORMATS } from '../request/plan-types';
+import { LIMIT_NAMES, LIMITS, memoryBudgetFor, type LimitsConfig } from './limits';
+import {
+  DEFAULT_CACHE,
+  DEFAULT_OUTPUT,
+  type AfterimageConfig,
+  type CacheConfig,
+  type CredentialsConfig,
+  type EndpointConfig,
+  type OriginConfig,
+  type OutputConfig,
+  type TransformationsRule,
+} from './schema';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -237,9 +27,40 @@ export class ConfigError extends Error {
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const CREDENTIAL_SOURCES = ['secret', 'static', 'env', 'default-chain'];
 
+/**
+ * Where a configuration will run. `lambda`: the function the CDK construct deploys, which
+ * refuses credentials that cannot work there (see LAMBDA_REFUSED_CREDENTIALS).
+ */
+export type ConfigTarget = 'any' | 'lambda';
+
+export interface ParseOptions {
+  /** @default 'any' (the local server, tests: every source of credentials works) */
+  target?: ConfigTarget;
+  /**
+   * The memory of the function that will serve, in MB: `limits.memoryBudgetMB`, when not
+   * written, is then memoryBudgetFor(it) instead of the default function's.
+   * @default the default function's (DEFAULT_FUNCTION_MEMORY_MB)
+   */
+  memorySizeMB?: number;
+}
+
+/** Credential sources the Lambda function cannot use, and why: said after `origins[i].credentials.source`. */
+const LAMBDA_REFUSED_CREDENTIALS: Partial<Record<CredentialsConfig['source'], string>> = {
+  static:
+    '"static" is refused in AWS: the keys would be written into the CloudFormation template. ' +
+    'Use "secret" and put the keys into the stack\'s secret after deploying',
+  env:
+    '"env" does not work in Lambda, where AWS_ACCESS_KEY_ID holds the function\'s own role credentials. ' +
+    'Use "secret" (bucket keys in the stack\'s secret) or "default-chain" (the function\'s role)',
+};
+
 /** Collects every problem instead of stopping at the first, so one run shows them all. */
 class Checker {
   readonly problems: string[] = [];
+  /** The target's problems, listed after the schema's. */
+  readonly targetProblems: string[] = [];
+
+  constructor(readonly target: ConfigTarget) {}
 
   expected(what: string, name: string, value: unknown): void {
     this.problems.push(`expected ${what} for ${name} but received ${show(value)}`);
@@ -313,6 +134,8 @@ function parseCredentials(c: Checker, value: unknown, name: string): Credentials
   const obj = c.object(value, name);
   if (!obj) return { source: 'secret' };
   const source = c.oneOf(obj.source, `${name}.source`, CREDENTIAL_SOURCES as CredentialsConfig['source'][], 'secret');
+  const refusal = c.target === 'lambda' ? LAMBDA_REFUSED_CREDENTIALS[source] : undefined;
+  if (refusal) c.targetProblems.push(`${name}.source ${refusal}`);
   if (source === 'static') {
     c.unknownKeys(obj, name, ['source', 'accessKeyId', 'secretAccessKey', 'sessionToken']);
     const accessKeyId = c.string(obj.accessKeyId, `${name}.accessKeyId`) ?? '';
@@ -449,10 +272,10 @@ export function normalisePrefix(prefix: string): string {
 
 /**
  * Validates a configuration as a user wrote it (parsed JSON) and fills in the defaults.
- * Throws a ConfigError listing every problem found.
+ * Throws a ConfigError listing every problem found, the target's after the schema's.
  */
-export function parseConfig(input: unknown): AfterimageConfig {
-  const c = new Checker();
+export function parseConfig(input: unknown, options: ParseOptions = {}): AfterimageConfig {
+  const c = new Checker(options.target ?? 'any');
   const root = c.object(input, 'the configuration');
   if (!root) throw new ConfigError(c.problems);
   c.unknownKeys(root, 'config', ['origins', 'endpoints', 'output', 'limits', 'cache', 'namedTransformations', '$schema']);
@@ -500,27 +323,8 @@ export function parseConfig(input: unknown): AfterimageConfig {
   };
 
   const limitsIn = root.limits === undefined ? {} : c.object(root.limits, 'limits') ?? {};
-  c.unknownKeys(limitsIn, 'limits', [...Object.keys(DEFAULT_LIMITS), 'maxConcurrentRenders']);
-  const limits: LimitsConfig = {
-    maxOutputDimension: c.integer(limitsIn.maxOutputDimension, 'limits.maxOutputDimension', 1, 16383, DEFAULT_LIMITS.maxOutputDimension),
-    maxInputBytes: c.integer(limitsIn.maxInputBytes, 'limits.maxInputBytes', 1, 2 ** 31, DEFAULT_LIMITS.maxInputBytes),
-    maxInputPixels: c.integer(limitsIn.maxInputPixels, 'limits.maxInputPixels', 1, 2 ** 32, DEFAULT_LIMITS.maxInputPixels),
-    maxOutputPixels: c.integer(limitsIn.maxOutputPixels, 'limits.maxOutputPixels', 1, 2 ** 32, DEFAULT_LIMITS.maxOutputPixels),
-    memoryBudgetMB: c.integer(limitsIn.memoryBudgetMB, 'limits.memoryBudgetMB', 128, 10240, DEFAULT_LIMITS.memoryBudgetMB),
-    maxEncodeSeconds: c.integer(limitsIn.maxEncodeSeconds, 'limits.maxEncodeSeconds', 1, 900, DEFAULT_LIMITS.maxEncodeSeconds),
-    maxAvifPixels: c.integer(limitsIn.maxAvifPixels, 'limits.maxAvifPixels', 0, 2 ** 32, DEFAULT_LIMITS.maxAvifPixels),
-    maxSteps: c.integer(limitsIn.maxSteps, 'limits.maxSteps', 1, 100, DEFAULT_LIMITS.maxSteps),
-    maxChainLength: c.integer(limitsIn.maxChainLength, 'limits.maxChainLength', 16, 65536, DEFAULT_LIMITS.maxChainLength),
-    originTimeoutMs: c.integer(limitsIn.originTimeoutMs, 'limits.originTimeoutMs', 100, 120_000, DEFAULT_LIMITS.originTimeoutMs),
-    originRetries: c.integer(limitsIn.originRetries, 'limits.originRetries', 0, 10, DEFAULT_LIMITS.originRetries),
-    requestTimeoutMs: c.integer(limitsIn.requestTimeoutMs, 'limits.requestTimeoutMs', 100, 900_000, DEFAULT_LIMITS.requestTimeoutMs),
-    maxSvgPixels: c.integer(limitsIn.maxSvgPixels, 'limits.maxSvgPixels', 1, 2 ** 32, DEFAULT_LIMITS.maxSvgPixels),
-    maxQueuedRenders: c.integer(limitsIn.maxQueuedRenders, 'limits.maxQueuedRenders', 0, 100_000, DEFAULT_LIMITS.maxQueuedRenders),
-  };
-  // Left out when not set: it defaults to the CPUs of the machine that serves, not of the one that validates.
-  if (limitsIn.maxConcurrentRenders !== undefined) {
-    limits.maxConcurrentRenders = c.integer(limitsIn.maxConcurrentRenders, 'limits.maxConcurrentRenders', 1, 1024, 1);
-  }
+  c.unknownKeys(limitsIn, 'limits', LIMIT_NAMES);
+  const limits = parseLimits(c, limitsIn, options.memorySizeMB);
 
   endpoints.forEach((endpoint, i) => {
     const largest = endpoint.widths?.[endpoint.widths.length - 1];
@@ -547,6 +351,26 @@ export function parseConfig(input: unknown): AfterimageConfig {
     }
   }
 
-  if (c.problems.length > 0) throw new ConfigError(c.problems);
+  const problems = [...c.problems, ...c.targetProblems];
+  if (problems.length > 0) throw new ConfigError(problems);
   return { origins, endpoints, output, limits, cache, namedTransformations };
+}
+
+/**
+ * Every limit of the table, checked against its range. One left out gets its default, or stays
+ * out when the table has none; memoryBudgetMB follows `memorySizeMB` when given, checked as if
+ * written.
+ */
+function parseLimits(c: Checker, written: Record<string, unknown>, memorySizeMB: number | undefined): LimitsConfig {
+  const limitsIn = memorySizeMB !== undefined && written.memoryBudgetMB === undefined
+    ? { ...written, memoryBudgetMB: memoryBudgetFor(memorySizeMB) }
+    : written;
+  const limits: Partial<Record<keyof LimitsConfig, number>> = {};
+  for (const name of LIMIT_NAMES) {
+    const { default: fallback, min, max } = LIMITS[name];
+    const value: unknown = limitsIn[name];
+    if (value === undefined && fallback === undefined) continue;
+    limits[name] = c.integer(value, `limits.${name}`, min, max, fallback ?? min);
+  }
+  return limits as LimitsConfig;
 }

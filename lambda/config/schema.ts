@@ -1,0 +1,145 @@
+// The configuration schema: the types read by the runtime, the local server and the CDK
+// construct, and their defaults. The limits are a table of their own (limits.ts); parse.ts
+// validates a written configuration against both, once, at start-up.
+
+import type { OutputFormat } from '../request/plan-types';
+import type { LimitsConfig } from './limits';
+
+export type { LimitsConfig } from './limits';
+
+export type OriginType = 's3' | 'cloudinary-backup';
+
+/**
+ * How an origin's read-only bucket keys are found.
+ * - `secret`: the Secrets Manager secret the stack creates (JSON `{"accessKeyId", "secretAccessKey"}`).
+ *   The default in AWS.
+ * - `static`: `accessKeyId` / `secretAccessKey` written in the configuration file (local use only;
+ *   the CDK construct refuses it so that no key ends up in a template).
+ * - `env`: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` from the environment.
+ * - `default-chain`: the AWS SDK's default provider chain (profiles, SSO, instance roles, ...).
+ */
+export type CredentialsConfig =
+  | { source: 'secret' }
+  | { source: 'static'; accessKeyId: string; secretAccessKey: string; sessionToken?: string }
+  | { source: 'env' }
+  | { source: 'default-chain' };
+
+export interface OriginConfig {
+  /** Name the endpoints refer to. Letters, digits, `-` and `_`. */
+  name: string;
+  /** `s3`: key = `<folder>/<path>`. `cloudinary-backup`: Cloudinary's backup layout (spec section 7). */
+  type: OriginType;
+  bucket: string;
+  /** Key prefix; `/` or empty = the bucket root. @default '/' */
+  folder?: string;
+  /** @default the Lambda's region, or us-east-1 locally */
+  region?: string;
+  /** Any S3-compatible endpoint (GCS interoperability, MinIO, R2, a local server). */
+  endpoint?: string;
+  /** Path-style addressing; on by default when `endpoint` is set. */
+  forcePathStyle?: boolean;
+  /** @default { source: 'secret' } */
+  credentials?: CredentialsConfig;
+  /** Encode each key segment with encodeURIComponent before the request. @default false */
+  encodeKeys?: boolean;
+  /** Adds `Link: <BASE/PATH>; rel="canonical"` to successful responses. */
+  canonicalBaseUrl?: string;
+  /** cloudinary-backup only: serve the exact version named in the URL when the backup has it. @default false */
+  exactVersions?: boolean;
+  /**
+   * cloudinary-backup only: the delivery types served when the folder is a cloud's root
+   * (`/res/<cloud>/`, so paths start with `<resource_type>/<type>/`). Cloudinary's `private`
+   * and `authenticated` assets are not public there; list them here only if they may be.
+   * @default ['upload']
+   */
+  deliveryTypes?: string[];
+}
+
+export interface EndpointConfig {
+  /** Path prefix matched on whole segments; '' (the default endpoint) matches everything. */
+  prefix: string;
+  /** Origin names, tried in order; the next is tried only when the file is not found. */
+  origins: string[];
+  /** Accept Cloudinary delivery URLs (spec section 8) on this endpoint. @default false */
+  cloudinaryUrls?: boolean;
+  /** Require ImageKit-style signed URLs (`ik-s`, `ik-t`) on this endpoint. @default false */
+  requireSignedUrls?: boolean;
+  // --- signing-key isolation
+  /**
+   * The name of the key this endpoint verifies signatures with: the secret's
+   * `privateKeys.<name>` (locally `AFTERIMAGE_PRIVATE_KEYS`). Give each signed endpoint its own
+   * name, so a URL signed for one endpoint opens nothing on another. The key itself never goes
+   * in this file. @default the secret's single `privateKey`, shared by every endpoint without a name
+   */
+  signingKeyName?: string;
+  // --- abuse controls for unsigned endpoints
+  /**
+   * `named-only`: only named transformations (`n-<name>`, Cloudinary `t_<name>`) and `orig-true`
+   * may be requested; anything else is a 400. @default 'any'
+   */
+  transformations?: TransformationsRule;
+  /**
+   * The widths this endpoint renders, ascending: a requested `w` (times `dpr`) is rounded up to
+   * the next one; above the largest, or as a fraction, it is a 400. @default any width
+   */
+  widths?: number[];
+}
+
+/** Which transformations an endpoint accepts. */
+export type TransformationsRule = 'any' | 'named-only';
+
+
+export interface OutputConfig {
+  /** @default 80 */
+  quality: number;
+  /** @default 'auto' */
+  format: OutputFormat;
+  /** Cache-Control of successful responses. @default 'public, max-age=31536000, stale-while-revalidate=86400' */
+  cacheControl: string;
+}
+
+export interface CacheConfig {
+  /** How long a Cloudinary-backup resolution is reused. @default 60 */
+  resolutionTtlSeconds: number;
+  /** Most resolutions kept in memory. @default 10000 */
+  resolutionMaxEntries: number;
+  /** How long keys read from Secrets Manager are reused before a re-read. @default 300 */
+  secretTtlSeconds: number;
+}
+
+/** The configuration as written by a user: everything but origins and endpoints has a default. */
+export interface AfterimageConfigInput {
+  origins: OriginConfig[];
+  /** @default one endpoint with prefix '' over every origin, in order */
+  endpoints?: EndpointConfig[];
+  output?: Partial<OutputConfig>;
+  limits?: Partial<LimitsConfig>;
+  cache?: Partial<CacheConfig>;
+  /** Named transformations for `n-<name>`: name → chain, e.g. `{ "thumb": "w-200,h-200" }`. */
+  namedTransformations?: Record<string, string>;
+}
+
+/** The validated configuration, with every default filled in. */
+export interface AfterimageConfig {
+  origins: OriginConfig[];
+  endpoints: EndpointConfig[];
+  output: OutputConfig;
+  limits: LimitsConfig;
+  cache: CacheConfig;
+  namedTransformations: Record<string, string>;
+}
+
+export const DEFAULT_OUTPUT: OutputConfig = {
+  quality: 80,
+  format: 'auto',
+  cacheControl: 'public, max-age=31536000, stale-while-revalidate=86400',
+};
+
+export const DEFAULT_CACHE: CacheConfig = {
+  resolutionTtlSeconds: 60,
+  resolutionMaxEntries: 10_000,
+  secretTtlSeconds: 300,
+};
+
+/** The file the CDK construct writes beside the Lambda bundle: the validated configuration, read once per cold start. */
+export const CONFIG_FILE_NAME = 'afterimage.config.json';
