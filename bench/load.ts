@@ -25,7 +25,6 @@ interface AutocannonResult {
   timeouts: number;
   duration: number;
 }
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const autocannon = require('autocannon') as (options: Record<string, unknown>) => Promise<AutocannonResult>;
 
 const USAGE = `Usage: npm run load [-- --duration <seconds>] [--connections <n>] [--no-hostile]

@@ -71,7 +71,7 @@ export function signCommand(argv: string[], env: Record<string, string | undefin
 
 /** The key to sign with: the default key, or the named one; during a rotation the first (the new) key. */
 function namedKey(env: Record<string, string | undefined>, name: string | undefined): string | undefined {
-  let keys;
+  let keys: ReturnType<typeof signingKeysFromEnvironment>;
   try {
     keys = signingKeysFromEnvironment(env);
   } catch (error) {

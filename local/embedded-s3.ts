@@ -10,7 +10,6 @@ interface S3rverInstance {
   run(): Promise<{ port: number; address: string }>;
   close(): Promise<void>;
 }
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const S3rver = require('s3rver') as new (options: Record<string, unknown>) => S3rverInstance;
 
 /** s3rver accepts any key pair; these are what its documentation uses. */

@@ -25,7 +25,6 @@ function fakeSecrets(initial: string): SecretsClient & { value: string; reads: n
 }
 
 // s3rver checks the key id and signature against its accounts; register the keys the secret hands out.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const s3rverAccounts = require('s3rver/lib/models/account') as {
   DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void; revokeAccessKey(id: string): void };
 };

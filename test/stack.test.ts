@@ -322,7 +322,7 @@ describe('configuration is validated at synth time', () => {
 
   test('the Lambda-only problems are listed with the schema problems, in one error', () => {
     const config = { origins: [{ name: 'images', type: 's3', bucket: 'b', credentials: { source: 'env' } }], colour: 'blue' };
-    expect(() => build({ config: config as AfterimageConfigInput })).toThrow(/unknown setting config\.colour[^]*"env" does not work in Lambda/);
+    expect(() => build({ config: config as AfterimageConfigInput })).toThrow(/unknown setting config\.colour[\s\S]*"env" does not work in Lambda/);
   });
 
   test('env credentials are refused: in Lambda the environment holds the role, not bucket keys', () => {

@@ -162,7 +162,9 @@ function parseOrigin(c: Checker, value: unknown, index: number): OriginConfig | 
   const type = c.oneOf(obj.type, `${name}.type`, ['s3', 'cloudinary-backup'] as const, 's3');
   if (obj.type === undefined) c.problems.push(`${name}.type is required: "s3" or "cloudinary-backup"`);
   const bucket = c.string(obj.bucket, `${name}.bucket`);
-  const folder = obj.folder === undefined ? '/' : typeof obj.folder === 'string' ? obj.folder : (c.expected('a string', `${name}.folder`, obj.folder), '/');
+  let folder = '/';
+  if (typeof obj.folder === 'string') folder = obj.folder;
+  else if (obj.folder !== undefined) c.expected('a string', `${name}.folder`, obj.folder);
   const exactVersions = c.boolean(obj.exactVersions, `${name}.exactVersions`);
   if (obj.deliveryTypes !== undefined && type !== 'cloudinary-backup') {
     c.problems.push(`${name}.deliveryTypes applies only to type "cloudinary-backup"`);

@@ -5,7 +5,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { LimitsConfig, OriginConfig } from '../config';
 import { encodeKeyPath, folderPrefix } from './keys';
-import { ResolutionCache } from './resolution-cache';
+import type { ResolutionCache } from './resolution-cache';
 import { getObject, listPage } from './s3';
 import type { Origin, StoredObject } from './types';
 
@@ -88,6 +88,7 @@ export function resolveCloudinaryVersion(
 
   const named = exactVersions && request.version !== undefined ? BigInt(request.version) : undefined;
   const exact = named !== undefined && stored.some((s) => s.version === named);
+  // biome-ignore lint/complexity/useMathMinMax: versions are bigints, which Math.max does not take
   const wanted = exact ? named : stored.reduce((max, s) => (s.version > max ? s.version : max), stored[0].version);
   const candidates = stored.filter((s) => s.version === wanted).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const chosen = (request.extension && candidates.find((s) => sameFormat(s.format, request.extension!))) || candidates[0];

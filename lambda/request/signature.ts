@@ -79,6 +79,7 @@ export function signingKeysFromEnvironment(env: Record<string, string | undefine
 /** Signs what ImageKit signs: `text` is the URL after the endpoint, without `ik-s`/`ik-t`. */
 export function signText(text: string, expiry: string, privateKey: string): string {
   // ImageKit's SDKs encode the string first when it holds non-ASCII characters.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is all of ASCII, control characters included
   const toSign = /[^\x00-\x7f]/.test(text + expiry) ? encodeNonAscii(text + expiry) : text + expiry;
   return createHmac('sha1', privateKey).update(toSign).digest('hex');
 }

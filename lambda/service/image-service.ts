@@ -215,7 +215,7 @@ export class ImageService {
     }
     // The slot is given back when the render has really ended, even if the answer left earlier.
     const release = await this.renderSlots.acquire(deadline.signal);
-    let rendered;
+    let rendered: Awaited<ReturnType<typeof renderImage>>;
     try {
       rendered = await renderImage(stored.body, input, {
         steps: plan.steps,
