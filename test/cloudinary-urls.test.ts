@@ -7,7 +7,7 @@ import { parseConfig } from '../lambda/config';
 import { translateCloudinaryPath, translateComponent } from '../lambda/request/cloudinary-url';
 import { parseRequestUrl } from '../lambda/request/parse-url';
 import { BACKUP_BUCKET, GREEN, UPLOAD, backupOrigin, expectColour } from './helpers/cloudinary-fixture';
-import { decode, solidImage, startHarness, type Harness } from './helpers/harness';
+import { decode, solidImage, startHarness, type Harness } from '../tools/harness';
 import { CLOUDINARY_EXAMPLES, SAMPLE_BACKUP_FOLDER, SAMPLE_BUCKET, SAMPLE_CLOUD, seedCloudinaryBackup } from '../local/samples';
 
 /** The endpoint prefix stands for the cloud name: a Cloudinary URL works with only the host changed. */

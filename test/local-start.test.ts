@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { startEmbeddedS3, type EmbeddedS3 } from '../local/embedded-s3';
-import { decode, s3Origin } from './helpers/harness';
+import { decode, s3Origin } from '../tools/harness';
 
 const root = resolve(__dirname, '..');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');

@@ -7,7 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { parseConfig } from '../lambda/config';
 import { createS3Client } from '../lambda/origin/s3';
-import { decode, s3Origin, startHarness, type Harness } from './helpers/harness';
+import { decode, s3Origin, startHarness, type Harness } from '../tools/harness';
 
 const BUCKET = 'bounds';
 /** Small limits keep the upper bounds cheap to render. */

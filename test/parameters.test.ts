@@ -8,7 +8,7 @@ import { createS3Client } from '../lambda/origin/s3';
 import { buildPlan, type RequestPlan } from '../lambda/request/plan';
 import { PARAMETER_LIST } from '../lambda/request/parameters';
 import { parseRequestUrl } from '../lambda/request/parse-url';
-import { s3Origin, solidImage, startHarness, type Harness } from './helpers/harness';
+import { s3Origin, solidImage, startHarness, type Harness } from '../tools/harness';
 
 function configWith(extra: Partial<AfterimageConfigInput> = {}): AfterimageConfig {
   return parseConfig({ origins: [{ name: 'main', type: 's3', bucket: 'b' }], ...extra });
