@@ -16,8 +16,8 @@ import sharp from 'sharp';
 import { inspectInput, renderImage } from '../lambda/image/pipeline';
 import { landscapeSvg } from '../local/samples';
 import { DEFAULT_LIMITS } from '../lambda/config';
-import { s3Origin, startHarness } from '../test/helpers/harness';
-import { largestAllowedInput, measurePeakRss, noiseImage, type PeakRssJob, type WorstCase } from '../test/helpers/peak-rss';
+import { s3Origin, startHarness } from '../tools/harness';
+import { largestAllowedInput, measurePeakRss, noiseImage, type PeakRssJob, type WorstCase } from '../tools/peak-rss';
 
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 30);
 

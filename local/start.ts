@@ -123,7 +123,10 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
 }
 
-main().catch((error) => {
-  console.error(error instanceof ConfigError || error instanceof Error ? error.message : error);
-  process.exit(1);
-});
+// Serves only when run (`npm start`); importing the module, as a test does for sampleConfig, starts nothing.
+if (require.main === module) {
+  main().catch((error) => {
+    console.error(error instanceof ConfigError || error instanceof Error ? error.message : error);
+    process.exit(1);
+  });
+}

@@ -8,7 +8,7 @@ import { HttpError } from '../lambda/errors';
 import { inspectInput, renderImage } from '../lambda/image/pipeline';
 import { ImageService, type ServiceRequest } from '../lambda/service/image-service';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
-import { decode, s3Origin, solidImage, startHarness, type Harness } from './helpers/harness';
+import { decode, s3Origin, solidImage, startHarness, type Harness } from '../tools/harness';
 
 const BUCKET = 'bounds';
 

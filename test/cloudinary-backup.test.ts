@@ -9,7 +9,7 @@ import {
   backupOrigin, expectColour, seedCloudinaryBackup,
 } from './helpers/cloudinary-fixture';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
-import { decode, solidImage, startHarness, type Harness } from './helpers/harness';
+import { decode, solidImage, startHarness, type Harness } from '../tools/harness';
 import { startS3rverProcess } from './helpers/s3rver-process';
 
 let s3: EmbeddedS3;

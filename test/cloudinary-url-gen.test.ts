@@ -17,7 +17,7 @@ import sharp from 'sharp';
 import { parseConfig } from '../lambda/config';
 import { parseRequestUrl } from '../lambda/request/parse-url';
 import { BACKUP_BUCKET, GREEN, UPLOAD, backupOrigin, expectColour } from './helpers/cloudinary-fixture';
-import { decode, pixel, solidImage, startHarness, type Harness } from './helpers/harness';
+import { decode, pixel, solidImage, startHarness, type Harness } from '../tools/harness';
 
 // url-gen's per-action entry points (`@cloudinary/url-gen/actions/resize`, …) have types only for
 // ES module importers; this package is CommonJS, so the builders come from the root namespaces,

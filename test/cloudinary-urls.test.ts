@@ -7,8 +7,9 @@ import { parseConfig } from '../lambda/config';
 import { translateCloudinaryPath, translateComponent } from '../lambda/request/cloudinary-url';
 import { parseRequestUrl } from '../lambda/request/parse-url';
 import { BACKUP_BUCKET, GREEN, UPLOAD, backupOrigin, expectColour } from './helpers/cloudinary-fixture';
-import { decode, solidImage, startHarness, type Harness } from './helpers/harness';
-import { CLOUDINARY_EXAMPLES, SAMPLE_BACKUP_FOLDER, SAMPLE_BUCKET, SAMPLE_CLOUD, seedCloudinaryBackup } from '../local/samples';
+import { decode, solidImage, startHarness, type Harness } from '../tools/harness';
+import { CLOUDINARY_EXAMPLES, SAMPLE_BUCKET, seedCloudinaryBackup } from '../local/samples';
+import { sampleConfig } from '../local/start';
 
 /** The endpoint prefix stands for the cloud name: a Cloudinary URL works with only the host changed. */
 const CLOUD = 'demo';
@@ -292,11 +293,7 @@ describe('the Cloudinary examples `npm start` prints', () => {
       seed: async (s3) => {
         await seedCloudinaryBackup(s3);
       },
-      // As in local/start.ts's sampleConfig.
-      config: (s3) => ({
-        origins: [backupOrigin(s3.endpoint, { name: 'cloudinary-backup', bucket: SAMPLE_BUCKET, folder: `/${SAMPLE_BACKUP_FOLDER}`, exactVersions: true })],
-        endpoints: [{ prefix: `/${SAMPLE_CLOUD}`, origins: ['cloudinary-backup'], cloudinaryUrls: true }],
-      }),
+      config: (s3) => sampleConfig(s3.endpoint),
     });
   });
   afterAll(() => harness?.close());

@@ -6,8 +6,8 @@
 import sharp from 'sharp';
 import { DEFAULT_LIMITS } from '../lambda/config';
 import { affordableFormat, estimateCost, type CostInput } from '../lambda/image/cost';
-import { decode, s3Origin, startHarness, type Harness } from './helpers/harness';
-import { largestAllowedInput, measurePeakRss, noiseImage, type WorstCase } from './helpers/peak-rss';
+import { decode, s3Origin, startHarness, type Harness } from '../tools/harness';
+import { largestAllowedInput, measurePeakRss, noiseImage, type WorstCase } from '../tools/peak-rss';
 
 const BUCKET = 'cost';
 const AVIF_AND_WEBP = 'image/avif,image/webp,image/apng,*/*;q=0.8';

@@ -6,7 +6,7 @@ import type { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { HttpError } from '../lambda/errors';
 import { SecretStore, type SecretsClient } from '../lambda/origin/secrets';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
-import { solidImage, startHarness, type Harness } from './helpers/harness';
+import { solidImage, startHarness, type Harness } from '../tools/harness';
 
 /** A Secrets Manager stand-in: returns the current value and counts reads. */
 function fakeSecrets(initial: string): SecretsClient & { value: string; reads: number; fail?: Error } {

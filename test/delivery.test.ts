@@ -1,7 +1,7 @@
 // Spec sections 4 and 5 end to end: real s3rver, real HTTP, outputs decoded by sharp.
 
 import sharp from 'sharp';
-import { decode, s3Origin, solidImage, startHarness, type Harness } from './helpers/harness';
+import { decode, s3Origin, solidImage, startHarness, type Harness } from '../tools/harness';
 
 const BUCKET = 'delivery';
 let h: Harness;

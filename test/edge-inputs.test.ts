@@ -5,8 +5,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { decode, s3Origin, solidImage, startHarness, type Harness } from './helpers/harness';
-import { measurePeakRss } from './helpers/peak-rss';
+import { decode, s3Origin, solidImage, startHarness, type Harness } from '../tools/harness';
+import { measurePeakRss } from '../tools/peak-rss';
 
 const BUCKET = 'inputs';
 const RED = { r: 255, g: 0, b: 0 };

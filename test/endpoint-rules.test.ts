@@ -7,7 +7,7 @@ import { parseConfig, type AfterimageConfigInput } from '../lambda/config';
 import { parseRequestUrl } from '../lambda/request/parse-url';
 import { buildPlan } from '../lambda/request/plan';
 import { BACKUP_BUCKET, UPLOAD, backupOrigin } from './helpers/cloudinary-fixture';
-import { decode, s3Origin, solidImage, startHarness, type Harness } from './helpers/harness';
+import { decode, s3Origin, solidImage, startHarness, type Harness } from '../tools/harness';
 
 const WIDTHS = [320, 640, 960, 1280, 1920];
 

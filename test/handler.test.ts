@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { RESPONSE_MARGIN_MS, createStreamingHandler, loadService, type ResponseStream } from '../lambda/function-url';
 import type { ImageService } from '../lambda/service/image-service';
-import { decode, s3Origin, solidImage, startHarness, type Harness } from './helpers/harness';
+import { decode, s3Origin, solidImage, startHarness, type Harness } from '../tools/harness';
 import {
   LambdaRuntime,
   RUNTIME_CLIENT_VERSION,

@@ -1,12 +1,12 @@
 // `npm start`: the real command, spawned as a user runs it, with and without a configuration file.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { startEmbeddedS3, type EmbeddedS3 } from '../local/embedded-s3';
-import { decode, s3Origin } from './helpers/harness';
+import { decode, s3Origin } from '../tools/harness';
 
 const root = resolve(__dirname, '..');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
@@ -72,6 +72,22 @@ describe('npm start with no configuration: embedded S3 with samples', () => {
     const url = [...output.matchAll(/(http:\/\/127\.0\.0\.1:\d+)\//g)][0][1];
     const res = await fetch(`${url}/tr:w-123/products/landscape.jpg`);
     expect((await decode(Buffer.from(await res.arrayBuffer()))).width).toBe(123);
+  });
+});
+
+describe('local/start.ts as a module', () => {
+  it('starts nothing when imported: the tests read its sampleConfig', async () => {
+    const script = "const { sampleConfig } = require('./local/start.ts'); console.log(JSON.stringify(sampleConfig('http://s3.test').endpoints));";
+    const printed = await new Promise<string>((resolvePromise, reject) => {
+      // A module that served on import would never exit: the timeout ends it and the test fails.
+      execFile(process.execPath, ['--import', 'tsx', '-e', script], { cwd: root, env: { ...process.env, PORT: '0' }, timeout: 20_000 }, (error, stdout, stderr) =>
+        error ? reject(new Error(`${error.message}\n${stdout}${stderr}`)) : resolvePromise(stdout),
+      );
+    });
+    expect(JSON.parse(printed)).toEqual([
+      { prefix: '', origins: ['samples'] },
+      { prefix: '/demo', origins: ['cloudinary-backup'], cloudinaryUrls: true },
+    ]);
   });
 });
 

@@ -7,7 +7,7 @@ import { originFailure } from '../lambda/origin/s3';
 import { matchEndpoint } from '../lambda/request/parse-url';
 import { BLUE, GREEN, RED, YELLOW, backupOrigin, expectColour, type Colour } from './helpers/cloudinary-fixture';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from './helpers/fault-proxy';
-import { decode, s3Origin, solidImage, startHarness, type Harness } from './helpers/harness';
+import { decode, s3Origin, solidImage, startHarness, type Harness } from '../tools/harness';
 
 const TIMEOUT_MS = 300;
 const RETRIES = 2;

@@ -7,7 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { parseConfig } from '../lambda/config';
 import { createS3Client } from '../lambda/origin/s3';
-import { decode, s3Origin, startHarness, type Harness } from './helpers/harness';
+import { decode, s3Origin, startHarness, type Harness } from '../tools/harness';
 
 const BUCKET = 'bounds';
 /** Small limits keep the upper bounds cheap to render. */
@@ -210,6 +210,21 @@ describe('a value outside any bound is a 400 naming it, before any I/O', () => {
   it('the same URL of a file that exists is the same 400', async () => {
     const response = await h.get('/tr:e-usm-1-10.5-1-0/photo.png');
     expect(response.status).toBe(400);
+    expect(originCalls).toBe(0);
+  });
+
+  it('counts origin calls for a good chain, none for a bad one of any kind', async () => {
+    const good = await h.get('/tr:w-20/photo.png');
+    expect(good.status).toBe(200);
+    expect(originCalls).toBeGreaterThan(0);
+    originCalls = 0;
+    // A bad value, the query form, a conflict, too many steps, over the output limit.
+    for (const path of ['/tr:w-abc/photo.png', '/photo.png?tr=zoom-2', '/tr:w-10,x-5/photo.png', '/tr:w-1:w-1:w-1:w-1:w-1:w-1:w-1:w-1:w-1:w-1:w-1/photo.png', '/tr:w-9000/photo.png']) {
+      const response = await h.get(path);
+      expect(response.status).toBe(400);
+      expect(response.headers.get('x-afterimage-error')).toMatch(/^EINVAL - Invalid transformation/);
+      expect(response.body.toString()).toMatch(/^Invalid transformation/);
+    }
     expect(originCalls).toBe(0);
   });
 });

@@ -1,10 +1,9 @@
-// Spec sections 1 and 2: endpoints, the transformation segment and query, path decoding, chain grammar.
+// Spec section 1: endpoints, the transformation segment and query, path decoding, the signature
+// text. The chain grammar and the plan (section 2 onwards) are in parameters.test.ts.
 
 import { parseConfig } from '../lambda/config';
 import { HttpError } from '../lambda/errors';
-import { parseChain, splitParameter } from '../lambda/request/chain';
 import { parseRequestUrl } from '../lambda/request/parse-url';
-import { buildPlan } from '../lambda/request/plan';
 
 const config = parseConfig({
   origins: [{ name: 'a', type: 's3', bucket: 'b' }],
@@ -13,7 +12,6 @@ const config = parseConfig({
     { prefix: '/shop', origins: ['a'] },
     { prefix: '/shop/images', origins: ['a'] },
   ],
-  namedTransformations: { thumb: 'w-100,h-100', twostep: 'w-400:w-100' },
 });
 const endpoints = config.endpoints;
 
@@ -116,72 +114,5 @@ describe('1. signature text: the URL after the prefix, with the tr query and not
     expect(parsed.signedText).toBe('tr:w-300/a%20b.jpg?tr=h-10');
     expect(parsed.signature).toBe('abc');
     expect(parsed.expires).toBe('123');
-  });
-});
-
-describe('2. chain grammar', () => {
-  it('splits steps on ":" and parameters on ","', () => {
-    const steps = parseChain('w-300,h-200:rt-90', { namedTransformations: {} });
-    expect(steps.map((s) => s.map((p) => p.raw))).toEqual([['w-300', 'h-200'], ['rt-90']]);
-  });
-
-  it('takes the key before the first "-", and keeps "-" in values', () => {
-    expect(splitParameter('ar-16-9')).toMatchObject({ key: 'ar', value: '16-9' });
-    expect(splitParameter('b-5-FF0000')).toMatchObject({ key: 'b', value: '5-FF0000' });
-    expect(splitParameter('rt-N90')).toMatchObject({ key: 'rt', value: 'N90' });
-  });
-
-  it('includes the effect name in e- keys', () => {
-    expect(splitParameter('e-grayscale')).toMatchObject({ key: 'e-grayscale', value: '' });
-    expect(splitParameter('e-sharpen-8')).toMatchObject({ key: 'e-sharpen', value: '8' });
-    expect(splitParameter('e-usm-2-2-0.8-0.024')).toMatchObject({ key: 'e-usm', value: '2-2-0.8-0.024' });
-  });
-
-  it('expands named transformations in place', () => {
-    const steps = parseChain('n-thumb,q-50:n-twostep', { namedTransformations: config.namedTransformations });
-    expect(steps.map((s) => s.map((p) => p.raw))).toEqual([['w-100', 'h-100', 'q-50'], ['w-400'], ['w-100']]);
-  });
-
-  it('answers 400 naming an unknown named transformation', () => {
-    const error = rejection(() => parseChain('n-nope', { namedTransformations: config.namedTransformations }));
-    expect(error.message).toBe('Invalid transformation "n-nope": no named transformation "nope" is configured (known: thumb, twostep)');
-  });
-});
-
-describe('2-3. plan: the foundation parameters', () => {
-  const plan = (path: string, query = '') => buildPlan(parse(path, query), config);
-
-  it('plans w, h, c, q and f', () => {
-    const p = plan('/tr:w-300,h-0.5,c-maintain_ratio,q-60,f-jpg/a.jpg');
-    expect(p.steps).toEqual([{ width: { px: 300 }, height: { fraction: 0.5 }, crop: 'maintain_ratio' }]);
-    expect(p.output).toEqual({ quality: 60, format: 'jpeg' });
-    expect(p.transformed).toBe(true);
-  });
-
-  it('runs the path chain before the query chain, as separate steps', () => {
-    expect(plan('/tr:w-300/a.jpg', 'tr=w-100').steps).toEqual([{ width: { px: 300 } }, { width: { px: 100 } }]);
-  });
-
-  it('plans nothing for a bare path', () => {
-    const p = plan('/a.jpg');
-    expect(p).toMatchObject({ steps: [], output: {}, original: false, transformed: false });
-  });
-
-  it.each([
-    ['w-abc', 'Invalid transformation "w-abc": w must be a positive integer up to 8192 (limits.maxOutputDimension) or a fraction between 0 and 1'],
-    ['w-0', 'Invalid transformation "w-0": w must be'],
-    ['w-9000', 'Invalid transformation "w-9000": w must be'],
-    ['q-101', 'Invalid transformation "q-101": q must be an integer from 1 to 100'],
-    ['f-bmp', 'Invalid transformation "f-bmp": f must be one of auto, webp, avif, jpg, jpeg, png, gif, orig'],
-    ['zz-1', 'Invalid transformation "zz-1": unknown parameter "zz"'],
-  ])('answers 400 for %s, naming the parameter and what it accepts', (chain, message) => {
-    const error = rejection(() => plan(`/tr:${chain}/a.jpg`));
-    expect(error.status).toBe(400);
-    expect(error.message.startsWith(message)).toBe(true);
-  });
-
-  it('answers 400 past the configured number of steps', () => {
-    const chain = Array.from({ length: config.limits.maxSteps + 1 }, () => 'w-10').join(':');
-    expect(rejection(() => plan(`/tr:${chain}/a.jpg`)).message).toMatch(/limit is 10 \(limits.maxSteps\)/);
   });
 });

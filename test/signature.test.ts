@@ -14,7 +14,7 @@ import { SecretStore, type SecretsClient } from '../lambda/origin/secrets';
 import { NEVER_EXPIRES, selectSigningKey, signText, signUrl, signaturesMatch, signingKeysFromEnvironment, verifySignature } from '../lambda/request/signature';
 import { parseRequestUrl } from '../lambda/request/parse-url';
 import { ImageService } from '../lambda/service/image-service';
-import { decode, s3Origin, solidImage, startHarness, type Harness } from './helpers/harness';
+import { decode, s3Origin, solidImage, startHarness, type Harness } from '../tools/harness';
 
 const KEY = 'private_key_one';
 const VAULT_KEY = 'vault_key_one';

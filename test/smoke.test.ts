@@ -14,7 +14,7 @@ import { createLocalServer, listen } from '../local/server';
 import { BUFFERED_RESPONSE_LIMIT, CHECK_NAMES, runSmokeChecks, type CheckResult, type SmokeDependencies, type SmokeTarget } from '../smoke/checks';
 import { UsageError, parseSmokeOptions } from '../smoke/options';
 import { exitCode, formatReport } from '../smoke/report';
-import { s3Origin, startHarness, type Harness } from './helpers/harness';
+import { s3Origin, startHarness, type Harness } from '../tools/harness';
 
 const root = resolve(__dirname, '..');
 const PRIVATE_KEY = 'smoke-test-private-key';

@@ -4,7 +4,7 @@
 
 import ImageKit from 'imagekit';
 import sharp from 'sharp';
-import { decode, s3Origin, startHarness, type Harness, type HttpResult } from './helpers/harness';
+import { decode, s3Origin, startHarness, type Harness, type HttpResult } from '../tools/harness';
 import { rotatedBounds } from '../lambda/image/steps';
 
 const PRIVATE_KEY = 'private_test_key_for_the_matrix';

@@ -4,7 +4,7 @@
 
 import type { OriginConfig } from '../../lambda/config';
 import { EMBEDDED_KEYS, type EmbeddedS3 } from '../../local/embedded-s3';
-import { pixel, solidImage } from './harness';
+import { pixel, solidImage } from '../../tools/harness';
 
 export const BACKUP_BUCKET = 'cloudinary-backup';
 export const CLOUD = 'demo';

@@ -3,12 +3,12 @@
 // JSON in argv[2], the answer one JSON line on stdout. Linux only (/proc/self).
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseConfig } from '../../lambda/config';
-import { chooseFormat } from '../../lambda/image/format';
-import { inspectInput, renderImage } from '../../lambda/image/pipeline';
-import { affordableFormat, estimateCost } from '../../lambda/image/cost';
-import { buildPlan } from '../../lambda/request/plan';
-import { parseRequestUrl } from '../../lambda/request/parse-url';
+import { parseConfig } from '../lambda/config';
+import { chooseFormat } from '../lambda/image/format';
+import { inspectInput, renderImage } from '../lambda/image/pipeline';
+import { affordableFormat, estimateCost } from '../lambda/image/cost';
+import { buildPlan } from '../lambda/request/plan';
+import { parseRequestUrl } from '../lambda/request/parse-url';
 import type { PeakRssJob, PeakRssResult } from './peak-rss';
 
 function statusKiB(field: 'VmHWM' | 'VmRSS'): number {

@@ -1,12 +1,12 @@
-// Integration harness: a real s3rver on a random loopback port, the real ImageService behind
-// the real local HTTP server, and a small client that returns decoded responses.
+// Integration harness for the tests and the benchmarks: a real s3rver on a random loopback
+// port, the real ImageService behind the real local HTTP server, and a small client.
 
 import type { Server } from 'node:http';
 import sharp from 'sharp';
-import { parseConfig, type AfterimageConfigInput, type OriginConfig } from '../../lambda/config';
-import { ImageService, type ServiceDependencies } from '../../lambda/service/image-service';
-import { EMBEDDED_KEYS, startEmbeddedS3, type EmbeddedS3 } from '../../local/embedded-s3';
-import { createLocalServer, listen } from '../../local/server';
+import { parseConfig, type AfterimageConfigInput, type OriginConfig } from '../lambda/config';
+import { ImageService, type ServiceDependencies } from '../lambda/service/image-service';
+import { EMBEDDED_KEYS, startEmbeddedS3, type EmbeddedS3 } from '../local/embedded-s3';
+import { createLocalServer, listen } from '../local/server';
 
 export interface HttpResult {
   status: number;

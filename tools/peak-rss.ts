@@ -6,12 +6,12 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { parseConfig, type LimitsConfig } from '../../lambda/config';
-import { affordableFormat, overPixelLimits } from '../../lambda/image/cost';
-import { chooseFormat, type ImageFormat } from '../../lambda/image/format';
-import { inspectInput } from '../../lambda/image/pipeline';
-import { buildPlan } from '../../lambda/request/plan';
-import { parseRequestUrl } from '../../lambda/request/parse-url';
+import { parseConfig, type LimitsConfig } from '../lambda/config';
+import { affordableFormat, overPixelLimits } from '../lambda/image/cost';
+import { chooseFormat, type ImageFormat } from '../lambda/image/format';
+import { inspectInput } from '../lambda/image/pipeline';
+import { buildPlan } from '../lambda/request/plan';
+import { parseRequestUrl } from '../lambda/request/parse-url';
 
 export interface PeakRssJob {
   inputFile: string;
@@ -39,7 +39,7 @@ export interface PeakRssResult {
   ms: number;
 }
 
-const ROOT = join(__dirname, '..', '..');
+const ROOT = join(__dirname, '..');
 const CHILD = join(__dirname, 'peak-rss-child.ts');
 
 /** Runs one job in a fresh Node process (tsx), with the concurrency libvips gets in production. */
