@@ -148,7 +148,7 @@ describe('peak memory of the worst requests the limits allow (VmHWM of a child p
 
   it('at full scale: the largest progressive JPEG the default budget lets rt-45:bl-20:e-contrast run on stays within it', async () => {
     const worstCase: WorstCase = { kind: 'jpeg-progressive', chain: 'rt-45:bl-20:e-contrast,f-jpg', limits: {} };
-    const { side, file } = await largestAllowedInput(worstCase);
+    const { file } = await largestAllowedInput(worstCase);
     const result = await measurePeakRss({ inputFile: file, chain: worstCase.chain });
     expect(result).toMatchObject({ status: 200, format: 'jpeg' });
     expect(result.peakMiB).toBeLessThanOrEqual(DEFAULT_LIMITS.memoryBudgetMB);

@@ -18,7 +18,6 @@ export const ERROR_HEADER = 'x-afterimage-error';
 
 /** Keeps a header value printable ASCII so no input can split or break the header. */
 export function headerSafe(text: string, max = 300): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it replaces
   return text.replace(/[^\x20-\x7e]/g, '?').slice(0, max);
 }
 
