@@ -5,7 +5,7 @@
 import ImageKit from 'imagekit';
 import sharp from 'sharp';
 import { decode, s3Origin, startHarness, type Harness, type HttpResult } from '../tools/harness';
-import { rotatedBounds } from '../lambda/image/steps';
+import { rotatedBounds } from '../lambda/image/geometry';
 
 const PRIVATE_KEY = 'private_test_key_for_the_matrix';
 

@@ -7,7 +7,8 @@ import type { LimitsConfig } from '../config';
 import { limitExceeded } from '../errors';
 import type { OutputOptions, TransformStep } from '../request/plan-types';
 import { accepts, type FormatDecision, type ImageFormat } from './format';
-import { requestedBox, resizeTarget, rotatedBounds, supportsAnimation } from './steps';
+import { requestedBox, resizeTarget, rotatedBounds } from './geometry';
+import { supportsAnimation } from './operations';
 
 /** What the model reads from the input's header (pipeline.ts, inspectInput). */
 export interface CostInput {

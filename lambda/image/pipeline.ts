@@ -8,7 +8,8 @@ import type { OutputOptions, TransformStep } from '../request/plan-types';
 import { WHITE } from '../request/colour';
 import { deadlineExceeded, isSharpTimeout, withinDeadline, type Deadline } from './deadline';
 import type { ImageFormat, InputDescription } from './format';
-import { STEP_OPERATIONS, materialise, supportsAnimation, type ImageState } from './steps';
+import { applyStep, supportsAnimation } from './operations';
+import { materialise, type ImageState } from './state';
 import { rasteriseSvg } from './svg';
 
 sharp.cache(false); // every request is a new image: libvips' operation cache only costs memory here
@@ -115,7 +116,7 @@ async function renderWith(bytes: Buffer, input: InspectedInput, options: RenderO
     let state = input.format === 'svg' ? await rasteriseSvg(bytes, input, options.steps[0], options.limits, deadline) : openRaster(bytes, input, options, failOn);
     for (let i = 0; i < options.steps.length; i++) {
       if (i > 0) state = await materialise(state);
-      for (const operation of STEP_OPERATIONS) state = await operation(state, options.steps[i]);
+      state = await applyStep(state, options.steps[i]);
     }
     const encoded = await encode(state, bytes, options, failOn);
     const { data, info } = await withinDeadline(encoded, deadline).toBuffer({ resolveWithObject: true });

@@ -8,8 +8,9 @@ import sharp from 'sharp';
 import type { LimitsConfig } from '../config';
 import { limitExceeded } from '../errors';
 import type { TransformStep } from '../request/plan-types';
-import { withinDeadline, type Deadline } from './deadline';
-import { requestedBox, resizeTarget, type ImageState } from './steps';
+import type { Deadline } from './deadline';
+import { padResizeScale, requestedBox, resizeTarget } from './geometry';
+import { rawPixels, type ImageState } from './state';
 
 /** librsvg draws at 72 dpi by default: the declared size. */
 const BASE_DENSITY = 72;
@@ -25,8 +26,7 @@ export function svgScale(step: TransformStep | undefined, width: number, height:
   if (step.cropMode === 'pad_resize') {
     const box = requestedBox(step, width, height);
     if (box?.width === undefined || box.height === undefined) return 1;
-    const fit = Math.min(box.width / width, box.height / height);
-    return step.crop === 'at_max' ? Math.min(fit, 1) : fit;
+    return padResizeScale(step, { width: box.width, height: box.height }, width, height);
   }
   const target = resizeTarget(step, width, height);
   return target ? Math.max(target.width / width, target.height / height) : 1;
@@ -53,14 +53,9 @@ export async function rasteriseSvg(
   // sharp's own pixel check guards the drawing too, with room for the loader's rounding.
   const limitInputPixels = (Math.ceil(declared.width * scale) + 1) * (Math.ceil(declared.height * scale) + 1);
   const drawing = sharp(bytes, { density, limitInputPixels, failOn: 'error' });
-  const { data, info } = await withinDeadline(drawing, deadline).raw().toBuffer({ resolveWithObject: true });
-  const channels = info.channels as 1 | 2 | 3 | 4;
   return {
-    image: sharp(data, { raw: { width: info.width, height: info.height, channels } }),
-    width: info.width,
-    height: info.height,
+    ...(await rawPixels(drawing, deadline)),
     frames: 1,
-    hasAlpha: channels === 4 || channels === 2,
     animated: false,
     limits,
     pending: 'none',
