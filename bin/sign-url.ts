@@ -1,5 +1,5 @@
 // `npm run sign -- <url> [--endpoint <url-endpoint>] [--expires <seconds>] [--key-name <name> | --key-file <file>]`:
-// signs a delivery URL the way ImageKit's SDKs do (spec section 6), for operators. The key is
+// signs a delivery URL the way ImageKit's SDKs do (README "Signed URLs"), for operators. The key is
 // read from AFTERIMAGE_PRIVATE_KEY (AFTERIMAGE_PRIVATE_KEYS for a named key) or --key-file,
 // never from the command line (shell history).
 

@@ -1,4 +1,4 @@
-// Spec section 7, the Cloudinary backup layout: a real s3rver (over HTTP) holds a backup bucket.
+// README "Serving a Cloudinary backup", the Cloudinary backup layout: a real s3rver (over HTTP) holds a backup bucket.
 
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import type { EmbeddedS3 } from '../local/embedded-s3';

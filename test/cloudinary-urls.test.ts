@@ -1,4 +1,4 @@
-// Spec section 8: Cloudinary delivery URLs, as Cloudinary's official Node SDK writes them,
+// README "Keeping Cloudinary URLs alive": Cloudinary delivery URLs, as Cloudinary's official Node SDK writes them,
 // translated onto this service's parameters. First at the chain-text level (pure), then end to
 // end against a Cloudinary backup on a real s3rver.
 
@@ -32,7 +32,7 @@ const endpoints = parseConfig({
   ],
 }).endpoints;
 
-/** Steps with their parameters sorted: the order inside a step never matters (spec section 2). */
+/** Steps with their parameters sorted: the order inside a step never matters (README "URL reference"). */
 const normalise = (chain: string) => chain.split(':').map((step) => step.split(',').filter(Boolean).sort().join(',')).join(':');
 
 function translate(options: Options, publicId = 'products/shoe') {

@@ -1,4 +1,4 @@
-// Spec sections 4 and 5 end to end: real s3rver, real HTTP, outputs decoded by sharp.
+// README "Output" and "Decisions and details" end to end: real s3rver, real HTTP, outputs decoded by sharp.
 
 import sharp from 'sharp';
 import { decode, s3Origin, solidImage, startHarness, type Harness } from '../tools/harness';

@@ -1,4 +1,4 @@
-// Spec section 5: inputs at the edges. Images too small for an operation still render; a file
+// README "Decisions and details": inputs at the edges. Images too small for an operation still render; a file
 // sharp reports as truncated or corrupt is a quick 422 (no decode of the size it declares);
 // valid files that are merely unusual still render. Real files, made and cut from sharp's own.
 

@@ -1,4 +1,4 @@
-// Spec section 4: output format precedence, as a pure decision.
+// README "Output": output format precedence, as a pure decision.
 
 import { chooseFormat, formatWishOf, type InputDescription } from '../lambda/image/format';
 

@@ -1,5 +1,5 @@
-// Spec sections 1 and 7: URL endpoints, the preference list, faults, encoded keys, and `di-`
-// (section 3). Real s3rver over HTTP; faults come from a proxy in front of it.
+// README "URL reference" and "Serving a Cloudinary backup": URL endpoints, the preference list, faults, encoded keys, and `di-`
+// (README "Parameters"). Real s3rver over HTTP; faults come from a proxy in front of it.
 
 import { createServer, type AddressInfo } from 'node:net';
 import { parseConfig } from '../lambda/config';

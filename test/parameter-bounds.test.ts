@@ -1,4 +1,4 @@
-// Spec sections 2, 3 and 8: every bound of every parameter, in and out, against what sharp
+// README "URL reference", "Parameters" and "Keeping Cloudinary URLs alive": every bound of every parameter, in and out, against what sharp
 // accepts. A value inside a bound renders a real image through the whole pipeline; a value
 // outside is a 400 naming the parameter and what it accepts, decided before any I/O (asked of a
 // file that does not exist, it is still a 400, and no origin call is made).

@@ -1,4 +1,4 @@
-// Spec sections 2-3: the request plan, built before any I/O. One describe per rule; every 400
+// README "URL reference" and "Parameters": the request plan, built before any I/O. One describe per rule; every 400
 // path names the parameter and what it would have accepted.
 
 import { parseConfig, type AfterimageConfig, type AfterimageConfigInput } from '../lambda/config';
@@ -33,7 +33,7 @@ function rejection(chain: string, config = defaultConfig): string {
 
 const step = (chain: string) => plan(chain).steps[0];
 
-describe('the registry has one entry per parameter of section 3', () => {
+describe('the registry has one entry per parameter of README "Parameters"', () => {
   it('lists every key once', () => {
     const keys = PARAMETER_LIST.map((p) => p.key);
     expect(new Set(keys).size).toBe(keys.length);

@@ -1,5 +1,5 @@
-// Spec section 1: endpoints, the transformation segment and query, path decoding, the signature
-// text. The chain grammar and the plan (section 2 onwards) are in parameters.test.ts.
+// README "URL reference": endpoints, the transformation segment and query, path decoding, the signature
+// text. The chain grammar and the plan are in parameters.test.ts.
 
 import { parseConfig } from '../lambda/config';
 import { HttpError } from '../lambda/errors';

@@ -1,4 +1,4 @@
-// Spec section 6: ImageKit-compatible signed URLs, with the private key read from Secrets
+// README "Signed URLs": ImageKit-compatible signed URLs, with the private key read from Secrets
 // Manager through an injected client, expiry against an injected clock.
 
 import { spawn } from 'node:child_process';

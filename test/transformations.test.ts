@@ -1,4 +1,4 @@
-// Spec sections 2-5 end to end: URLs built by ImageKit's official Node SDK, in the path and the
+// README "URL reference", "Parameters", "Output" and "Decisions and details" end to end: URLs built by ImageKit's official Node SDK, in the path and the
 // query form, unsigned and signed, sent over HTTP to the real local server in front of a real
 // S3 server; every result decoded with sharp.
 
@@ -530,7 +530,7 @@ const cases: Case[] = [
   { name: 'chained steps run in order', path: '/gradient.png', transformation: [{ width: 300 }, { rotation: 90 }, { height: 0.5 }], check: (r) => expect([r.width, r.height]).toEqual([100, 150]) },
   { name: 'raw parameters pass through', path: '/gradient.png', transformation: [{ raw: 'w-120,h-0.5' }], check: (r) => expect([r.width, r.height]).toEqual([120, 200]) },
 
-  // section 4: transparency, SVG, animations
+  // README "Output": transparency, SVG, animations
   {
     name: 'transparency is kept in PNG',
     path: '/translucent.png',

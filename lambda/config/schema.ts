@@ -27,7 +27,7 @@ export type CredentialsConfig =
 export interface OriginConfig {
   /** Name the endpoints refer to. Letters, digits, `-` and `_`. */
   name: string;
-  /** `s3`: key = `<folder>/<path>`. `cloudinary-backup`: Cloudinary's backup layout (spec section 7). */
+  /** `s3`: key = `<folder>/<path>`. `cloudinary-backup`: Cloudinary's backup layout (README "Serving a Cloudinary backup"). */
   type: OriginType;
   bucket: string;
   /** Key prefix; `/` or empty = the bucket root. @default '/' */
@@ -60,7 +60,7 @@ export interface EndpointConfig {
   prefix: string;
   /** Origin names, tried in order; the next is tried only when the file is not found. */
   origins: string[];
-  /** Accept Cloudinary delivery URLs (spec section 8) on this endpoint. @default false */
+  /** Accept Cloudinary delivery URLs (README "Keeping Cloudinary URLs alive") on this endpoint. @default false */
   cloudinaryUrls?: boolean;
   /** Require ImageKit-style signed URLs (`ik-s`, `ik-t`) on this endpoint. @default false */
   requireSignedUrls?: boolean;

@@ -1,4 +1,4 @@
-// Spec section 4: which format a response is encoded in, and whether it depended on `Accept`.
+// README "Output": which format a response is encoded in, and whether it depended on `Accept`.
 
 import type { OutputFormat } from '../request/plan-types';
 
@@ -23,7 +23,7 @@ function formatOfExtension(extension: string): ImageFormat | undefined {
 }
 
 /**
- * A Cloudinary URL's extension is a format wish (spec section 4): `shoe.webp` over a stored
+ * A Cloudinary URL's extension is a format wish (README "Output"): `shoe.webp` over a stored
  * `1700000000.jpg` asks for WebP. Only an extension that names a format we encode to, and
  * differs from the stored file's format, is a wish; otherwise the usual precedence applies.
  */

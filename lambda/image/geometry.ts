@@ -53,7 +53,7 @@ export function requestedBox(step: TransformStep, width: number, height: number)
   return { width: w, height: h };
 }
 
-/** Target size of a resize given the strategy (spec section 3, crop strategies); `cover` crops to the box. */
+/** Target size of a resize given the strategy (README "Parameters"); `cover` crops to the box. */
 export function resizeTarget(step: TransformStep, width: number, height: number): ResizeTarget | undefined {
   const box = requestedBox(step, width, height);
   if (!box) return undefined;

@@ -1,4 +1,4 @@
-// The operations of one transformation step, in the fixed order of spec section 2: trim,
+// The operations of one transformation step, in the fixed order of README "URL reference": trim,
 // crop/resize (with dpr), rotate, flip, effects, rounded corners, border. Each is one entry:
 // `apply`, a small function of the image state and the step (one that has nothing to do
 // returns the state), and `animationSafe`, whether it can run on all frames of an animation.
@@ -269,7 +269,7 @@ export const border: StepOperation = {
   animationSafe: (step) => step.border === undefined,
 };
 
-/** Applied to every step, in this order (spec section 2). A new operation is one more entry. */
+/** Applied to every step, in this order (README "URL reference"). A new operation is one more entry. */
 export const STEP_OPERATIONS: readonly StepOperation[] = [trim, cropAndResize, rotate, flip, effects, roundCorners, border];
 
 /**

@@ -172,7 +172,7 @@ async function onInputMetadata(result: sharp.Sharp, bytes: Buffer, limits: Limit
 }
 
 /**
- * Encodes the final image (spec section 3, output options). Pixels always end in sRGB; `cp`
+ * Encodes the final image (README "Parameters", output options). Pixels always end in sRGB; `cp`
  * attaches an sRGB profile; transparency is kept where the format has alpha, JPEG is flattened
  * on the last `bg` (white by default).
  */

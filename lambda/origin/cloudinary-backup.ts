@@ -1,4 +1,4 @@
-// The Cloudinary backup layout (`type: cloudinary-backup`, spec section 7): each upload is stored
+// The Cloudinary backup layout (`type: cloudinary-backup`, README "Serving a Cloudinary backup"): each upload is stored
 // as `<folder>/<resource_type>/<type>/<public_id>/<version>.<format>`. A URL names the asset, so
 // its versions are listed and one is chosen; the choice is cached briefly, never the bytes.
 

@@ -1,4 +1,4 @@
-// Object keys from image paths: the origin's folder and the `encodeKeys` option (spec section 7).
+// Object keys from image paths: the origin's folder and the `encodeKeys` option (README "Configuration").
 
 import type { OriginConfig } from '../config';
 

@@ -1,4 +1,4 @@
-// An endpoint's ordered origins (spec section 7): the next origin is tried only when the file
+// An endpoint's ordered origins (README "Configuration"): the next origin is tried only when the file
 // is not found; any other failure stops the walk, so a broken origin is never hidden.
 
 import type { Origin, StoredObject } from './types';

@@ -9,7 +9,7 @@ export interface SecretValue {
   accessKeyId?: string;
   secretAccessKey?: string;
   sessionToken?: string;
-  /** ImageKit-style private key for signed URLs (spec section 6): the default key. `[current, previous]` during a rotation. */
+  /** ImageKit-style private key for signed URLs (README "Signed URLs"): the default key. `[current, previous]` during a rotation. */
   privateKey?: string | string[];
   /** Named signing keys, one per isolated endpoint (`endpoints[].signingKeyName`); each a key or `[current, previous]`. */
   privateKeys?: Record<string, string | string[]>;

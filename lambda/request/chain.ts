@@ -1,4 +1,4 @@
-// Spec section 2: the chain grammar. `a-1,b-2:c-3` → [[a=1, b=2], [c=3]].
+// README "URL reference": the chain grammar. `a-1,b-2:c-3` → [[a=1, b=2], [c=3]].
 // Named transformations (`n-<name>`) are expanded here, in place, from the configuration.
 
 import { badRequest } from '../errors';
@@ -16,7 +16,7 @@ export interface ChainContext {
   namedTransformations: Record<string, string>;
 }
 
-/** Splits one parameter into key and value (spec section 2). */
+/** Splits one parameter into key and value (README "URL reference"). */
 export function splitParameter(raw: string): RawParameter {
   if (raw.startsWith('e-')) {
     const dash = raw.indexOf('-', 2);

@@ -1,4 +1,4 @@
-// Spec section 8: Cloudinary delivery URLs on endpoints with `cloudinaryUrls`. Each Cloudinary
+// README "Keeping Cloudinary URLs alive": Cloudinary delivery URLs on endpoints with `cloudinaryUrls`. Each Cloudinary
 // parameter is a table entry that maps onto this service's chain text, so everything then goes
 // through the same parameter registry as an ImageKit URL. Pure: no I/O.
 //
@@ -21,7 +21,7 @@ interface CloudinaryParameter {
 const NUMBER = /^\d+(\.\d+)?$|^\.\d+$/;
 const INTEGER = /^-?\d+$/;
 
-/** Negative numbers are written with an `N` prefix in chain text (spec section 2). */
+/** Negative numbers are written with an `N` prefix in chain text (README "URL reference"). */
 const signed = (value: string) => (value.startsWith('-') ? `N${value.slice(1)}` : value);
 const clamp = (n: number, min: number, max: number) => Math.min(max, Math.max(min, Math.round(n)));
 
@@ -118,7 +118,7 @@ const passSize = (key: string) => (v: string) => {
   return share < 1 ? [`${key}-${v}`] : share === 1 ? [] : undefined;
 };
 
-/** The translation table (spec section 8): Cloudinary key → what it becomes here. */
+/** The translation table (README "Keeping Cloudinary URLs alive"): Cloudinary key → what it becomes here. */
 export const CLOUDINARY_PARAMETERS: ReadonlyMap<string, CloudinaryParameter> = new Map<string, CloudinaryParameter>([
   ['w', { accepts: 'a number of pixels or a share from 0.0 to 1.0 (w_300, w_0.5)', translate: passSize('w') }],
   ['h', { accepts: 'a number of pixels or a share from 0.0 to 1.0 (h_200, h_0.5)', translate: passSize('h') }],

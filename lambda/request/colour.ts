@@ -1,4 +1,4 @@
-// Colours in URLs (spec section 3, `bg` and `b`): RRGGBB, RRGGBBAA (opacity 00-99) or a CSS name.
+// Colours in URLs (README "Parameters", `bg` and `b`): RRGGBB, RRGGBBAA (opacity 00-99) or a CSS name.
 
 /** An sRGB colour; alpha from 0 (transparent) to 1 (opaque). A plain value, so plans stay JSON. */
 export interface Colour {

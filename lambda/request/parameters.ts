@@ -1,4 +1,4 @@
-// The parameter registry (spec section 3): one entry per URL parameter, each a value parser
+// The parameter registry (README "Parameters"): one entry per URL parameter, each a value parser
 // with its limits and what the value does to the plan. Adding a parameter = adding one entry.
 // Combinations within a step are checked once the whole step is read (`checkStep`).
 
@@ -52,7 +52,7 @@ export function defineParameter<T>(
 
 const NUMBER = /^\d+(\.\d+)?$|^\.\d+$/;
 
-/** A decimal number; `N` prefix = negative (spec section 2). */
+/** A decimal number; `N` prefix = negative (README "URL reference"). */
 export function parseNumber(value: string, allowNegative = false): number | undefined {
   const negative = allowNegative && value.startsWith('N');
   const digits = negative ? value.slice(1) : value;
@@ -290,7 +290,7 @@ export const PARAMETER_LIST: ParameterDefinition[] = [
 export const PARAMETERS: ReadonlyMap<string, ParameterDefinition> = new Map(PARAMETER_LIST.map((p) => [p.key, p]));
 
 /**
- * Rules about parameters written together in one step (spec section 3). Conflicts are a 400
+ * Rules about parameters written together in one step (README "Parameters"). Conflicts are a 400
  * in the same shape as a bad value: "<key> must be <how it can be used>".
  */
 export function checkStep(draft: PlanDraft, ctx: ParameterContext): void {
@@ -299,7 +299,7 @@ export function checkStep(draft: PlanDraft, ctx: ParameterContext): void {
   const hasWidth = step.width !== undefined;
   const hasHeight = step.height !== undefined;
 
-  // ar is used with exactly one of w/h; with both it is ignored (spec section 3).
+  // ar is used with exactly one of w/h; with both it is ignored (README "Parameters").
   if (step.aspectRatio && hasWidth && hasHeight) delete step.aspectRatio;
 
   if (step.dpr !== undefined) {

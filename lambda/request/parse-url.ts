@@ -1,4 +1,4 @@
-// Spec section 1: splits a raw request URL into endpoint, transformation chains and image path.
+// README "URL reference": splits a raw request URL into endpoint, transformation chains and image path.
 // Pure: no I/O, no knowledge of Lambda or node:http.
 
 import type { EndpointConfig } from '../config';
@@ -16,7 +16,7 @@ export interface ParsedUrl {
   expires?: string;
   /**
    * What ImageKit signs: the URL after `<host>/<prefix>/`, as received, with its query
-   * string in order but without `ik-s` and `ik-t` (spec section 6).
+   * string in order but without `ik-s` and `ik-t` (README "Signed URLs").
    */
   signedText: string;
 }
@@ -47,7 +47,7 @@ function decodeOnce(text: string, what: string): string {
 /** S3's limit on an object key, in UTF-8 bytes. */
 const MAX_KEY_BYTES = 1024;
 
-/** Rejects what can never be a safe object path (spec section 1). */
+/** Rejects what can never be a safe object path (README "URL reference"). */
 export function checkImagePath(path: string): void {
   if (path === '') throw badRequest('Invalid path: the image path is empty');
   if (path.includes('\0')) throw badRequest('Invalid path: it contains a NUL byte');
@@ -86,7 +86,7 @@ export function parseRequestUrl(endpoints: EndpointConfig[], rawPath: string, ra
 
   let path = decodeOnce(pathSegments.join('/'), 'path');
   if (endpoint.cloudinaryUrls) {
-    // Spec section 8: the components become a chain, run after a `tr:` segment and before `?tr=`.
+    // README "Keeping Cloudinary URLs alive": the components become a chain, run after a `tr:` segment and before `?tr=`.
     const cloudinary = translateCloudinaryPath(pathSegments.map((s) => decodeOnce(s, 'path')));
     if (cloudinary) {
       if (cloudinary.chain !== '') chains.push(cloudinary.chain);
@@ -107,7 +107,7 @@ export function parseRequestUrl(endpoints: EndpointConfig[], rawPath: string, ra
       if (key === 'ik-s') signature = value;
       else if (key === 'ik-t') expires = value;
       else if (key === 'tr') {
-        // Only `tr` is signed: CloudFront forwards nothing else (spec section 1), so a
+        // Only `tr` is signed: CloudFront forwards nothing else (README "URL reference"), so a
         // signature over other parameters could never verify behind it.
         kept.push(pair);
         chains.push(value);

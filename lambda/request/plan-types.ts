@@ -38,7 +38,7 @@ export interface UnsharpMask {
 
 /**
  * One `:`-separated step. Fields are added by parameters; the pipeline applies them in the
- * fixed order of spec section 2: trim, crop/resize, rotate, flip, effects, rounded corners, border.
+ * fixed order of README "URL reference": trim, crop/resize, rotate, flip, effects, rounded corners, border.
  */
 export interface TransformStep {
   width?: Dimension;
@@ -75,7 +75,7 @@ export interface TransformStep {
 }
 
 export interface OutputOptions {
-  /** Explicit `f-` format; absent = the configured default (section 4). */
+  /** Explicit `f-` format; absent = the configured default (README "Output"). */
   format?: OutputFormat;
   quality?: number;
   /** `pr`: progressive JPEG, interlaced PNG. */

@@ -1,4 +1,4 @@
-// The request plan: a plain, fully validated value built before any I/O (spec sections 2-4).
+// The request plan: a plain, fully validated value built before any I/O (README "URL reference", "Parameters" and "Output").
 // The image pipeline executes it; tests inspect it without pixels. Its vocabulary (steps,
 // output options, the values they take) is in plan-types.ts.
 

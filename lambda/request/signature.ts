@@ -1,4 +1,4 @@
-// Spec section 6: ImageKit-compatible signed URLs. `ik-s` is the lowercase hex HMAC-SHA1, keyed
+// README "Signed URLs": ImageKit-compatible signed URLs. `ik-s` is the lowercase hex HMAC-SHA1, keyed
 // with the private key, of the URL after `<host>/<endpoint-prefix>/` (with only its `tr` query:
 // nothing else reaches the function behind CloudFront) followed by the expiry: `ik-t` when present, else the literal 9999999999.
 // The signature does not cover the endpoint prefix, so endpoints that share a key accept each

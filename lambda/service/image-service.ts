@@ -56,7 +56,7 @@ export interface HandleOptions {
 
 export interface ServiceDependencies extends OriginDependencies {
   /**
-   * The private keys of signed URLs (spec section 6), by an endpoint's `signingKeyName`.
+   * The private keys of signed URLs (README "Signed URLs"), by an endpoint's `signingKeyName`.
    * Default: the `privateKey` / `privateKeys.<name>` fields of the Secrets Manager secret
    * (`secrets`), cached like the bucket keys. Locally: a function returning the key, e.g. from
    * AFTERIMAGE_PRIVATE_KEY / AFTERIMAGE_PRIVATE_KEYS.

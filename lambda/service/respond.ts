@@ -1,4 +1,4 @@
-// Spec section 5: response headers shared by every answer (errors, originals, images).
+// README "Decisions and details": response headers shared by every answer (errors, originals, images).
 
 import { createHash } from 'node:crypto';
 import { HttpError } from '../errors';
