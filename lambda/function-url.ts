@@ -13,7 +13,7 @@ import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import { CONFIG_FILE_NAME, parseConfig } from './config';
 import { SecretStore } from './origin/secrets';
 import { ImageService, type ServiceRequest, type ServiceResponse } from './service/image-service';
-import { internalError } from './errors';
+import { HttpError, internalError, limitExceeded } from './errors';
 import { errorResponse } from './service/respond';
 
 /** Body chunk size: large enough to be cheap, small enough that a 40 MB original is never one write. */
@@ -59,6 +59,15 @@ export function toServiceRequest(event: LambdaFunctionURLEvent): ServiceRequest 
  */
 export const RESPONSE_MARGIN_MS = 2000;
 
+/**
+ * Lambda's response streaming limits (AWS Lambda documentation, "Response streaming"): the
+ * first 6 MB at full speed, then at most 2 MB/s, and 200 MB in all.
+ */
+export const LAMBDA_STREAMING = { burstBytes: 6_000_000, bytesPerSecond: 2_000_000, maxBytes: 200_000_000 } as const;
+
+/** Time a response must leave after the body is sent, for the stream's end to reach Lambda. */
+const END_MARGIN_MS = 500;
+
 /** Answers one event; never throws: a failure outside the service is a 500 with its reason. */
 async function answer(source: ServiceSource, event: LambdaFunctionURLEvent, context?: Context): Promise<ServiceResponse> {
   const head = event?.requestContext?.http?.method === 'HEAD';
@@ -66,11 +75,32 @@ async function answer(source: ServiceSource, event: LambdaFunctionURLEvent, cont
   try {
     const remaining = context?.getRemainingTimeInMillis?.();
     const options = remaining === undefined ? {} : { timeoutMs: Math.max(0, remaining - RESPONSE_MARGIN_MS) };
-    return await source.service.handle(toServiceRequest(event), options);
+    const response = await source.service.handle(toServiceRequest(event), options);
+    return streamable(response, context?.getRemainingTimeInMillis?.(), head);
   } catch (error) {
     console.error('afterimage: unexpected failure', error);
     return errorResponse(internalError('Internal error'), head);
   }
+}
+
+/**
+ * The response, or why it cannot be streamed whole: past the first 6 MB Lambda sends 2 MB/s, so
+ * a body that would still be on its way at the timeout is refused now (a 503, not cached)
+ * rather than sent as a 200 cut short; over 200 MB is a 422.
+ */
+function streamable(response: ServiceResponse, remainingMs: number | undefined, head: boolean): ServiceResponse {
+  const bytes = response.body.length;
+  if (bytes > LAMBDA_STREAMING.maxBytes) {
+    return errorResponse(limitExceeded(`The response is ${bytes} bytes; a Lambda response stream carries at most ${LAMBDA_STREAMING.maxBytes}`), head);
+  }
+  const sendMs = (Math.max(0, bytes - LAMBDA_STREAMING.burstBytes) / LAMBDA_STREAMING.bytesPerSecond) * 1000;
+  if (remainingMs !== undefined && sendMs > remainingMs - END_MARGIN_MS) {
+    return errorResponse(
+      new HttpError('EDEADLINE', `The response of ${bytes} bytes would take ${Math.ceil(sendMs)} ms to stream (2 MB/s after the first 6 MB) and ${Math.max(0, Math.floor(remainingMs))} ms are left to this invocation`),
+      head,
+    );
+  }
+  return response;
 }
 
 /** Writes the prelude (through a first write), the body in chunks, then ends and waits for 'finish'. */
@@ -86,6 +116,10 @@ export async function sendResponse(responseStream: ResponseStream, response: Ser
     wake?.();
   };
   const onDrain = () => wake?.();
+  // Closed before 'finish' (the Runtime API went away): nothing will come; stop waiting.
+  const onClose = () => {
+    if (!stream.writableFinished) onError(new Error('The response stream closed before the response was sent'));
+  };
   const waitFor = (event: 'drain' | 'finish') =>
     new Promise<void>((resolve) => {
       const done = () => {
@@ -98,6 +132,7 @@ export async function sendResponse(responseStream: ResponseStream, response: Ser
     });
   stream.on('error', onError);
   stream.on('drain', onDrain);
+  stream.on('close', onClose);
   try {
     const body = response.body;
     // The first write sends the prelude, so it happens even when there is no body.
@@ -115,6 +150,7 @@ export async function sendResponse(responseStream: ResponseStream, response: Ser
   } finally {
     stream.off('error', onError);
     stream.off('drain', onDrain);
+    stream.off('close', onClose);
   }
 }
 

@@ -40,6 +40,7 @@ beforeAll(async () => {
       await s3.put(BUCKET, 'hostile.svg', Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="3500" height="3500">${blur}</svg>`), 'image/svg+xml');
       await s3.put(BUCKET, 'photo.jpg', await solidImage(400, 300, { r: 200, g: 120, b: 40 }), 'image/jpeg');
       await s3.put(BUCKET, 'big.bin', large, 'application/octet-stream');
+      await s3.put(BUCKET, 'medium.bin', large.subarray(0, 16_000_000), 'application/octet-stream');
     },
   });
 }, 60_000);
@@ -122,6 +123,31 @@ describe(`the runtime double behaves like ${RUNTIME_CLIENT_VERSION}`, () => {
     expect(result.statusCode).toBe(502);
   });
 
+  test('a failure after the prelude cannot change the status: the viewer gets it, and a body cut short', async () => {
+    const failsLate = streaming(async (_event, responseStream) => {
+      const stream = awslambda.HttpResponseStream.from(responseStream as never, { statusCode: 200, headers: { 'content-length': '1000' } }) as unknown as ResponseStream;
+      stream.write(Buffer.alloc(100, 1));
+      throw new Error('late');
+    });
+    const result = await runtime.invoke(failsLate, functionUrlEvent('GET', '/'));
+    expect([result.statusCode, result.truncated, result.failure]).toEqual([200, true, 'invoke-error']);
+    expect(result.body.length).toBe(100);
+  });
+
+  test('past the first 6 MB, the Runtime API reads at most 2 MB/s', async () => {
+    const ten = Buffer.alloc(10_000_000, 7);
+    const writer = streaming(async (_event, responseStream) => {
+      const stream = awslambda.HttpResponseStream.from(responseStream as never, { statusCode: 200, headers: {} }) as unknown as ResponseStream;
+      stream.write(ten);
+      await new Promise<void>((resolve) => stream.end(() => resolve()));
+    });
+    const started = Date.now();
+    const result = await runtime.invoke(writer, functionUrlEvent('GET', '/'));
+    expect(result.body.length).toBe(ten.length);
+    // (10 MB - 6 MB) at 2 MB/s: no less than 2 s, whatever the machine.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+  });
+
   test('a handler that returns before ending the stream hangs the invocation until its timeout', async () => {
     // The client awaits the Runtime API's answer, which only comes once the request has ended.
     const unfinished = streaming(async (_event, responseStream) => {
@@ -177,7 +203,7 @@ describe('the Lambda handler under the runtime double', () => {
     expect(bad.headers['x-afterimage-error']).toMatch(/^EINVAL - .*w/);
   });
 
-  test('a 40 MB original streams whole, in chunks of at most 64 KiB, waiting for drain', async () => {
+  test('a 40 MB original streams whole, in chunks of at most 64 KiB, waiting for drain (17 s: 2 MB/s after 6 MB)', async () => {
     const result = await runtime.invoke(handler(), functionUrlEvent('GET', '/tr:orig-true/big.bin'), { timeoutMs: 30_000 });
     expect(result.failure).toBeUndefined();
     expect(result.statusCode).toBe(200);
@@ -189,6 +215,17 @@ describe('the Lambda handler under the runtime double', () => {
     expect(result.writes.refused).toBeGreaterThan(0);
     expect(result.writes.ignoredBackpressure).toBe(0);
   }, 60_000);
+
+  test('a body that could not be streamed before the timeout is a 503 now, not a 200 cut short', async () => {
+    // 16 MB: 5 s to stream at Lambda's 2 MB/s past the first 6 MB; the function has 4 s.
+    const result = await runtime.invoke(handler(), functionUrlEvent('GET', '/tr:orig-true/medium.bin'), { timeoutMs: 4000 });
+    expect([result.statusCode, result.failure, result.truncated]).toEqual([503, undefined, undefined]);
+    expect(result.headers['cache-control']).toBe('no-store');
+    expect(result.headers['x-afterimage-error']).toMatch(/^EDEADLINE - The response of 16000000 bytes would take 5000 ms to stream/);
+    // With the time it needs, the same file arrives whole.
+    const whole = await runtime.invoke(handler(), functionUrlEvent('GET', '/tr:orig-true/medium.bin'), { timeoutMs: 15_000 });
+    expect([whole.statusCode, whole.truncated, whole.body.length]).toEqual([200, undefined, 16_000_000]);
+  }, 30_000);
 
   test("the service's deadline falls before the function's timeout: a 503 reaches the viewer, not a timed-out invocation", async () => {
     const result = await runtime.invoke(handler(), functionUrlEvent('GET', '/tr:f-png/hostile.svg'), { timeoutMs: RESPONSE_MARGIN_MS + 600 });

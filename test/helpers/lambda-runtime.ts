@@ -16,7 +16,11 @@
 //
 // What a viewer then gets from the Function URL is decoded from the bytes the server received:
 // the prelude's status and headers, or a 502 when the invocation failed or the prelude is
-// missing or malformed (the Function URL cannot produce an HTTP response without it).
+// missing or malformed (the Function URL cannot produce an HTTP response without it). A failure
+// after the prelude went out cannot change the status any more: the viewer gets the prelude's
+// status and a cut-off body. Lambda's documented streaming limits apply to what the Runtime API
+// reads: the first 6 MB at full speed, then at most 2 MB/s, and at most 200 MB in all (the
+// double uses decimal megabytes, the stricter reading).
 
 import { Agent, createServer, request as httpRequest, type ClientRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -91,7 +95,19 @@ export interface RuntimeApiRecord {
   headers: IncomingMessage['headers'];
   body: Buffer;
   trailers: Record<string, string | undefined>;
+  /** The POST ended before its end: the function timed out, failed, or went over the size limit. */
+  cutOff?: boolean;
 }
+
+/** Lambda's response streaming limits (AWS Lambda documentation, "Response streaming"). */
+export interface StreamingLimits {
+  /** Bytes sent at full speed before the rate applies. */
+  burstBytes: number;
+  bytesPerSecond: number;
+  maxBytes: number;
+}
+
+export const LAMBDA_STREAMING_LIMITS: StreamingLimits = { burstBytes: 6_000_000, bytesPerSecond: 2_000_000, maxBytes: 200_000_000 };
 
 /** What the viewer gets from the Function URL for one invocation. */
 export interface FunctionUrlResult {
@@ -100,6 +116,8 @@ export interface FunctionUrlResult {
   body: Buffer;
   /** Why the Function URL could not build a response from the function's output, if it could not. */
   failure?: 'invoke-error' | 'timeout' | 'no-prelude';
+  /** The prelude went out, then the invocation failed or timed out: the viewer got a cut-off body. */
+  truncated?: boolean;
   /** The error trailers' type, when the runtime failed the invocation. */
   errorType?: string;
   /** The raw exchange with the Runtime API (on a timeout: what had arrived, if the POST ended). */
@@ -123,6 +141,8 @@ export class RuntimeApiServer {
   private readonly waiting = new Map<string, (record: RuntimeApiRecord) => void>();
   private readonly received = new Map<string, RuntimeApiRecord>();
 
+  constructor(private readonly limits: StreamingLimits = LAMBDA_STREAMING_LIMITS) {}
+
   async start(): Promise<void> {
     this.server = createServer((req, res) => {
       const match = /^\/2018-06-01\/runtime\/invocation\/([^/]+)\/response$/.exec(req.url ?? '');
@@ -132,17 +152,44 @@ export class RuntimeApiServer {
       }
       const id = decodeURIComponent(match[1]!);
       const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
+      let total = 0;
+      let ended = false;
+      const settle = (cutOff: boolean) => {
+        if (this.received.has(id)) return;
         const record: RuntimeApiRecord = {
           method: req.method!,
           path: req.url!,
           headers: req.headers,
           body: Buffer.concat(chunks),
-          trailers: { ...req.trailers },
+          trailers: cutOff ? {} : { ...req.trailers },
+          ...(cutOff ? { cutOff } : {}),
         };
         this.received.set(id, record);
         this.waiting.get(id)?.(record);
+      };
+      req.on('data', (chunk: Buffer) => {
+        const before = total;
+        total += chunk.length;
+        if (total > this.limits.maxBytes) {
+          chunks.push(chunk.subarray(0, this.limits.maxBytes - before));
+          settle(true);
+          req.destroy();
+          return;
+        }
+        chunks.push(chunk);
+        // Past the burst, read no faster than the rate: the function feels it as backpressure.
+        const throttled = Math.min(chunk.length, total - this.limits.burstBytes);
+        if (throttled > 0) {
+          req.pause();
+          setTimeout(() => req.resume(), (throttled / this.limits.bytesPerSecond) * 1000);
+        }
+      });
+      req.on('close', () => {
+        if (!ended) settle(true);
+      });
+      req.on('end', () => {
+        ended = true;
+        settle(false);
         // The Runtime API accepts a response with 202.
         res.writeHead(202, { 'content-type': 'application/json' }).end('{"status":"OK"}');
       });
@@ -279,10 +326,14 @@ export interface InvokeOptions {
 
 /** Runs streaming handlers the way the runtime client's handleOnceStreaming does. */
 export class LambdaRuntime {
-  private readonly api = new RuntimeApiServer();
+  private readonly api: RuntimeApiServer;
   // The client's agent: keep-alive, one socket.
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 });
   private invocations = 0;
+
+  constructor(limits: StreamingLimits = LAMBDA_STREAMING_LIMITS) {
+    this.api = new RuntimeApiServer(limits);
+  }
 
   async start(): Promise<this> {
     await this.api.start();
@@ -339,8 +390,11 @@ export class LambdaRuntime {
     const outcome = await Promise.race([runtime.then(() => 'done' as const), timedOut]);
     clearTimeout(timer);
     if (outcome === 'timeout') {
-      const record = this.api.receivedRecord(id);
       stream.destroy(new Error('Task timed out'));
+      // What had reached the Runtime API when the sandbox was stopped.
+      const record = await Promise.race([this.api.recordOf(id), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1000))]);
+      const seen = record ? decodeFunctionUrlResponse(record) : undefined;
+      if (seen && !seen.failure) return { ...seen, failure: 'timeout', truncated: true, writes };
       return { statusCode: 502, headers: {}, body: Buffer.alloc(0), failure: 'timeout', writes, ...(record ? { record } : {}) };
     }
     const record = await this.api.recordOf(id);
@@ -351,9 +405,10 @@ export class LambdaRuntime {
 /** What the Function URL makes of a streamed response. */
 export function decodeFunctionUrlResponse(record: RuntimeApiRecord): Omit<FunctionUrlResult, 'writes'> {
   const errorType = record.trailers[TRAILER_ERROR_TYPE.toLowerCase()];
-  if (errorType) return { statusCode: 502, headers: {}, body: Buffer.alloc(0), failure: 'invoke-error', errorType, record };
+  const failed = errorType !== undefined || record.cutOff === true;
   const contentType = String(record.headers['content-type'] ?? '');
   if (contentType !== PRELUDE_CONTENT_TYPE) {
+    if (failed) return { statusCode: 502, headers: {}, body: Buffer.alloc(0), failure: 'invoke-error', ...(errorType ? { errorType } : {}), record };
     return { statusCode: 200, headers: { 'content-type': contentType }, body: record.body, record };
   }
   const delimiter = record.body.indexOf(Buffer.alloc(DELIMITER_LENGTH));
@@ -365,11 +420,16 @@ export function decodeFunctionUrlResponse(record: RuntimeApiRecord): Omit<Functi
       prelude = undefined;
     }
   }
-  if (!prelude || typeof prelude !== 'object') return { statusCode: 502, headers: {}, body: Buffer.alloc(0), failure: 'no-prelude', record };
+  if (!prelude || typeof prelude !== 'object') {
+    if (failed) return { statusCode: 502, headers: {}, body: Buffer.alloc(0), failure: 'invoke-error', ...(errorType ? { errorType } : {}), record };
+    return { statusCode: 502, headers: {}, body: Buffer.alloc(0), failure: 'no-prelude', record };
+  }
   return {
     statusCode: prelude.statusCode ?? 200,
     headers: prelude.headers ?? {},
     body: record.body.subarray(delimiter + DELIMITER_LENGTH),
+    // The status already went out: a later failure only cuts the body short.
+    ...(failed ? { failure: 'invoke-error' as const, truncated: true, ...(errorType ? { errorType } : {}) } : {}),
     record,
   };
 }
