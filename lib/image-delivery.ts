@@ -4,7 +4,6 @@
 
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Aws, Duration, Validations } from 'aws-cdk-lib';
 import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
@@ -45,13 +44,15 @@ export interface ImageDeliveryProps {
   readonly config: AfterimageConfigInput;
 
   /**
-   * Memory of the function, in MiB. More memory also means more CPU for sharp.
+   * Memory of the function, in MiB (512 at least). More memory also means more CPU for sharp,
+   * and a larger memory budget for the cost model (80 % of it, unless the configuration sets
+   * `limits.memoryBudgetMB`).
    * @default 1536
    */
   readonly memorySize?: number;
 
   /**
-   * Timeout of one invocation. CloudFront waits for the origin as long, up to 60 seconds.
+   * Timeout of one invocation (5 s at least). CloudFront waits for the origin as long, up to 60 seconds.
    * @default Duration.seconds(30)
    */
   readonly timeout?: Duration;
@@ -117,7 +118,19 @@ export class ImageDelivery extends Construct {
     super(scope, id);
     // The cost model's memory budget follows the function's memory (80 % of it) unless the
     // configuration sets limits.memoryBudgetMB itself.
-    this.config = parseConfig(props.config, { target: 'lambda', memorySizeMB: props.memorySize ?? DEFAULT_MEMORY_MB });
+    const memorySize = props.memorySize ?? DEFAULT_MEMORY_MB;
+    if (memorySize < MIN_MEMORY_MB) {
+      throw new DeliveryOptionError(
+        `ImageDelivery: memorySize ${memorySize} is too small for image work: give at least ${MIN_MEMORY_MB} MB (Node and sharp take about 128 MB before any image, and the cost model's budget is 80 % of the function's memory)`,
+      );
+    }
+    const timeoutSeconds = props.timeout?.toSeconds() ?? 30;
+    if (timeoutSeconds < MIN_TIMEOUT_SECONDS) {
+      throw new DeliveryOptionError(
+        `ImageDelivery: timeout ${timeoutSeconds} s leaves no time for image work: give at least ${MIN_TIMEOUT_SECONDS} seconds (the last 2 s of every invocation are kept for sending the answer)`,
+      );
+    }
+    this.config = parseConfig(props.config, { target: 'lambda', memorySizeMB: memorySize });
     const domainNames = props.domainNames ?? [];
     if (domainNames.length > 0 && !props.certificate) {
       throw new DeliveryOptionError('ImageDelivery: domainNames needs a certificate (an ACM certificate in us-east-1 covering those names)');
@@ -157,7 +170,9 @@ export class ImageDelivery extends Construct {
     this.function = new NodejsFunction(this, 'Function', {
       entry: HANDLER_ENTRY,
       handler: 'handler',
-      ...(lockFile ? { depsLockFilePath: lockFile, projectRoot: PACKAGE_ROOT } : {}),
+      // The package root is the bundling input: the configuration file is read from it.
+      projectRoot: PACKAGE_ROOT,
+      ...(lockFile ? { depsLockFilePath: lockFile } : {}),
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? DEFAULT_MEMORY_MB,
@@ -260,6 +275,12 @@ export class ImageDelivery extends Construct {
   }
 }
 
+/** The least memory the construct accepts: Node and sharp alone take about 128 MB. */
+export const MIN_MEMORY_MB = 512;
+
+/** The shortest timeout the construct accepts: 2 s of each invocation are kept for the answer. */
+export const MIN_TIMEOUT_SECONDS = 5;
+
 /** The function's memory unless `memorySize` says otherwise, in MiB. */
 export const DEFAULT_MEMORY_MB = DEFAULT_FUNCTION_MEMORY_MB;
 
@@ -274,8 +295,24 @@ export function viewerRequestCode(config: AfterimageConfig): string {
   const source = fs.readFileSync(VIEWER_REQUEST_FUNCTION_FILE, 'utf8');
   if (!source.includes(CONFIG_LINE)) throw new Error(`${VIEWER_REQUEST_FUNCTION_FILE} has no line "${CONFIG_LINE}" to fill in`);
   const endpoints = config.endpoints.map((endpoint) => [endpoint.prefix, endpoint.widths ?? null]);
-  return source.replace(CONFIG_LINE, `var CONFIG = ${JSON.stringify({ endpoints, maxDimension: config.limits.maxOutputDimension })};`);
+  const code = source
+    .replace(CONFIG_LINE, `var CONFIG = ${JSON.stringify({ endpoints, maxDimension: config.limits.maxOutputDimension })};`)
+    // Whole-line comments and blank lines go: CloudFront Functions take 10 KB of code.
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !/^\s*\/\//.test(line))
+    .join('\n');
+  const bytes = Buffer.byteLength(code);
+  if (bytes > MAX_FUNCTION_CODE_BYTES) {
+    throw new DeliveryOptionError(
+      `ImageDelivery: the CloudFront Function for this configuration takes ${bytes} bytes, over the ${MAX_FUNCTION_CODE_BYTES} CloudFront Functions allow; ` +
+        `it holds every endpoint's prefix and widths: use fewer endpoints or shorter width lists`,
+    );
+  }
+  return `${code}\n`;
 }
+
+/** CloudFront Functions' code size limit. */
+export const MAX_FUNCTION_CODE_BYTES = 10 * 1024;
 
 /** A construct option that cannot work, e.g. domain names without a certificate; the user's to fix. */
 export class DeliveryOptionError extends Error {
@@ -285,21 +322,24 @@ export class DeliveryOptionError extends Error {
   }
 }
 
+/** Where the configuration files for the bundling step are written: inside the package, which the bundling step reads. */
+export const CONFIG_STAGING_DIR = path.join(PACKAGE_ROOT, '.afterimage', 'cdk');
+
 /**
  * The validated configuration as a JSON file for the bundling step to copy into the asset.
  * Named by its content, so two constructs (or two synths) with different configurations never
- * share a file, and the same configuration is the same input to CDK's bundling cache.
+ * share a file, and the same configuration is the same input to CDK's bundling cache. Always
+ * written anew (whole, then renamed, so parallel synths never read half a file): a file found
+ * under that name is never trusted.
  */
 export function writeConfigFile(config: AfterimageConfig): string {
   const json = `${JSON.stringify(config)}\n`;
   const hash = createHash('sha256').update(json).digest('hex').slice(0, 32);
-  const file = path.join(os.tmpdir(), `afterimage-config-${hash}.json`);
-  if (!fs.existsSync(file)) {
-    // Written whole, then renamed: parallel synths never read half a file.
-    const partial = `${file}.${process.pid}.partial`;
-    fs.writeFileSync(partial, json);
-    fs.renameSync(partial, file);
-  }
+  fs.mkdirSync(CONFIG_STAGING_DIR, { recursive: true });
+  const file = path.join(CONFIG_STAGING_DIR, `config-${hash}.json`);
+  const partial = `${file}.${process.pid}.${Date.now()}.partial`;
+  fs.writeFileSync(partial, json);
+  fs.renameSync(partial, file);
   return file;
 }
 

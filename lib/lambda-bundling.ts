@@ -80,8 +80,9 @@ export function esbuildBuildOptions(outfile: string): EsbuildBuildOptions {
  * other npm setting) applies to that install too. After the install, the configuration file
  * is copied in beside the bundle and everything the function does not load is removed.
  *
- * @param configFile the validated configuration as JSON; it becomes `afterimage.config.json`
- * in the asset, so a configuration change is a new asset (its hash is the output's).
+ * @param configFile the validated configuration as JSON, a file under the package root (the
+ * bundling input); it becomes `afterimage.config.json` in the asset, so a configuration change
+ * is a new asset (its hash is the output's).
  */
 export function lambdaNodejsBundling(configFile: string): BundlingOptions {
   const o = lambdaBundlingOptions;
@@ -100,8 +101,9 @@ export function lambdaNodejsBundling(configFile: string): BundlingOptions {
       beforeInstall: (_inputDir: string, outputDir: string) => [
         `printf 'os=linux\\ncpu=arm64\\nlibc=glibc\\n' > ${shellQuote(path.join(outputDir, '.npmrc'))}`,
       ],
-      afterBundling: (_inputDir: string, outputDir: string) => [
-        `cp ${shellQuote(configFile)} ${shellQuote(path.join(outputDir, CONFIG_FILE_NAME))}`,
+      // Read through the bundling input (the package root), so this works in Docker bundling too.
+      afterBundling: (inputDir: string, outputDir: string) => [
+        `cp ${shellQuote(path.join(inputDir, path.relative(PACKAGE_ROOT, configFile)))} ${shellQuote(path.join(outputDir, CONFIG_FILE_NAME))}`,
         ...pruneCommands(outputDir),
       ],
     },

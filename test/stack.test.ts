@@ -233,9 +233,26 @@ describe('distribution', () => {
       FunctionConfig: Match.objectLike({ Runtime: 'cloudfront-js-2.0' }),
       FunctionCode: code,
     });
-    // The file, with the endpoints filled in; within CloudFront Functions' 10 KB.
-    expect(code).toBe(fs.readFileSync(VIEWER_REQUEST_FUNCTION_FILE, 'utf8').replace('var CONFIG = { endpoints: [], maxDimension: 8192 };', 'var CONFIG = {"endpoints":[["",null],["cld",null]],"maxDimension":8192};'));
+    // The file without its comments, the endpoints filled in; within CloudFront Functions' 10 KB.
+    expect(code).toContain('var CONFIG = {"endpoints":[["",null],["cld",null]],"maxDimension":8192};');
+    expect(code).toContain('function handler(event)');
+    expect(code).not.toMatch(/^\s*\/\//m);
     expect(Buffer.byteLength(code)).toBeLessThan(10 * 1024);
+  });
+
+  test('a configuration whose CloudFront Function would pass 10 KB fails the synth, saying why', () => {
+    const widths = Array.from({ length: 100 }, (_, i) => 100 + i * 50);
+    const endpoints = Array.from({ length: 20 }, (_, i) => ({ prefix: `sized-${i}`, origins: ['images'], widths }));
+    const config = { ...EXAMPLE_CONFIG, endpoints: [...(EXAMPLE_CONFIG.endpoints ?? []), ...endpoints] };
+    expect(() => build({ config })).toThrow(/CloudFront Function for this configuration takes \d+ bytes, over the 10240/);
+  });
+
+  test("the configuration file for the asset is never taken on trust: a planted file of the same name is written over", () => {
+    const config = parseConfig(EXAMPLE_CONFIG);
+    const file = writeConfigFile(config);
+    fs.writeFileSync(file, '{"origins":[{"name":"evil","type":"s3","bucket":"attacker"}]}');
+    expect(writeConfigFile(config)).toBe(file);
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual(JSON.parse(JSON.stringify(config)));
   });
 
   test('a custom domain gets its certificate and TLSv1.2_2021', () => {
@@ -249,6 +266,12 @@ describe('distribution', () => {
         ViewerCertificate: { MinimumProtocolVersion: 'TLSv1.2_2021', SslSupportMethod: 'sni-only' },
       },
     });
+  });
+
+  test('a memorySize or timeout too small for image work is refused, saying what would do', () => {
+    expect(() => build({ config: EXAMPLE_CONFIG, memorySize: 128 })).toThrow(/memorySize 128 is too small for image work: give at least 512 MB/);
+    expect(() => build({ config: EXAMPLE_CONFIG, timeout: Duration.seconds(2) })).toThrow(/timeout 2 s leaves no time for image work: give at least 5 seconds/);
+    expect(() => build({ config: EXAMPLE_CONFIG, memorySize: 512, timeout: Duration.seconds(5) })).not.toThrow();
   });
 
   test('a custom domain without a certificate is refused with a user-facing error', () => {
