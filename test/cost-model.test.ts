@@ -126,6 +126,14 @@ describe('the cost model, checked before the work', () => {
       expect(() => affordableFormat({ input: animation, steps: [], output: {}, decision: gifDecision, accept: 'image/png', limits })).toThrow(/GIF output of 600x600 x 20 frames would take about \d+ s to encode/);
     });
 
+    it('an animation rendered to a still format is costed as its first frame, not waved through', () => {
+      // Counting all 20 frames made the pixel check report "over", and the model stood aside;
+      // the pipeline then rendered one frame at 8192² as AVIF (2.9 GB).
+      const big = [{ width: { px: 8192 }, height: { px: 8192 }, crop: 'force' as const }];
+      const avif = { format: 'avif' as const, negotiated: false };
+      expect(() => affordableFormat({ input: animation, steps: big, output: {}, decision: avif, limits: DEFAULT_LIMITS })).toThrow(/AVIF output of 8192x8192 is over 8294400 pixels/);
+    });
+
     it('the estimate grows with the pixels, the steps and the format', () => {
       const photo: CostInput = { ...animation, format: 'jpeg', pages: 1, animated: false, hasAlpha: false, channels: 3, bytes: 1_000_000 };
       const big = { ...photo, width: 1600, height: 1600 };

@@ -116,7 +116,7 @@ export async function largestAllowedInput(worst: WorstCase): Promise<{ side: num
     const bytes = Math.ceil(side * side * sample.pages * sample.channels * sample.bytesPerSample * 1.05);
     const input = { ...sample, width: side, height: side, bytes };
     // limits.maxInputBytes is left out: a compressible file of this size would pass it.
-    if (overPixelLimits(input, plan.steps, config.limits)) return false;
+    if (overPixelLimits(input, plan.steps, config.limits, format)) return false;
     try {
       return affordableFormat({ input, steps: plan.steps, output: plan.output, decision: { ...decision, format }, accept: worst.accept, limits: config.limits }) === format;
     } catch {

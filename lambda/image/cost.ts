@@ -216,10 +216,15 @@ export function estimateCost(input: CostInput, steps: readonly TransformStep[], 
   };
 }
 
-/** Over `limits.maxInputPixels`, or an operation over `maxOutputDimension` / `maxOutputPixels` (frames counted as the pipeline counts them). */
-export function overPixelLimits(input: CostInput, steps: readonly TransformStep[], limits: LimitsConfig): boolean {
-  const frames = input.animated ? input.pages : 1;
-  const walk = walkSteps(input, steps, input.animated);
+/**
+ * Over `limits.maxInputPixels`, or an operation over `maxOutputDimension` / `maxOutputPixels`,
+ * with frames counted as the pipeline counts them: all of them only when the output in `format`
+ * stays animated, else the first frame alone (which the pipeline then renders).
+ */
+export function overPixelLimits(input: CostInput, steps: readonly TransformStep[], limits: LimitsConfig, format: ImageFormat): boolean {
+  const keptAnimated = input.animated && (format === 'gif' || format === 'webp') && supportsAnimation(steps);
+  const frames = keptAnimated ? input.pages : 1;
+  const walk = walkSteps(input, steps, keptAnimated);
   return input.width * input.height * input.pages > limits.maxInputPixels || walk.largestSide > limits.maxOutputDimension || walk.largestPixels * frames > limits.maxOutputPixels;
 }
 
@@ -272,7 +277,7 @@ function candidates(request: AffordableFormatRequest, alpha: boolean): ImageForm
 export function affordableFormat(request: AffordableFormatRequest): ImageFormat {
   const { input, steps, output, decision, limits } = request;
   // Over the plain pixel limits, the pipeline answers with their own messages before any work.
-  if (overPixelLimits(input, steps, limits)) return decision.format;
+  if (overPixelLimits(input, steps, limits, decision.format)) return decision.format;
   const firstProblem = overLimits(estimateCost(input, steps, output, decision.format), limits);
   if (!firstProblem) return decision.format;
   const { alpha } = walkSteps(input, steps, false);
