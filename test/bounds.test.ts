@@ -31,6 +31,10 @@ async function seed(s3: Harness['s3']): Promise<void> {
   await s3.put(BUCKET, 'hostile.svg', hostileSvg(HOSTILE_SIZE), 'image/svg+xml');
   await s3.put(BUCKET, 'logo-1000.svg', plainSvg(1000, 1000), 'image/svg+xml');
   await s3.put(BUCKET, 'poster-3000.svg', plainSvg(3000, 3000), 'image/svg+xml');
+  // 110 filter results kept for an feMerge: librsvg holds each as a full-size surface (2 GB at 2048²).
+  const offsets = Array.from({ length: 110 }, (_, i) => `<feOffset dx="${i % 7}" dy="1" result="r${i}"/>`).join('');
+  const merge = `<feMerge>${Array.from({ length: 110 }, (_, i) => `<feMergeNode in="r${i}"/>`).join('')}</feMerge>`;
+  await s3.put(BUCKET, 'filters-2048.svg', plainSvg(2048, 2048, `<filter id="f">${offsets}${merge}</filter><rect width="2048" height="2048" fill="red" filter="url(#f)"/>`), 'image/svg+xml');
   await s3.put(BUCKET, 'dot.svg', plainSvg(10, 10, '<circle cx="5" cy="5" r="4" fill="#000"/>'), 'image/svg+xml');
   await s3.put(BUCKET, 'photo.jpg', await solidImage(800, 600, { r: 200, g: 40, b: 40 }), 'image/jpeg');
 }
@@ -131,9 +135,22 @@ describe('1. An SVG is drawn at the size asked for, within limits.maxSvgPixels',
     expect(over.headers.get('x-afterimage-error')).toBe(
       'ELIMIT - The SVG would be drawn at 4000x4000 = 16000000 pixels (declared 1000x1000, drawn larger for the requested size); the limit is 4194304 (limits.maxSvgPixels)',
     );
+    expect(over.headers.get('cache-control')).toBe('no-store');
     const within = await h.get('/tr:w-2000,f-png/logo-1000.svg');
     expect(within.status).toBe(200);
     expect(await decode(within.body)).toMatchObject({ width: 2000, height: 2000, format: 'png' });
+  });
+
+  it('filters are held to the memory budget before drawing: each kept result is a surface of the whole drawing', async () => {
+    const started = Date.now();
+    const res = await h.get('/tr:f-png/filters-2048.svg');
+    expect(res.status).toBe(422);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('x-afterimage-error')).toMatch(/^ELIMIT - .*the SVG's 111 filter primitives, drawn at 4194304 pixels, would need about \d+ MB at peak; the budget is 1228 MB/);
+    // Refused from its text: nothing was drawn (drawing it takes about a minute).
+    expect(Date.now() - started).toBeLessThan(5000);
+    // Drawn smaller, the same filters fit.
+    expect((await h.get('/tr:w-256,f-png/filters-2048.svg')).status).toBe(200);
   });
 
   it('a declared size over the limit is refused, unless the URL asks for it smaller', async () => {

@@ -48,7 +48,8 @@ export async function rasteriseSvg(
   const [limit, setting] = limits.maxSvgPixels <= limits.maxInputPixels ? [limits.maxSvgPixels, 'limits.maxSvgPixels'] : [limits.maxInputPixels, 'limits.maxInputPixels'];
   if (width * height > limit) {
     const at = scale === 1 ? '' : ` (declared ${declared.width}x${declared.height}, drawn ${scale > 1 ? 'larger' : 'smaller'} for the requested size)`;
-    throw limitExceeded(`The SVG would be drawn at ${width}x${height} = ${width * height} pixels${at}; the limit is ${limit} (${setting})`);
+    // Not cached: the answer depends on a limit an operator may raise.
+    throw limitExceeded(`The SVG would be drawn at ${width}x${height} = ${width * height} pixels${at}; the limit is ${limit} (${setting})`, true);
   }
   // sharp's own pixel check guards the drawing too, with room for the loader's rounding.
   const limitInputPixels = (Math.ceil(declared.width * scale) + 1) * (Math.ceil(declared.height * scale) + 1);

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import packageJson from '../../package.json';
 import type { AfterimageConfig, EndpointConfig } from '../config';
 import { HttpError, methodNotAllowed, notFound, unreadable } from '../errors';
-import { affordableFormat } from '../image/cost';
+import { affordableFormat, checkSvgFilters } from '../image/cost';
 import { deadlineExceeded, type Deadline } from '../image/deadline';
 import { CONTENT_TYPES, chooseFormat, formatWishOf } from '../image/format';
 import { inspectInput, renderImage } from '../image/pipeline';
@@ -193,6 +193,9 @@ export class ImageService {
     // Within the cost limits before the work, and before the ETag, which names the format. An
     // SVG is costed at the size it will be drawn at (the first step's resize), not as declared.
     const drawn = input.format === 'svg' ? svgScale(plan.steps[0], input.width, input.height) : 1;
+    if (input.format === 'svg' && wanted.format !== 'svg') {
+      checkSvgFilters(stored.body, Math.round(input.width * drawn) * Math.round(input.height * drawn), this.config.limits);
+    }
     const decision = wanted.format === 'svg' ? wanted : {
       ...wanted,
       format: affordableFormat({
