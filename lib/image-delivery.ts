@@ -196,7 +196,7 @@ export class ImageDelivery extends Construct {
     });
 
     this.edgeFunction = new cloudfront.Function(this, 'ViewerRequest', {
-      comment: 'afterimage: Accept reduced to avif/webp/other; only tr, ik-s, ik-t kept; widths snapped',
+      comment: 'afterimage: Accept reduced to four classes; only tr, ik-s, ik-t kept; widths snapped',
       code: cloudfront.FunctionCode.fromInline(viewerRequestCode(this.config)),
       runtime: cloudfront.FunctionRuntime.JS_2_0,
     });

@@ -125,6 +125,14 @@ describe('widths: a requested w is rounded up to the next allowed width', () => 
     expect(refusal('/sized/tr:w-1,h-30/shoe.jpg')).toMatch(/^Invalid transformation "h-30": .*limits\.maxOutputDimension\): h would be 9600$/);
   });
 
+  it('c-at_least and borders are a 400: they would render wider than the list allows (w-320,h-8000,c-at_least is 8000 wide)', () => {
+    expect(refusal('/sized/tr:w-320,h-8000,c-at_least/shoe.jpg')).toBe(
+      'Invalid transformation "c-at_least": c-at_least is not available on this endpoint: it renders wider than w, and the widths are one of 320, 640, 960, 1280, 1920 (endpoints[].widths)',
+    );
+    expect(refusal('/sized/tr:w-320,b-3000_000000/shoe.jpg')).toMatch(/^Invalid transformation "b-3000_000000": borders are not available on this endpoint/);
+    expect(() => plan('/tr:w-320,h-8000,c-at_least/shoe.jpg', '')).not.toThrow();
+  });
+
   it('named transformations are rounded too', () => {
     expect(width('/sized/tr:n-hero/shoe.jpg')).toEqual([{ px: 1280 }]);
     expect(refusal('/sized/tr:n-banner/shoe.jpg')).toMatch(/^Invalid transformation "h-100": h needs a w/);

@@ -440,7 +440,8 @@ describe('viewer-request function', () => {
   test.each([
     { client: 'Chrome', accept: CHROME, expected: 'image/avif,image/webp' },
     { client: 'Safari', accept: SAFARI, expected: 'image/avif,image/webp' },
-    { client: 'an upper-case header', accept: 'IMAGE/AVIF', expected: 'image/avif,image/webp' },
+    { client: 'an upper-case header', accept: 'IMAGE/AVIF, IMAGE/WEBP', expected: 'image/avif,image/webp' },
+    { client: 'an AVIF-only client (no WebP to step down to)', accept: 'image/avif,image/webp;q=0,*/*;q=0.8', expected: 'image/avif' },
     { client: 'an old Firefox', accept: OLD_FIREFOX, expected: 'image/webp' },
     { client: 'curl', accept: CURL, expected: 'image/*' },
     { client: 'a PNG-only client', accept: 'image/png', expected: 'image/*' },

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseConfig } from '../lambda/config';
-import { chooseFormat, type InputDescription } from '../lambda/image/format';
+import { accepts, chooseFormat, type InputDescription } from '../lambda/image/format';
 import { buildPlan } from '../lambda/request/plan';
 import { parseRequestUrl } from '../lambda/request/parse-url';
 import { viewerRequestCode } from '../lib/image-delivery';
@@ -28,7 +28,8 @@ describe('viewer-request: q values are read as the runtime reads them', () => {
     ['IMAGE/AVIF ; Q=0.000 , image/webp', 'image/webp'],
     ['image/avif;q=0.5,image/webp;q=0.9', 'image/webp'],
     ['image/avif;q=0.9,image/webp;q=0.5', 'image/avif,image/webp'],
-    ['image/avif;q=0.001', 'image/avif,image/webp'],
+    ['image/avif;q=0.001', 'image/avif'],
+    ['image/avif;q=0.001,image/webp;q=0.001', 'image/avif,image/webp'],
     ['image/avifx,image/webpish', 'image/*'],
     ['image/avif;q=2,image/webp', 'image/webp'],
   ])('%j becomes %s', (accept, bucket) => {
@@ -54,8 +55,11 @@ describe('viewer-request: q values are read as the runtime reads them', () => {
     'image/avif;q=,image/webp;q=0.5',
     '*',
     '',
-  ])('the bucket of %j negotiates what the header itself does', (accept) => {
+    'image/avif,image/webp;q=0,*/*;q=0.8',
+  ])('the bucket of %j negotiates what the header itself does, and steps down the same way', (accept) => {
     expect(negotiated(bucketOf(accept))).toBe(negotiated(accept));
+    // An AVIF over the cost limits steps down to WebP only where the client takes WebP.
+    expect(accepts(bucketOf(accept), 'image/webp')).toBe(accepts(accept, 'image/webp'));
   });
 });
 
@@ -110,8 +114,8 @@ describe('viewer-request: widths are snapped at the edge exactly as the runtime 
 
   it('never changes what a URL renders (every combination checked against the runtime plan)', () => {
     const chains: string[] = [];
-    for (const w of ['1', '100', '319', '320', '321', '639', '641', '1000', '1920', '1921', '0.5', 'abc'])
-      for (const extra of ['', ',h-1', ',h-200', ',h-8000', ',dpr-2', ',dpr-0.5,h-75', ',dpr-3,h-10', ',e-grayscale,e-contrast', ',c-at_max,h-300', ',h-0.5'])
+    for (const w of ['1', '100', '319', '320', '321', '639', '641', '1000', '1920', '1921', '8192', '8193', '99999', '0.5', 'abc'])
+      for (const extra of ['', ',h-1', ',h-200', ',h-8000', ',h-9000', ',dpr-2', ',dpr-10', ',dpr-0.05', ',dpr-0.01,h-100', ',dpr-0.5,h-75', ',dpr-3,h-10', ',e-grayscale,e-contrast', ',c-at_max,h-300', ',c-at_least,h-8000', ',b-3000_000000', ',h-0.5'])
         chains.push(`w-${w}${extra}`);
     chains.push('w-333:w-100', 'n-thumb:w-500', 'h-200', 'dpr-2', 'w-333,w-334');
     for (const chain of chains) {

@@ -39,6 +39,10 @@ export function snapToAllowedWidth(draft: PlanDraft, endpoint: EndpointConfig, l
   const list = `one of ${widths.join(', ')} (endpoints[].widths)`;
   const refuse = (key: string, rule: string) => badRequest(`Invalid transformation "${given.get(key)?.raw ?? key}": ${rule}`);
 
+  // Both would make the render wider than the width on the list: c-at_least covers the box
+  // (w-320,h-8000 renders 8000 wide), a border adds to every side.
+  if (step.crop === 'at_least') throw refuse('c', `c-at_least is not available on this endpoint: it renders wider than w, and the widths are ${list}`);
+  if (step.border) throw refuse('b', `borders are not available on this endpoint: they render wider than w, and the widths are ${list}`);
   if (step.width === undefined) {
     if (step.height !== undefined) throw refuse('h', `h needs a w in the same step on this endpoint, whose widths are ${list}`);
     return;

@@ -1,5 +1,5 @@
 // CloudFront Function (cloudfront-js-2.0, viewer request). It keeps the cache key small:
-// the Accept header is reduced to one of three values, every query parameter except the ones
+// the Accept header is reduced to one of four values, every query parameter except the ones
 // that change the response (tr, ik-s, ik-t) is dropped, and on endpoints with `widths` a
 // written width is snapped to the list, as the runtime snaps it, so `w-333` and `w-334` are one
 // cache entry. No dependencies, no module syntax: CloudFront runs this file as it is, after
@@ -18,8 +18,11 @@ var WHOLE = /^[1-9][0-9]*$/;
 var DECIMAL = /^[0-9]+(\.[0-9]+)?$/;
 
 // The runtime picks AVIF or WebP when Accept names it with q > 0 (the higher q, AVIF on a tie),
-// else the input's format; wildcards do not count. These three values land in those branches.
+// else the input's format; wildcards do not count. These values land in those branches, and keep
+// what a step-down needs: whether WebP is accepted.
 var ACCEPT_AVIF = 'image/avif,image/webp';
+// AVIF but not WebP: an AVIF over the cost limits must then step down past WebP.
+var ACCEPT_AVIF_ONLY = 'image/avif';
 var ACCEPT_WEBP = 'image/webp';
 var ACCEPT_OTHER = 'image/*';
 var QVALUE = /^(0(\.\d{0,3})?|1(\.0{0,3})?)$/;
@@ -54,7 +57,7 @@ function acceptBucket(header) {
   text = text.toLowerCase();
   var avif = listedQuality(text, 'image/avif');
   var webp = listedQuality(text, 'image/webp');
-  if (avif > 0 && avif >= webp) return ACCEPT_AVIF;
+  if (avif > 0 && avif >= webp) return webp > 0 ? ACCEPT_AVIF : ACCEPT_AVIF_ONLY;
   if (webp > 0) return ACCEPT_WEBP;
   return ACCEPT_OTHER;
 }
@@ -88,11 +91,13 @@ function snapStep(step, widths) {
     if (key === 'n' || at[key] !== undefined) return step;
     at[key] = i;
   }
-  if (at.w === undefined) return step;
+  if (at.w === undefined || at.b !== undefined || (at.c !== undefined && params[at.c] === 'c-at_least')) return step;
   var w = params[at.w].slice(2);
   var h = at.h === undefined ? null : params[at.h].slice(2);
   var dpr = at.dpr === undefined ? '1' : params[at.dpr].slice(4);
   if (!WHOLE.test(w) || (h !== null && !WHOLE.test(h)) || !DECIMAL.test(dpr)) return step;
+  // Values the runtime refuses stay as written, so its 400 names what was written.
+  if (Number(w) > CONFIG.maxDimension || (h !== null && Number(h) > CONFIG.maxDimension) || Number(dpr) < 0.1 || Number(dpr) > 5) return step;
   var requested = Math.round(Number(w) * Number(dpr));
   var allowed = null;
   for (var k = 0; k < widths.length && allowed === null; k++) if (widths[k] >= requested) allowed = widths[k];
