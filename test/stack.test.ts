@@ -94,7 +94,7 @@ describe('Lambda function', () => {
     });
     const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0]!;
     expect(Object.keys(fn.Properties.Environment.Variables)).toEqual(['AFTERIMAGE_SECRET_ARN']);
-    expect(stack.delivery.config).toEqual(parseConfig(EXAMPLE_CONFIG));
+    expect(stack.delivery.config).toEqual(parseConfig(EXAMPLE_CONFIG, { target: 'lambda' }));
   });
 
   test('logs to its own log group, kept one month', () => {
@@ -102,6 +102,12 @@ describe('Lambda function', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       LoggingConfig: { LogGroup: { Ref: logicalId(stack, stack.delivery.logGroup) } },
     });
+  });
+
+  test('renders run one at a time in the function unless the configuration says otherwise (the budget is for one render)', () => {
+    expect(synthStack().stack.delivery.config.limits.maxConcurrentRenders).toBe(1);
+    expect(synthStack({ config: { ...EXAMPLE_CONFIG, limits: { maxConcurrentRenders: 2 } } }).stack.delivery.config.limits.maxConcurrentRenders).toBe(2);
+    expect(parseConfig(EXAMPLE_CONFIG).limits.maxConcurrentRenders).toBeUndefined();
   });
 
   test("the cost model's memory budget follows memorySize, unless the configuration sets it", () => {

@@ -1,4 +1,4 @@
-// README "Output" at the edge: the CloudFront Function reduces Accept to three values, and must
+// README "Output" at the edge: the CloudFront Function reduces Accept to four values, and must
 // read q values as the runtime does, so the bucket never changes the negotiated format.
 
 import fs from 'node:fs';

@@ -96,7 +96,7 @@ export const LIMITS = {
   // No default in the parsed configuration: it is the CPUs of the machine that serves, not of
   // the one that validates.
   maxConcurrentRenders: {
-    default: undefined, min: 1, max: 1024, defaultText: 'the number of CPUs',
+    default: undefined, min: 1, max: 1024, defaultText: 'the number of CPUs; 1 in Lambda',
     doc: 'renders one process runs at once; the rest queue (a Lambda sandbox serves one request at a time)',
   },
 } as const satisfies Record<string, LimitSpec>;

@@ -326,7 +326,7 @@ export function parseConfig(input: unknown, options: ParseOptions = {}): Afterim
 
   const limitsIn = root.limits === undefined ? {} : c.object(root.limits, 'limits') ?? {};
   c.unknownKeys(limitsIn, 'limits', LIMIT_NAMES);
-  const limits = parseLimits(c, limitsIn, options.memorySizeMB);
+  const limits = parseLimits(c, limitsIn, options.memorySizeMB, options.target === 'lambda');
 
   endpoints.forEach((endpoint, i) => {
     const largest = endpoint.widths?.[endpoint.widths.length - 1];
@@ -361,12 +361,15 @@ export function parseConfig(input: unknown, options: ParseOptions = {}): Afterim
 /**
  * Every limit of the table, checked against its range. One left out gets its default, or stays
  * out when the table has none; memoryBudgetMB follows `memorySizeMB` when given, checked as if
- * written.
+ * written. In Lambda, renders run one at a time unless written: a sandbox serves one request at a
+ * time, and a render stopped by the deadline may still be finishing when the next request
+ * arrives; the memory budget is for one render.
  */
-function parseLimits(c: Checker, written: Record<string, unknown>, memorySizeMB: number | undefined): LimitsConfig {
-  const limitsIn = memorySizeMB !== undefined && written.memoryBudgetMB === undefined
+function parseLimits(c: Checker, written: Record<string, unknown>, memorySizeMB: number | undefined, lambda: boolean): LimitsConfig {
+  let limitsIn = memorySizeMB !== undefined && written.memoryBudgetMB === undefined
     ? { ...written, memoryBudgetMB: memoryBudgetFor(memorySizeMB) }
     : written;
+  if (lambda && limitsIn.maxConcurrentRenders === undefined) limitsIn = { ...limitsIn, maxConcurrentRenders: 1 };
   const limits: Partial<Record<keyof LimitsConfig, number>> = {};
   for (const name of LIMIT_NAMES) {
     const { default: fallback, min, max } = LIMITS[name];
