@@ -231,6 +231,23 @@ async function isInputFormat(run: SmokeRun, type: string): Promise<boolean> {
   return original.status === 200 && MAGIC[type](original.body);
 }
 
+/** The error a bad request must get from the function itself: its status and reason code. */
+async function expectError(run: SmokeRun, url: string, status: number, code: string): Promise<{ outcome: 'pass'; detail: string }> {
+  const answer = await run.send(url);
+  const reason = answer.headers.get(REASON_HEADER);
+  if (answer.status !== status || !reason?.startsWith(code)) {
+    throw new Unexpected(
+      summarize(answer),
+      `${status} with ${REASON_HEADER}: ${code} - …`,
+      `${answer.status}, ${REASON_HEADER}: ${reason ?? '(absent)'}`,
+      answer.status === status
+        ? `the ${status} did not come from the function (no ${REASON_HEADER}): a CloudFront custom error response or a response headers policy replaced it`
+        : diagnose(answer),
+    );
+  }
+  return { outcome: 'pass', detail: summarize(answer) };
+}
+
 const CHECKS: Check[] = [
   negotiation('f-auto, Accept AVIF', 'avif', ACCEPT_AVIF),
   negotiation('f-auto, Accept WebP', 'webp', ACCEPT_WEBP),
@@ -294,39 +311,11 @@ const CHECKS: Check[] = [
   },
   {
     name: '404 with reason',
-    async run(run) {
-      const missing = await run.send(`${run.base}/afterimage-smoke-${run.width}-${run.deps.now().toString(36)}/no-such-image.jpg`);
-      const reason = missing.headers.get(REASON_HEADER);
-      if (missing.status !== 404 || !reason?.startsWith('ENOENT')) {
-        throw new Unexpected(
-          summarize(missing),
-          `404 with ${REASON_HEADER}: ENOENT - …`,
-          `${missing.status}, ${REASON_HEADER}: ${reason ?? '(absent)'}`,
-          missing.status === 404
-            ? `the 404 did not come from the function (no ${REASON_HEADER}): a CloudFront custom error response or a response headers policy replaced it`
-            : diagnose(missing),
-        );
-      }
-      return { outcome: 'pass', detail: summarize(missing) };
-    },
+    run: (run) => expectError(run, `${run.base}/afterimage-smoke-${run.width}-${run.deps.now().toString(36)}/no-such-image.jpg`, 404, 'ENOENT'),
   },
   {
     name: '400 for a bad chain',
-    async run(run) {
-      const bad = await run.send(`${run.base}/tr:w-abc/${run.key}`);
-      const reason = bad.headers.get(REASON_HEADER);
-      if (bad.status !== 400 || !reason?.startsWith('EINVAL')) {
-        throw new Unexpected(
-          summarize(bad),
-          `400 with ${REASON_HEADER}: EINVAL - …`,
-          `${bad.status}, ${REASON_HEADER}: ${reason ?? '(absent)'}`,
-          bad.status === 400
-            ? `the 400 did not come from the function (no ${REASON_HEADER}): a CloudFront custom error response or a response headers policy replaced it`
-            : diagnose(bad),
-        );
-      }
-      return { outcome: 'pass', detail: summarize(bad) };
-    },
+    run: (run) => expectError(run, `${run.base}/tr:w-abc/${run.key}`, 400, 'EINVAL'),
   },
   {
     name: 'CloudFront cache hit',
