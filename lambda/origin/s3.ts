@@ -93,7 +93,7 @@ export function isNotFound(error: unknown): boolean {
  * Connection failures, by Node's error code, in words. Checked before the error's name: the SDK
  * names a reset connection `TimeoutError` (to retry it), but the origin answered, and hung up.
  */
-const CONNECTION_FAILURES: Record<string, string> = {
+export const CONNECTION_FAILURES: Record<string, string> = {
   ECONNREFUSED: 'refused the connection',
   ECONNRESET: 'reset the connection',
   EPIPE: 'closed the connection while the request was being sent',
@@ -109,7 +109,7 @@ const CONNECTION_FAILURES: Record<string, string> = {
  * (one from another realm, as under a test runner's VM) into a new Error that keeps only its
  * text, `AWS SDK error wrapper for Error: connect ECONNREFUSED …`: the code is read from there.
  */
-function errorCode(e: { code?: unknown; message?: unknown }): string | undefined {
+export function errorCode(e: { code?: unknown; message?: unknown }): string | undefined {
   if (typeof e.code === 'string') return e.code;
   const text = typeof e.message === 'string' ? e.message : '';
   return text.startsWith('AWS SDK error wrapper for ') ? /\b(E[A-Z_]{4,})\b/.exec(text)?.[1] : undefined;

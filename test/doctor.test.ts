@@ -1,0 +1,214 @@
+// `afterimage doctor` against a real S3-protocol server (s3rver 3.7.1). s3rver knows one key id
+// (S3RVER) and answers any other with S3's 403 InvalidAccessKeyId, but it does not check SigV4
+// signatures and has no IAM: the fault proxy in front of it stands in for IAM. It knows two more
+// users, forwards their requests as S3RVER, and answers what their policy lacks (s3:ListBucket or
+// s3:GetObject) with a 403 AccessDenied in S3's error XML, as S3 does. A missing bucket is
+// s3rver's own 404 NoSuchBucket; an unreachable endpoint is a closed loopback port.
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import sharp from 'sharp';
+import { doctor } from '../cli/commands/doctor';
+import { EMBEDDED_KEYS, startEmbeddedS3, type EmbeddedS3 } from '../local/embedded-s3';
+import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
+
+const root = resolve(__dirname, '..');
+const dir = mkdtempSync(join(tmpdir(), 'afterimage-doctor-'));
+let s3: EmbeddedS3;
+let iam: FaultProxy;
+
+/** The key ids the stand-in for IAM knows, and what each may do. */
+const KEYS: Record<string, { list: boolean; get: boolean }> = {
+  [EMBEDDED_KEYS.accessKeyId]: { list: true, get: true },
+  'READER-NO-LIST': { list: false, get: true },
+  'LISTER-NO-READ': { list: true, get: false },
+};
+
+beforeAll(async () => {
+  s3 = await startEmbeddedS3(['media', 'backup']);
+  const jpeg = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#336699' } }).jpeg().toBuffer();
+  await s3.put('media', 'photos/products/shoe.jpg', jpeg, 'image/jpeg');
+  await s3.put('backup', 'res/demo/image/upload/products/hat/1700000000.jpg', jpeg, 'image/jpeg');
+  iam = await startFaultProxy(s3.endpoint, { 'READER-NO-LIST': 'S3RVER', 'LISTER-NO-READ': 'S3RVER' });
+  iam.setRules([
+    // An unknown key id is forwarded: s3rver itself answers InvalidAccessKeyId.
+    { fault: 'denied', when: (r) => r.list && KEYS[r.accessKeyId!]?.list === false },
+    { fault: 'denied', when: (r) => !r.list && KEYS[r.accessKeyId!]?.get === false },
+  ]);
+});
+afterAll(async () => {
+  await iam.close();
+  await s3.close();
+});
+
+const keys = { source: 'static', ...EMBEDDED_KEYS };
+
+function writeConfig(name: string, config: unknown): string {
+  const file = join(dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify(config));
+  return file;
+}
+
+function mediaConfig(endpoint: string, overrides: Record<string, unknown> = {}) {
+  return {
+    origins: [
+      { name: 'media', type: 's3', bucket: 'media', folder: '/photos/', endpoint, credentials: keys, ...overrides },
+      { name: 'backup', type: 'cloudinary-backup', bucket: 'backup', folder: '/res/demo/image/upload/', endpoint, credentials: keys },
+    ],
+    endpoints: [
+      { prefix: '', origins: ['media', 'backup'] },
+      { prefix: '/demo', origins: ['backup'], cloudinaryUrls: true },
+    ],
+  };
+}
+
+async function run(argv: string[], io: Parameters<typeof doctor.run>[1] = {}): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const code = await doctor.run(argv, { env: {}, ...io, print: (line) => lines.push(line) });
+  return { code, out: lines.join('\n') };
+}
+
+describe('doctor with good keys', () => {
+  it('lists and reads every origin, resolves the samples through every origin of every endpoint, exits 0', async () => {
+    const file = writeConfig('good', mediaConfig(iam.endpoint));
+    const { code, out } = await run([file, '--sample', 'products/shoe.jpg', '--sample', '/products/hat.jpg']);
+    expect(out).toContain(`✓ configuration ${file} is valid: 2 origin(s), 2 endpoint(s)`);
+    expect(out).toContain('✓ origin "media": s3://media/photos/ can be listed, first key photos/products/shoe.jpg');
+    expect(out).toContain('✓ origin "media": photos/products/shoe.jpg can be read');
+    expect(out).toContain('✓ origin "backup": res/demo/image/upload/products/hat/1700000000.jpg can be read');
+    expect(out).toMatch(/✓ endpoint \/ origin "media": products\/shoe\.jpg resolves to key photos\/products\/shoe\.jpg, \d+ bytes, image\/jpeg/);
+    // The backup's layout is resolved as a request would: listing the versions of products/hat.
+    expect(out).toContain('· endpoint / origin "media": products/hat.jpg is not there');
+    expect(out).toMatch(/✓ endpoint \/demo\/ origin "backup": products\/hat\.jpg resolves to key res\/demo\/image\/upload\/products\/hat\/1700000000\.jpg/);
+    expect(out).toContain('! endpoint /demo/: products/shoe.jpg is in none of its origins (backup): a request gets 404');
+    expect(out).not.toContain('✗');
+    expect(code).toBe(0);
+  });
+
+  it('fails a sample that no endpoint resolves', async () => {
+    const file = writeConfig('good2', mediaConfig(iam.endpoint));
+    const { code, out } = await run([file, '--sample', 'products/nope.jpg']);
+    expect(out).toContain('✗ products/nope.jpg resolves through no endpoint');
+    expect(code).toBe(1);
+  });
+});
+
+describe('doctor with bad keys (IAM played by the proxy)', () => {
+  it('names a key id S3 does not know', async () => {
+    const file = writeConfig('k1', mediaConfig(iam.endpoint));
+    const { code, out } = await run([file, '--access-key-id', 'AKIANOBODY'], { env: { AFTERIMAGE_SECRET_ACCESS_KEY: 'x' } });
+    expect(out).toContain('✗ origin "media": listing s3://media/photos/ failed: the access key id is not known to');
+    expect(out).toContain('(InvalidAccessKeyId 403)');
+    expect(code).toBe(1);
+  });
+
+  it('prints the missing s3:ListBucket statement for the bucket ARN, limited to the folder', async () => {
+    const file = writeConfig('k2', mediaConfig(iam.endpoint));
+    const { code, out } = await run([file, '--access-key-id', 'READER-NO-LIST'], { env: { AFTERIMAGE_SECRET_ACCESS_KEY: 'x' } });
+    expect(out).toContain('✗ origin "media": listing s3://media/photos/ failed: access denied (AccessDenied 403)');
+    expect(out).toContain('{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::media","Condition":{"StringLike":{"s3:prefix":["photos/*"]}}}');
+    expect(code).toBe(1);
+  });
+
+  it('prints the missing s3:GetObject statement for the folder, and fails the sample resolution', async () => {
+    const file = writeConfig('k3', mediaConfig(iam.endpoint));
+    const { code, out } = await run([file, '--access-key-id', 'LISTER-NO-READ', '--sample', 'products/shoe.jpg'], { env: { AFTERIMAGE_SECRET_ACCESS_KEY: 'x' } });
+    expect(out).toContain('✓ origin "media": s3://media/photos/ can be listed');
+    expect(out).toContain('✗ origin "media": reading photos/products/shoe.jpg failed: access denied (AccessDenied 403)');
+    expect(out).toContain('{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::media/photos/*"}');
+    expect(out).toContain('✗ endpoint / origin "media": resolving products/shoe.jpg failed: Origin "media" refused the request (AccessDenied 403)');
+    expect(code).toBe(1);
+  });
+
+  it('checks with the keys held in the stack\'s secret (Secrets Manager client injected)', async () => {
+    const config = mediaConfig(iam.endpoint);
+    for (const o of config.origins) (o as Record<string, unknown>).credentials = { source: 'secret' };
+    const file = writeConfig('secret', config);
+    const asked: string[] = [];
+    const secret = (value: object) => ({
+      async send(command: GetSecretValueCommand) {
+        asked.push(command.input.SecretId!);
+        return { SecretString: JSON.stringify(value) };
+      },
+    });
+    const good = await run([file, '--lambda', '--secret', 'afterimage-keys'], { secretsClient: secret({ ...EMBEDDED_KEYS }) });
+    expect(asked).toEqual(['afterimage-keys']);
+    expect(good.out).toContain(`✓ keys: secret afterimage-keys holds access key ${EMBEDDED_KEYS.accessKeyId}`);
+    expect(good.code).toBe(0);
+    const denied = await run([file, '--secret', 'afterimage-keys'], { secretsClient: secret({ accessKeyId: 'READER-NO-LIST', secretAccessKey: 'x' }) });
+    expect(denied.out).toContain('✗ origin "media": listing s3://media/photos/ failed: access denied');
+    expect(denied.code).toBe(1);
+    const empty = await run([file, '--secret', 'afterimage-keys'], { secretsClient: secret({ accessKeyId: '', secretAccessKey: '' }) });
+    expect(empty.out).toContain('✗ secret afterimage-keys holds no accessKeyId/secretAccessKey yet');
+    expect(empty.code).toBe(1);
+  });
+});
+
+describe('doctor with a broken origin', () => {
+  it('says the bucket is missing (s3rver\'s own NoSuchBucket)', async () => {
+    const file = writeConfig('nobucket', mediaConfig(s3.endpoint, { bucket: 'no-such-bucket' }));
+    const { code, out } = await run([file]);
+    expect(out).toContain('✗ origin "media": listing s3://no-such-bucket/photos/ failed: the bucket "no-such-bucket" does not exist (NoSuchBucket 404)');
+    expect(out).toContain('fix: check "bucket" of origins "media"');
+    expect(code).toBe(1);
+  });
+
+  it('says the endpoint cannot be reached', async () => {
+    const closed = await new Promise<number>((done) => {
+      const server = createServer();
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => done(port));
+      });
+    });
+    const endpoint = `http://127.0.0.1:${closed}`;
+    const file = writeConfig('unreachable', mediaConfig(endpoint));
+    const { code, out } = await run([file]);
+    expect(out).toContain(`✗ origin "media": listing s3://media/photos/ failed: ${endpoint} refused the connection (ECONNREFUSED)`);
+    expect(out).toContain(`fix: check "endpoint" of origins "media" (${endpoint})`);
+    expect(code).toBe(1);
+  });
+});
+
+describe('doctor on the configuration file', () => {
+  it('prints each problem of an invalid file and exits 1', async () => {
+    const file = writeConfig('invalid', { origins: [{ name: 'media', type: 'ftp', bucket: '' }], endpoints: [{ prefix: '', origins: ['elsewhere'] }] });
+    const { code, out } = await run([file]);
+    const failures = out.split('\n').filter((l) => l.startsWith('✗ configuration'));
+    expect(failures.length).toBeGreaterThanOrEqual(2);
+    expect(out).toMatch(/✗ configuration .*origins\[0\]\.type/);
+    expect(code).toBe(1);
+  });
+
+  it('refuses keys written in the file with --lambda, as the construct does', async () => {
+    const file = writeConfig('lambda', mediaConfig(iam.endpoint));
+    const { code, out } = await run([file, '--lambda']);
+    expect(out).toMatch(/✗ configuration .*credentials/);
+    expect(code).toBe(1);
+  });
+
+  it('answers --help and usage errors without checking anything', async () => {
+    const help = await run(['--help']);
+    expect(help.out).toContain('Usage: afterimage doctor <config.json>');
+    expect(help.code).toBe(0);
+    expect((await run([])).code).toBe(2);
+    const secretOnCommandLine = await run(['x.json', '--secret-access-key', 'abc']);
+    expect(secretOnCommandLine.out).toContain('is not taken on the command line');
+    expect(secretOnCommandLine.code).toBe(2);
+  });
+
+  it('runs as `npm run doctor` until the afterimage command registers it', async () => {
+    const file = writeConfig('spawned', mediaConfig(s3.endpoint, { bucket: 'no-such-bucket' }));
+    const result = await new Promise<{ code: number; stdout: string }>((done) => {
+      execFile(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'cli/commands/doctor.ts'), file], { cwd: root }, (error, stdout) =>
+        done({ code: error ? (error as { code?: number }).code ?? -1 : 0, stdout }),
+      );
+    });
+    expect(result.stdout).toContain('NoSuchBucket 404');
+    expect(result.code).toBe(1);
+  });
+});
