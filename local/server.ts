@@ -2,6 +2,7 @@
 
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { ImageService, ServiceRequest } from '../lambda/service/image-service';
+import type { PlaygroundPage } from './playground/page';
 
 export function toServiceRequest(req: IncomingMessage): ServiceRequest {
   const url = req.url ?? '/';
@@ -16,8 +17,14 @@ export function toServiceRequest(req: IncomingMessage): ServiceRequest {
   };
 }
 
-export function createLocalServer(service: ImageService): Server {
+/** `playground`: the page served at `/` (`npm start`); without it `/` goes to the service like any path. */
+export function createLocalServer(service: ImageService, options: { playground?: PlaygroundPage } = {}): Server {
   return createServer((req, res) => {
+    if (options.playground && (req.method === 'GET' || req.method === 'HEAD') && /^\/(\?|$)/.test(req.url ?? '')) {
+      res.writeHead(200, options.playground.headers);
+      res.end(req.method === 'HEAD' ? undefined : options.playground.html);
+      return;
+    }
     // A client that leaves before its answer is sent takes its work with it.
     const clientGone = new AbortController();
     res.once('close', () => {

@@ -8,7 +8,8 @@ import { ConfigError, parseConfig, type AfterimageConfig, type AfterimageConfigI
 import { selectSigningKey, signingKeysFromEnvironment } from '../lambda/request/signature';
 import { ImageService } from '../lambda/service/image-service';
 import { EMBEDDED_KEYS, startEmbeddedS3, type EmbeddedS3 } from './embedded-s3';
-import { CLOUDINARY_EXAMPLES, SAMPLE_BACKUP_FOLDER, SAMPLE_BUCKET, SAMPLE_CLOUD, seedCloudinaryBackup, seedSamples } from './samples';
+import { playgroundPage, playgroundSetup, type PlaygroundSetup } from './playground/page';
+import { CLOUDINARY_EXAMPLES, SAMPLE_BACKUP, SAMPLE_BACKUP_FOLDER, SAMPLE_BUCKET, SAMPLE_CLOUD, seedCloudinaryBackup, seedSamples } from './samples';
 import { createLocalServer, listen } from './server';
 
 function configFileFromArgs(argv: string[]): string | undefined {
@@ -73,21 +74,27 @@ async function main(): Promise<void> {
   const file = configFileFromArgs(process.argv.slice(2));
   let s3: EmbeddedS3 | undefined;
   let config: AfterimageConfig;
+  // The playground's samples; with a configuration file the user types paths instead.
+  const samples: PlaygroundSetup['samples'] = [];
   if (file) {
     config = readConfigFile(file);
   } else {
     s3 = await startEmbeddedS3([SAMPLE_BUCKET]);
-    await seedSamples(s3);
+    for (const key of await seedSamples(s3)) if (/\.(jpe?g|png|svg)$/.test(key)) samples.push({ endpoint: '', path: key });
     await seedCloudinaryBackup(s3);
+    for (const [publicId, versions] of Object.entries(SAMPLE_BACKUP)) {
+      for (const format of new Set(versions.map(([, , f]) => f))) samples.push({ endpoint: SAMPLE_CLOUD, path: `image/upload/${publicId}.${format}` });
+    }
     config = parseConfig(sampleConfig(s3.endpoint));
   }
   // Local runs only: in AWS the signing key is read from Secrets Manager, never the environment.
   const keys = signingKeysFromEnvironment(process.env);
   const service = new ImageService(config, { signingKey: keys ? (name) => selectSigningKey(keys, name) : undefined });
-  const server = createLocalServer(service);
+  const server = createLocalServer(service, { playground: playgroundPage(playgroundSetup(config, samples)) });
   const actualPort = await listen(server, port);
   const base = `http://127.0.0.1:${actualPort}`;
   console.log(`afterimage is serving on ${base}`);
+  console.log(`playground: ${base}/`);
   if (s3) {
     console.log(`(embedded S3 server with sample images on ${s3.endpoint})\n\nTry:`);
     for (const example of [
