@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import { CONFIG_FILE_NAME, parseConfig } from './config';
 import { SecretStore } from './origin/secrets';
+import { answerPlayground, loadSignedPlayground, type SignedPlayground } from './playground/signed-access';
 import { ImageService, type ServiceRequest, type ServiceResponse } from './service/image-service';
 import { HttpError, internalError, limitExceeded } from './errors';
 import { errorResponse } from './service/respond';
@@ -28,7 +29,8 @@ export interface ResponseStream {
   readonly writableFinished?: boolean;
 }
 
-export type ServiceSource = { service: ImageService } | { error: Error };
+/** `playground`: the signed playground page, when the construct enabled it (AFTERIMAGE_PLAYGROUND=signed). */
+export type ServiceSource = { service: ImageService; playground?: SignedPlayground } | { error: Error };
 
 /** The service for this sandbox, or why there is none; read once, at cold start. */
 export function loadService(directory: string): ServiceSource {
@@ -37,7 +39,8 @@ export function loadService(directory: string): ServiceSource {
     const config = parseConfig(JSON.parse(fs.readFileSync(file, 'utf8')));
     const secretArn = process.env.AFTERIMAGE_SECRET_ARN;
     const secrets = secretArn ? new SecretStore(secretArn, config.cache.secretTtlSeconds * 1000) : undefined;
-    return { service: new ImageService(config, { secrets }) };
+    const playground = process.env.AFTERIMAGE_PLAYGROUND === 'signed' ? loadSignedPlayground(directory, config, secrets) : undefined;
+    return { service: new ImageService(config, { secrets }), playground };
   } catch (error) {
     console.error('afterimage: the function could not start', error);
     return { error: error as Error };
@@ -73,6 +76,8 @@ async function answer(source: ServiceSource, event: LambdaFunctionURLEvent, cont
   const head = event?.requestContext?.http?.method === 'HEAD';
   if ('error' in source) return errorResponse(internalError('The function could not load its configuration; see its logs'), head);
   try {
+    const page = source.playground && (await answerPlayground(toServiceRequest(event), source.playground.page, source.playground.signingKey, Date.now()));
+    if (page) return page;
     const remaining = context?.getRemainingTimeInMillis?.();
     const options = remaining === undefined ? {} : { timeoutMs: Math.max(0, remaining - RESPONSE_MARGIN_MS) };
     const response = await source.service.handle(toServiceRequest(event), options);

@@ -87,6 +87,12 @@ export interface ImageDeliveryProps {
    * @default - no reservation; the account's unreserved concurrency
    */
   readonly reservedConcurrency?: number;
+  /**
+   * The playground page (README "Playground") in the deployed function, at `/_afterimage/playground`,
+   * opened only by a link signed with the secret's `privateKey` and an expiry (`npm run sign`).
+   * @default - off: the function serves no page
+   */
+  readonly playground?: { readonly enabled?: boolean };
 }
 
 /**
@@ -183,9 +189,10 @@ export class ImageDelivery extends Construct {
       description: 'afterimage: image transformations with sharp',
       environment: {
         AFTERIMAGE_SECRET_ARN: this.secret.secretArn,
+        ...(props.playground?.enabled ? { AFTERIMAGE_PLAYGROUND: 'signed' } : {}),
       },
       // The configuration travels in the asset, not the environment (4 KB for all variables).
-      bundling: lambdaNodejsBundling(writeConfigFile(this.config)),
+      bundling: lambdaNodejsBundling(writeConfigFile(this.config), props.playground?.enabled === true),
     });
     this.secret.grantRead(this.function);
     grantDefaultChainOrigins(role, this.config);

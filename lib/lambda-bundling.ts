@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { CONFIG_FILE_NAME } from '../lambda/config/schema';
+import { PLAYGROUND_FILE_NAME } from '../lambda/playground/signed-access';
 
 /** The package root: the folder holding lib/ and lambda/, wherever the package is installed. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..');
@@ -83,8 +84,9 @@ export function esbuildBuildOptions(outfile: string): EsbuildBuildOptions {
  * @param configFile the validated configuration as JSON, a file under the package root (the
  * bundling input); it becomes `afterimage.config.json` in the asset, so a configuration change
  * is a new asset (its hash is the output's).
+ * @param withPlayground also copy the playground page in (construct option `playground.enabled`).
  */
-export function lambdaNodejsBundling(configFile: string): BundlingOptions {
+export function lambdaNodejsBundling(configFile: string, withPlayground = false): BundlingOptions {
   const o = lambdaBundlingOptions;
   return {
     target: o.target,
@@ -104,6 +106,7 @@ export function lambdaNodejsBundling(configFile: string): BundlingOptions {
       // Read through the bundling input (the package root), so this works in Docker bundling too.
       afterBundling: (inputDir: string, outputDir: string) => [
         `cp ${shellQuote(path.join(inputDir, path.relative(PACKAGE_ROOT, configFile)))} ${shellQuote(path.join(outputDir, CONFIG_FILE_NAME))}`,
+        ...(withPlayground ? [`cp ${shellQuote(path.join(inputDir, 'lambda', 'playground', 'index.html'))} ${shellQuote(path.join(outputDir, PLAYGROUND_FILE_NAME))}`] : []),
         ...pruneCommands(outputDir),
       ],
     },

@@ -2,7 +2,7 @@
 
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { ImageService, ServiceRequest } from '../lambda/service/image-service';
-import type { PlaygroundPage } from './playground/page';
+import type { PlaygroundPage } from '../lambda/playground/page';
 
 export function toServiceRequest(req: IncomingMessage): ServiceRequest {
   const url = req.url ?? '/';

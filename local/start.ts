@@ -8,7 +8,7 @@ import { ConfigError, parseConfig, type AfterimageConfig, type AfterimageConfigI
 import { selectSigningKey, signingKeysFromEnvironment } from '../lambda/request/signature';
 import { ImageService } from '../lambda/service/image-service';
 import { EMBEDDED_KEYS, startEmbeddedS3, type EmbeddedS3 } from './embedded-s3';
-import { playgroundPage, playgroundSetup, type PlaygroundSetup } from './playground/page';
+import { playgroundPage, playgroundSetup, type PlaygroundSetup } from '../lambda/playground/page';
 import { CLOUDINARY_EXAMPLES, SAMPLE_BACKUP, SAMPLE_BACKUP_FOLDER, SAMPLE_BUCKET, SAMPLE_CLOUD, seedCloudinaryBackup, seedSamples } from './samples';
 import { createLocalServer, listen } from './server';
 

@@ -1,10 +1,11 @@
 // The playground page (index.html beside this file) with its setup filled in, and the headers it
 // is served with: a Content-Security-Policy that allows only its own inline script, by hash.
+// `npm start` serves it at `/`; a deployed function only behind a signature (signed-access.ts).
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AfterimageConfig } from '../../lambda/config';
+import type { AfterimageConfig } from '../config';
 
 /** What the page is told: the endpoints it can build URLs for, and sample paths to browse. */
 export interface PlaygroundSetup {
