@@ -157,6 +157,39 @@ describe('doctor with a broken origin', () => {
     expect(code).toBe(1);
   });
 
+  it('names the region S3 says the bucket is in (301 PermanentRedirect with x-amz-bucket-region, played by the proxy)', async () => {
+    const proxy = await startFaultProxy(s3.endpoint);
+    try {
+      proxy.setRules([{ fault: 'wrong-region' }]);
+      const file = writeConfig('region', mediaConfig(proxy.endpoint));
+      const { code, out } = await run([file]);
+      expect(out).toContain('✗ origin "media": listing s3://media/photos/ failed: the bucket "media" is in another region (eu-west-1) (PermanentRedirect 301)');
+      expect(out).toContain('fix: set "region": "eu-west-1" in origins "media"');
+      expect(code).toBe(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('says so when no AWS credentials can be found for an origin that uses the default chain', async () => {
+    const config = mediaConfig(s3.endpoint);
+    config.origins[0].credentials = { source: 'default-chain' } as never;
+    const file = writeConfig('nochain', config);
+    const saved = { ...process.env };
+    for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_WEB_IDENTITY_TOKEN_FILE']) delete process.env[name];
+    // No profile files, and no instance metadata service: the chain finds nothing.
+    process.env.AWS_SHARED_CREDENTIALS_FILE = join(dir, 'no-credentials');
+    process.env.AWS_CONFIG_FILE = join(dir, 'no-config');
+    process.env.AWS_EC2_METADATA_DISABLED = 'true';
+    try {
+      const { code, out } = await run([file]);
+      expect(out).toContain('✗ origin "media": listing s3://media/photos/ failed: no AWS credentials were found');
+      expect(code).toBe(1);
+    } finally {
+      process.env = saved;
+    }
+  });
+
   it('says the endpoint cannot be reached', async () => {
     const closed = await new Promise<number>((done) => {
       const server = createServer();

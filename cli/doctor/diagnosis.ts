@@ -55,6 +55,12 @@ export function describeS3Failure(error: unknown, origin: OriginConfig, action: 
   if (name === 'TimeoutError' || name === 'AbortError' || code === 'ETIMEDOUT') {
     return { what: `${whereTo(origin)} did not answer in time`, fix: [`check "endpoint"/"region" of ${setting} and your network (a firewall that drops packets looks like this)`] };
   }
+  if (name === 'CredentialsProviderError') {
+    return {
+      what: 'no AWS credentials were found (the SDK\'s default chain: environment, profiles, SSO, instance role)',
+      fix: ['sign in (aws sso login, or AWS_PROFILE=<profile>), or pass --secret <arn> to use the stack\'s keys, or --access-key-id'],
+    };
+  }
   if (name === 'NoSuchBucket') {
     return { what: `the bucket "${origin.bucket}" does not exist (${said})`, fix: [`check "bucket" of ${setting} (and "endpoint", when the bucket is not on AWS), or create the bucket`] };
   }

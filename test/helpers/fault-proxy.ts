@@ -9,6 +9,8 @@ export type Fault =
   | 'denied'
   /** 404 NoSuchBucket. */
   | 'no-such-bucket'
+  /** 301 PermanentRedirect naming the bucket's region (eu-west-1), as S3 answers a request sent to another region. */
+  | 'wrong-region'
   /** 500 InternalError (retryable). */
   | 'error'
   /** Holds the request for `delayMs`, then forwards it. */
@@ -52,6 +54,7 @@ export interface FaultProxy {
 const ERRORS: Record<Exclude<Fault, 'slow' | 'stall-body' | 'reset' | 'reset-body'>, [number, string, string]> = {
   denied: [403, 'AccessDenied', 'Access Denied'],
   'no-such-bucket': [404, 'NoSuchBucket', 'The specified bucket does not exist'],
+  'wrong-region': [301, 'PermanentRedirect', 'The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.'],
   error: [500, 'InternalError', 'We encountered an internal error. Please try again.'],
 };
 
@@ -120,7 +123,8 @@ export async function startFaultProxy(target: string | (() => string), keyIds: R
     req.resume();
     const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>FAULT</RequestId></Error>`;
     const answer = () => {
-      res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+      const region = rule.fault === 'wrong-region' ? { 'x-amz-bucket-region': 'eu-west-1' } : {};
+      res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), ...region });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     if (rule.delayMs === undefined) return answer();
