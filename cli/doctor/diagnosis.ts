@@ -27,9 +27,9 @@ export function missingStatement(origin: OriginConfig, action: 'list' | 'get'): 
   if (action === 'get') {
     return JSON.stringify({ Effect: 'Allow', Action: 's3:GetObject', Resource: `arn:aws:s3:::${origin.bucket}/${prefix}*` });
   }
-  const statement: Record<string, unknown> = { Effect: 'Allow', Action: 's3:ListBucket', Resource: `arn:aws:s3:::${origin.bucket}` };
-  if (prefix) statement.Condition = { StringLike: { 's3:prefix': [`${prefix}*`] } };
-  return JSON.stringify(statement);
+  // No s3:prefix condition: S3 decides between 404 and 403 for a GET by a listing with no prefix
+  // (README "Read-only IAM policy for the bucket keys").
+  return JSON.stringify({ Effect: 'Allow', Action: 's3:ListBucket', Resource: `arn:aws:s3:::${origin.bucket}` });
 }
 
 function whereTo(origin: OriginConfig): string {
