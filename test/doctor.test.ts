@@ -10,7 +10,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { createServer as createHttpServer } from 'node:http';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import sharp from 'sharp';
 import { doctor } from '../cli/commands/doctor';
 import { EMBEDDED_KEYS, startEmbeddedS3, type EmbeddedS3 } from '../local/embedded-s3';
@@ -124,29 +125,72 @@ describe('doctor with bad keys (IAM played by the proxy)', () => {
     expect(code).toBe(1);
   });
 
-  it('checks with the keys held in the stack\'s secret (Secrets Manager client injected)', async () => {
+  it('checks with the keys held in the stack\'s secret, read by the SDK\'s Secrets Manager client from a stubbed endpoint', async () => {
     const config = mediaConfig(iam.endpoint);
     for (const o of config.origins) (o as Record<string, unknown>).credentials = { source: 'secret' };
     const file = writeConfig('secret', config);
-    const asked: string[] = [];
-    const secret = (value: object) => ({
-      async send(command: GetSecretValueCommand) {
-        asked.push(command.input.SecretId!);
-        return { SecretString: JSON.stringify(value) };
-      },
-    });
-    const good = await run([file, '--lambda', '--secret', 'afterimage-keys'], { secretsClient: secret({ ...EMBEDDED_KEYS }) });
-    expect(asked).toEqual(['afterimage-keys']);
-    expect(good.out).toContain(`✓ keys: secret afterimage-keys holds access key ${EMBEDDED_KEYS.accessKeyId}`);
-    expect(good.code).toBe(0);
-    const denied = await run([file, '--secret', 'afterimage-keys'], { secretsClient: secret({ accessKeyId: 'READER-NO-LIST', secretAccessKey: 'x' }) });
-    expect(denied.out).toContain('✗ origin "media": listing s3://media/photos/ failed: access denied');
-    expect(denied.code).toBe(1);
-    const empty = await run([file, '--secret', 'afterimage-keys'], { secretsClient: secret({ accessKeyId: '', secretAccessKey: '' }) });
-    expect(empty.out).toContain('✗ secret afterimage-keys holds no accessKeyId/secretAccessKey yet');
-    expect(empty.code).toBe(1);
+    const stub = await startSecretsManagerStub();
+    try {
+      const client = new SecretsManagerClient({ endpoint: stub.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'DEV', secretAccessKey: 'dev' } });
+      stub.answer = () => [200, { Name: 'afterimage-keys', SecretString: JSON.stringify(EMBEDDED_KEYS) }];
+      const good = await run([file, '--lambda', '--secret', 'afterimage-keys'], { secretsClient: client });
+      expect(stub.asked).toEqual([{ target: 'secretsmanager.GetSecretValue', secretId: 'afterimage-keys' }]);
+      expect(good.out).toContain(`✓ keys: secret afterimage-keys holds access key ${EMBEDDED_KEYS.accessKeyId}`);
+      expect(good.code).toBe(0);
+
+      stub.answer = () => [200, { Name: 'afterimage-keys', SecretString: JSON.stringify({ accessKeyId: 'READER-NO-LIST', secretAccessKey: 'x' }) }];
+      const denied = await run([file, '--secret', 'afterimage-keys'], { secretsClient: client });
+      expect(denied.out).toContain('✗ origin "media": listing s3://media/photos/ failed: access denied');
+      expect(denied.code).toBe(1);
+
+      stub.answer = () => [200, { Name: 'afterimage-keys', SecretString: '{"accessKeyId":"","secretAccessKey":""}' }];
+      const empty = await run([file, '--secret', 'afterimage-keys'], { secretsClient: client });
+      expect(empty.out).toContain('✗ secret afterimage-keys holds no accessKeyId/secretAccessKey yet');
+      expect(empty.code).toBe(1);
+
+      // Secrets Manager's JSON error answers (HTTP 400 with __type), as its API reference lists them.
+      const arn = 'arn:aws:secretsmanager:us-east-1:111111111111:secret:afterimage-keys-AbCdEf';
+      stub.answer = () => [400, { __type: 'AccessDeniedException', Message: 'User: arn:aws:iam::111111111111:user/dev is not authorized to perform: secretsmanager:GetSecretValue' }];
+      const noRead = await run([file, '--secret', arn], { secretsClient: client });
+      expect(noRead.out).toContain(`✗ secret ${arn} could not be read (AccessDeniedException)`);
+      expect(noRead.out).toContain(`{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"${arn}"}`);
+      expect(noRead.code).toBe(1);
+
+      stub.answer = () => [400, { __type: 'ResourceNotFoundException', Message: "Secrets Manager can't find the specified secret." }];
+      const missing = await run([file, '--secret', 'afterimage-kyes'], { secretsClient: client });
+      expect(missing.out).toContain('✗ secret afterimage-kyes could not be read (ResourceNotFoundException)');
+      expect(missing.out).toContain('check the name or ARN');
+      expect(missing.code).toBe(1);
+      client.destroy();
+    } finally {
+      await stub.close();
+    }
   });
 });
+
+/** A stand-in for the Secrets Manager endpoint (JSON 1.1 protocol: POST /, X-Amz-Target names the action). */
+async function startSecretsManagerStub() {
+  const asked: { target: string; secretId: string }[] = [];
+  const stub = {
+    endpoint: '',
+    asked,
+    answer: (): [number, object] => [500, {}],
+    close: () => new Promise<void>((done) => server.close(() => done())),
+  };
+  const server = createHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      asked.push({ target: String(req.headers['x-amz-target']), secretId: JSON.parse(body).SecretId });
+      const [status, json] = stub.answer();
+      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'stub' });
+      res.end(JSON.stringify(json));
+    });
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', () => done()));
+  stub.endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  return stub;
+}
 
 describe('doctor with a broken origin', () => {
   it('says the bucket is missing (s3rver\'s own NoSuchBucket)', async () => {

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { OriginConfig } from '../../lambda/config';
 import type { SecretsClient } from '../../lambda/origin/secrets';
 import { runDoctor, type DoctorKeys } from '../doctor/doctor';
@@ -80,7 +81,11 @@ function parseArguments(argv: string[]): Arguments | 'help' {
 }
 
 function keysFrom(args: Arguments, io: DoctorIo, env: NodeJS.ProcessEnv): DoctorKeys {
-  if (args.secretId) return { source: 'secret', secretId: args.secretId, client: io.secretsClient };
+  if (args.secretId) {
+    // An ARN names its region (arn:aws:secretsmanager:<region>:…); a bare name uses the profile's.
+    const region = /^arn:[^:]+:secretsmanager:([^:]+):/.exec(args.secretId)?.[1];
+    return { source: 'secret', secretId: args.secretId, client: io.secretsClient ?? new SecretsManagerClient(region ? { region } : {}) };
+  }
   if (args.accessKeyId) {
     const secretAccessKey = args.secretKeyFile ? readFileSync(resolve(args.secretKeyFile), 'utf8').trim() : env.AFTERIMAGE_SECRET_ACCESS_KEY;
     if (!secretAccessKey) throw new UsageError('--access-key-id needs its secret key in AFTERIMAGE_SECRET_ACCESS_KEY or --secret-access-key-file');

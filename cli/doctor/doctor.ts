@@ -4,12 +4,13 @@
 // under each ✗. Every client is injected, so the tests run it against a local S3 server.
 
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ConfigError, parseConfig, type AfterimageConfig, type LimitsConfig, type OriginConfig } from '../../lambda/config';
 import { HttpError } from '../../lambda/errors';
 import { folderPrefix } from '../../lambda/origin/keys';
 import { createPreferenceLists } from '../../lambda/origin/registry';
 import { createS3Client } from '../../lambda/origin/s3';
-import { SecretStore, type SecretsClient } from '../../lambda/origin/secrets';
+import type { SecretsClient, SecretValue } from '../../lambda/origin/secrets';
 import { describeS3Failure } from './diagnosis';
 
 /** Where the keys of the origins come from. */
@@ -112,16 +113,8 @@ async function originsWithKeys(origins: OriginConfig[], keys: DoctorKeys, report
     return result;
   }
   if (keys.source === 'secret') {
-    const store = new SecretStore(keys.secretId, 60_000, keys.client);
-    let value: Awaited<ReturnType<SecretStore['get']>>;
-    try {
-      value = await store.get();
-    } catch (error) {
-      report.fail(`secret ${keys.secretId} could not be read: ${(error as Error).message}`, [
-        `allow your own identity {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "<the secret's ARN>"}, and check the name or ARN (the stack's output)`,
-      ]);
-      return undefined;
-    }
+    const value = await readSecret(keys.secretId, keys.client ?? new SecretsManagerClient({}), report);
+    if (!value) return undefined;
     if (!value.accessKeyId || !value.secretAccessKey) {
       report.fail(`secret ${keys.secretId} holds no accessKeyId/secretAccessKey yet`, [
         `aws secretsmanager put-secret-value --secret-id ${keys.secretId} --secret-string '{"accessKeyId": "…", "secretAccessKey": "…"}' (README "Deploying to AWS")`,
@@ -153,6 +146,29 @@ async function originsWithKeys(origins: OriginConfig[], keys: DoctorKeys, report
     }
   }
   return result;
+}
+
+/** The secret's JSON, or undefined when it cannot be read (reported with the reason and a fix). */
+async function readSecret(secretId: string, client: SecretsClient, report: Report): Promise<SecretValue | undefined> {
+  let text: string | undefined;
+  try {
+    text = (await client.send(new GetSecretValueCommand({ SecretId: secretId }))).SecretString;
+  } catch (error) {
+    const name = (error as Error).name ?? 'Error';
+    const fixes: Record<string, string> = {
+      AccessDeniedException: `allow your own identity {"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"${secretId.startsWith('arn:') ? secretId : '<the secret\'s ARN>'}"} (and kms:Decrypt if the secret has its own KMS key)`,
+      ResourceNotFoundException: 'check the name or ARN (the stack\'s SecretArn output) and the region (an ARN names it; otherwise AWS_REGION or the profile\'s)',
+      CredentialsProviderError: 'sign in (aws sso login, or AWS_PROFILE=<profile>) to read the secret',
+    };
+    report.fail(`secret ${secretId} could not be read (${name})`, [fixes[name] ?? 'check the secret\'s name or ARN, its region, and your credentials']);
+    return undefined;
+  }
+  try {
+    return JSON.parse(text ?? '') as SecretValue;
+  } catch {
+    report.fail(`secret ${secretId} is not JSON`, ['put {"accessKeyId": "…", "secretAccessKey": "…"} in it (README "Deploying to AWS")']);
+    return undefined;
+  }
 }
 
 /** Lists the origin's folder (one key) and reads the first byte of what it finds. */
