@@ -143,6 +143,21 @@ describe('doctor with bad keys (IAM played by the proxy)', () => {
       expect(denied.out).toContain('✗ origin "media": listing s3://media/photos/ failed: access denied');
       expect(denied.code).toBe(1);
 
+      // An endpoint that requires signed URLs finds its key in the secret, or is reported.
+      const signedConfig = { ...config, endpoints: [...config.endpoints, { prefix: '/private', origins: ['media'], requireSignedUrls: true, signingKeyName: 'vault' }] };
+      const signedFile = writeConfig('secret-signed', signedConfig);
+      stub.answer = () => [200, { SecretString: JSON.stringify({ ...EMBEDDED_KEYS, privateKeys: { vault: ['vault-key-new-4711', 'vault-key-old-0815'] } }) }];
+      const withKey = await run([signedFile, '--secret', 'afterimage-keys'], { secretsClient: client });
+      expect(withKey.out).toContain("✓ endpoint /private/: signed URLs verify with the secret's privateKeys.vault (2 keys, a rotation)");
+      expect(withKey.out).not.toMatch(/vault-key-/);
+      expect(withKey.code).toBe(0);
+      stub.answer = () => [200, { SecretString: JSON.stringify({ ...EMBEDDED_KEYS, privateKey: 'not this one' }) }];
+      const withoutKey = await run([signedFile, '--secret', 'afterimage-keys'], { secretsClient: client });
+      expect(withoutKey.out).toContain('✗ endpoint /private/ requires signed URLs, but the secret afterimage-keys has no privateKeys.vault: every request there is a 500');
+      expect(withoutKey.out).toContain('fix: add "privateKeys": {"vault": "…"} to the secret\'s JSON');
+      expect(withoutKey.out).not.toContain('not this one');
+      expect(withoutKey.code).toBe(1);
+
       stub.answer = () => [200, { Name: 'afterimage-keys', SecretString: '{"accessKeyId":"","secretAccessKey":""}' }];
       const empty = await run([file, '--secret', 'afterimage-keys'], { secretsClient: client });
       expect(empty.out).toContain('✗ secret afterimage-keys holds no accessKeyId/secretAccessKey yet');

@@ -10,6 +10,7 @@ import { HttpError } from '../../lambda/errors';
 import { folderPrefix } from '../../lambda/origin/keys';
 import { createPreferenceLists } from '../../lambda/origin/registry';
 import { createS3Client } from '../../lambda/origin/s3';
+import { keyField, selectSigningKey, signingKeysOf } from '../../lambda/request/signature';
 import type { SecretsClient, SecretValue } from '../../lambda/origin/secrets';
 import { describeS3Failure } from './diagnosis';
 
@@ -78,7 +79,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorResult> {
   // One attempt per call: the doctor reports what failed; retries would only make it slow.
   const limits: LimitsConfig = { ...config.limits, originRetries: 0 };
   const checked = { ...config, limits };
-  const origins = await originsWithKeys(config.origins, options.keys, report);
+  const origins = await originsWithKeys(config, options.keys, report);
   if (!origins) return report;
   const clients = new Map<string, S3Client>();
   const clientFor = (origin: OriginConfig): S3Client => {
@@ -104,7 +105,8 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorResult> {
 }
 
 /** Each origin with the keys the checks use, or undefined when they cannot be had (reported). */
-async function originsWithKeys(origins: OriginConfig[], keys: DoctorKeys, report: Report): Promise<Map<string, OriginConfig> | undefined> {
+async function originsWithKeys(config: AfterimageConfig, keys: DoctorKeys, report: Report): Promise<Map<string, OriginConfig> | undefined> {
+  const origins = config.origins;
   const result = new Map<string, OriginConfig>();
   if (keys.source === 'keys') {
     const { accessKeyId, secretAccessKey, sessionToken } = keys;
@@ -122,6 +124,7 @@ async function originsWithKeys(origins: OriginConfig[], keys: DoctorKeys, report
       return undefined;
     }
     report.ok(`keys: secret ${keys.secretId} holds access key ${value.accessKeyId}`);
+    checkSigningKeys(config, value, keys.secretId, report);
     for (const o of origins) {
       const source = o.credentials?.source ?? 'secret';
       result.set(o.name, source === 'secret'
@@ -146,6 +149,29 @@ async function originsWithKeys(origins: OriginConfig[], keys: DoctorKeys, report
     }
   }
   return result;
+}
+
+/** Each endpoint that verifies signatures finds its key in the secret (the field named, never the key). */
+function checkSigningKeys(config: AfterimageConfig, value: SecretValue, secretId: string, report: Report): void {
+  for (const endpoint of config.endpoints) {
+    const name = endpoint.signingKeyName;
+    if (!endpoint.requireSignedUrls && name === undefined) continue;
+    const at = endpoint.prefix === '' ? '/' : `/${endpoint.prefix}/`;
+    const field = keyField(name);
+    let keys: string[] | undefined;
+    try {
+      keys = signingKeysOf(selectSigningKey(value, name), field);
+    } catch {
+      report.fail(`endpoint ${at}: the secret's ${field} is malformed`, ['make it a key (a string), or ["new key", "old key"] during a rotation (README "Signed URLs")']);
+      continue;
+    }
+    if (keys) report.ok(`endpoint ${at}: signed URLs verify with the secret's ${field} (${keys.length} key${keys.length > 1 ? 's, a rotation' : ''})`);
+    else if (endpoint.requireSignedUrls) {
+      report.fail(`endpoint ${at} requires signed URLs, but the secret ${secretId} has no ${field}: every request there is a 500`, [
+        `add ${name === undefined ? '"privateKey": "…"' : `"privateKeys": {"${name}": "…"}`} to the secret's JSON (README "Signed URLs")`,
+      ]);
+    } else report.warn(`endpoint ${at} names signingKeyName "${name}", but the secret has no ${field}: signatures there cannot be verified`);
+  }
 }
 
 /** The secret's JSON, or undefined when it cannot be read (reported with the reason and a fix). */
