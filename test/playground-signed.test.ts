@@ -2,6 +2,7 @@
 // at /_afterimage/playground, only with a link signed by the secret's privateKey with an expiry,
 // through the Lambda adapter under the runtime double; and off by default in the stack.
 
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,6 +11,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { parseConfig } from '../lambda/config';
 import { createStreamingHandler, loadService } from '../lambda/function-url';
 import { SecretStore } from '../lambda/origin/secrets';
+import { playgroundPage, playgroundSetup } from '../lambda/playground/page';
 import { PLAYGROUND_FILE_NAME, PLAYGROUND_PATH, loadSignedPlayground } from '../lambda/playground/signed-access';
 import { signUrl } from '../lambda/request/signature';
 import { ImageService } from '../lambda/service/image-service';
@@ -105,6 +107,26 @@ describe('the playground in a deployed function', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the page\'s setup', () => {
+  it('lists the endpoints and the samples; a path cannot close the script element that carries them', () => {
+    const page = playgroundPage(playgroundSetup(config, [{ endpoint: '', path: 'a</script><script>alert(1)</script>.jpg' }]));
+    expect(page.html).not.toContain('</script><script>alert(1)');
+    const json = /<script type="application\/json" id="setup">([^<]*)<\/script>/.exec(page.html)![1];
+    expect(JSON.parse(json)).toEqual({
+      endpoints: [
+        { prefix: '', cloudinaryUrls: false, requireSignedUrls: false },
+        { prefix: 'private', cloudinaryUrls: false, requireSignedUrls: true },
+      ],
+      samples: [{ endpoint: '', path: 'a</script><script>alert(1)</script>.jpg' }],
+    });
+    // The Content-Security-Policy allows the page's one inline script by its hash, nothing else.
+    const script = /<script>([\s\S]*?)<\/script>/.exec(page.html)![1];
+    const hash = createHash('sha256').update(script).digest('base64');
+    expect(page.headers['content-security-policy']).toContain(`script-src 'sha256-${hash}';`);
+    expect(/script-src [^;]*/.exec(page.headers['content-security-policy'])![0]).not.toContain('unsafe');
   });
 });
 
