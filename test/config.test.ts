@@ -52,7 +52,7 @@ describe('configuration errors', () => {
     });
     expect(problems).toEqual(expect.arrayContaining([
       'expected letters, digits, "-" or "_" (at most 64) for origins[0].name but received "a b"',
-      'expected one of s3, cloudinary-backup for origins[0].type but received "gcs"',
+      'expected one of s3, cloudinary-backup, web, cloudinary for origins[0].type but received "gcs"',
       'expected a non-empty string for origins[0].bucket but received ""',
       'expected an integer between 1 and 100 for output.quality but received 120',
       'expected an integer between 1 and 16383 for limits.maxOutputDimension but received "big"',

@@ -14,6 +14,7 @@ import { svgScale } from '../image/svg';
 import { buildPlan, type RequestPlan } from '../request/plan';
 import { parseRequestUrl } from '../request/parse-url';
 import { selectSigningKey, verifySignature, type SigningKeyProvider } from '../request/signature';
+import { BackgroundWork } from '../origin/background';
 import type { OriginPreferenceList } from '../origin/preference-list';
 import { createPreferenceLists, type OriginDependencies } from '../origin/registry';
 import type { StoredObject } from '../origin/types';
@@ -70,12 +71,15 @@ export class ImageService {
   private readonly now: () => number;
   /** Bounds the renders running at once in this process; the rest queue. */
   readonly renderSlots: RenderSlots;
+  /** Work after the answer (copies on miss): the Lambda handler waits for it once the response has been sent. */
+  readonly background: BackgroundWork;
 
   constructor(
     readonly config: AfterimageConfig,
     deps: ServiceDependencies = {},
   ) {
-    this.preferenceLists = createPreferenceLists(config, deps);
+    this.background = deps.background ?? new BackgroundWork();
+    this.preferenceLists = createPreferenceLists(config, { ...deps, background: this.background });
     const secrets = deps.secrets;
     this.signingKey = deps.signingKey ?? (secrets ? async (name) => selectSigningKey(await secrets.get(), name) : undefined);
     this.now = deps.now ?? Date.now;
@@ -133,7 +137,8 @@ export class ImageService {
     const { stored, fallback } = await this.lookup(plan);
     const response = await this.respond(plan, stored, request, head, deadline);
     const cacheControl = this.limitedCacheControl(parsed.expires, fallback);
-    if (cacheControl) response.headers['cache-control'] = cacheControl;
+    // An upstream's `private` / `no-store` (web origins) is never loosened.
+    if (cacheControl && !stored.cacheControl) response.headers['cache-control'] = cacheControl;
     return response;
   }
 
@@ -162,7 +167,7 @@ export class ImageService {
 
   private async respond(plan: RequestPlan, stored: StoredObject, request: ServiceRequest, head: boolean, deadline: Deadline): Promise<ServiceResponse> {
     const headers: Record<string, string> = {
-      'cache-control': stored.immutable ? 'public, max-age=31536000, immutable' : this.config.output.cacheControl,
+      'cache-control': stored.cacheControl ?? (stored.immutable ? 'public, max-age=31536000, immutable' : this.config.output.cacheControl),
       'x-content-type-options': 'nosniff',
     };
     if (stored.lastModified) headers['last-modified'] = stored.lastModified.toUTCString();
