@@ -8,9 +8,14 @@ import { GREEN, RED, BLUE, YELLOW, backupOrigin, expectColour, type Colour } fro
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
 import { file, redirect, status, startWebServer, type WebServer } from './helpers/web-server';
 import { decode, s3Origin, solidImage, startHarness, type Harness } from '../tools/harness';
+import { createStreamingHandler } from '../lambda/function-url';
 import { parseConfig } from '../lambda/config';
+import { copyWriterConfig } from '../lambda/origin/registry';
+import { LambdaRuntime, awslambdaDouble, functionUrlEvent, installLambdaRuntime, type StreamingHandler } from './helpers/lambda-runtime';
 import { refusedRange } from '../lambda/origin/address-policy';
 import { ImageService } from '../lambda/service/image-service';
+
+installLambdaRuntime();
 
 const TIMEOUT_MS = 300;
 const RETRIES = 2;
@@ -19,6 +24,9 @@ const MAX_INPUT_BYTES = 300_000;
 let web: WebServer;
 let cloudinary: WebServer;
 let proxy: FaultProxy;
+/** In front of the S3 server, for slow copies. */
+let s3Proxy: FaultProxy;
+let runtime: LambdaRuntime;
 let harness: Harness;
 
 /** Test DNS: names under `.test` that resolve to chosen addresses. */
@@ -36,6 +44,9 @@ beforeAll(async () => {
   web = await startWebServer();
   cloudinary = await startWebServer();
   proxy = await startFaultProxy(web.url);
+  let s3Endpoint = '';
+  s3Proxy = await startFaultProxy(() => s3Endpoint);
+  runtime = await new LambdaRuntime().start();
   const media = `${web.url}/media`;
   const byName = `http://origin.example.test:${web.port}/media`;
   web.routes.set('/media/web-only.jpg', file(await jpeg(GREEN), 'image/jpeg', { etag: '"v1"', 'last-modified': 'Tue, 14 Nov 2023 22:13:20 GMT' }));
@@ -88,6 +99,7 @@ beforeAll(async () => {
       await s3.put('primary', 'primary-only.jpg', await jpeg(RED), 'image/jpeg');
     },
     config: (s3) => {
+      s3Endpoint = s3.endpoint;
       const loopback = { allowHttp: true, allowPrivateNetwork: true };
       return {
         origins: [
@@ -103,6 +115,8 @@ beforeAll(async () => {
           { type: 'web', name: 'web-https', baseUrl: `https://origin.example.test:${web.port}/media`, allowPrivateNetwork: true },
           { type: 'web', name: 'web-auth', baseUrl: media, secretHeaders: { Authorization: 'webAuthorization' }, ...loopback },
           { type: 'web', name: 'web-copy', baseUrl: media, copyTo: 'primary', ...loopback },
+          s3Origin({ endpoint: s3Proxy.endpoint }, { name: 'primary-via-proxy', bucket: 'primary' }),
+          { type: 'web', name: 'web-copy-slow', baseUrl: media, copyTo: 'primary-via-proxy', ...loopback },
           { type: 'cloudinary', name: 'cloudinary-live', cloud: 'demo', deliveryHost: `127.0.0.1:${cloudinary.port}`, copyTo: 'backup', ...loopback },
         ],
         endpoints: [
@@ -117,6 +131,7 @@ beforeAll(async () => {
           { prefix: '/https', origins: ['web-https'] },
           { prefix: '/auth', origins: ['web-auth'] },
           { prefix: '/copy', origins: ['primary', 'web-copy'] },
+          { prefix: '/copy-slow', origins: ['primary-via-proxy', 'web-copy-slow'] },
           { prefix: '/demo', origins: ['backup', 'cloudinary-live'], cloudinaryUrls: true },
           { prefix: '/ik', origins: ['backup', 'cloudinary-live'] },
         ],
@@ -142,6 +157,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await harness?.close();
   await proxy?.close();
+  await s3Proxy?.close();
+  await runtime?.stop();
   await web?.close();
   await cloudinary?.close();
 });
@@ -149,6 +166,7 @@ afterAll(async () => {
 beforeEach(() => {
   proxy.setRules([]);
   proxy.clear();
+  s3Proxy.setRules([]);
 });
 
 async function expectImage(path: string, colour: Colour) {
@@ -438,5 +456,60 @@ describe('copy on miss (README "Copy on miss")', () => {
     await harness.service.background.settled();
     await expect(harness.s3.client.send(new HeadObjectCommand({ Bucket: 'primary', Key: 'private.jpg' }))).rejects.toMatchObject({ name: 'NotFound' });
     await expect(harness.s3.client.send(new HeadObjectCommand({ Bucket: 'primary', Key: 'no-store.jpg' }))).rejects.toMatchObject({ name: 'NotFound' });
+  });
+});
+
+describe('copy on miss in Lambda: after the response, before the handler returns', () => {
+  // Under originTimeoutMs: the write client has the same timeouts as the read clients.
+  const COPY_DELAY_MS = 250;
+
+  it('the response stream ends first; the handler returns only once the copy is written', async () => {
+    web.routes.set('/media/lambda-copy.jpg', file(await jpeg(BLUE), 'image/jpeg'));
+    let putArrived = 0;
+    s3Proxy.setRules([{ fault: 'slow', delayMs: COPY_DELAY_MS, when: (r) => {
+      if (r.method !== 'PUT') return false;
+      putArrived = performance.now();
+      return true;
+    } }]);
+    const inner = createStreamingHandler({ service: harness.service });
+    let streamFinished = 0;
+    let handlerReturned = 0;
+    const handler = awslambdaDouble.streamifyResponse((async (event, stream, context) => {
+      stream.on('finish', () => {
+        streamFinished = performance.now();
+      });
+      await inner(event, stream as never, context);
+      handlerReturned = performance.now();
+    }) as StreamingHandler);
+    const result = await runtime.invoke(handler, functionUrlEvent('GET', '/copy-slow/tr:w-10/lambda-copy.jpg'));
+    expect(result.statusCode).toBe(200);
+    expect(harness.service.background.size).toBe(0);
+    // Written, without waiting for anything after the invocation.
+    await harness.s3.client.send(new HeadObjectCommand({ Bucket: 'primary', Key: 'lambda-copy.jpg' }));
+    expect(putArrived).toBeGreaterThan(0);
+    expect(streamFinished).toBeGreaterThan(0);
+    // The viewer had the whole response before the slow copy was done.
+    expect(handlerReturned - streamFinished).toBeGreaterThanOrEqual(COPY_DELAY_MS - 50);
+  });
+
+  it('a failed copy is logged and never fails the request', async () => {
+    web.routes.set('/media/copy-fails.jpg', file(await jpeg(GREEN), 'image/jpeg'));
+    s3Proxy.setRules([{ fault: 'denied', when: (r) => r.method === 'PUT' }]);
+    const errors = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const handler = awslambdaDouble.streamifyResponse(createStreamingHandler({ service: harness.service }) as unknown as StreamingHandler);
+      const result = await runtime.invoke(handler, functionUrlEvent('GET', '/copy-slow/copy-fails.jpg'));
+      expect(result.statusCode).toBe(200);
+      await expectColour(result.body, GREEN);
+      expect(errors.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(/copy of "copy-fails\.jpg" from origin "web-copy-slow" into origin "primary-via-proxy" failed: AccessDenied/);
+    } finally {
+      errors.mockRestore();
+    }
+  });
+
+  it('copies are written with the function\'s role where the target reads with the secret\'s read-only keys', () => {
+    expect(copyWriterConfig({ name: 'b', type: 'cloudinary-backup', bucket: 'b', credentials: { source: 'secret' } }).credentials).toEqual({ source: 'default-chain' });
+    expect(copyWriterConfig({ name: 'b', type: 's3', bucket: 'b' }).credentials).toEqual({ source: 'default-chain' });
+    expect(copyWriterConfig({ name: 'b', type: 's3', bucket: 'b', credentials: { source: 'env' } }).credentials).toEqual({ source: 'env' });
   });
 });

@@ -242,7 +242,7 @@ function parseHttpOrigin(c: Checker, obj: Record<string, unknown>, name: string,
       const host = c.string(obj.deliveryHost, `${name}.deliveryHost`);
       const [hostname, port, extra] = (host ?? '').split(':');
       const validPort = port === undefined || (/^\d{1,5}$/.test(port) && Number(port) > 0 && Number(port) < 65536);
-      const validHost = HOST_NAME.test(hostname) || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname === 'localhost';
+      const validHost = HOST_NAME.test(hostname.toLowerCase()) || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname === 'localhost';
       if (host !== undefined && (!validHost || !validPort || extra !== undefined)) {
         c.expected('a host name, with an optional port, such as "images.example.org" or "demo-res.cloudinary.com" (no scheme, no path)', `${name}.deliveryHost`, host);
       } else if (host !== undefined) origin.deliveryHost = host.toLowerCase();
