@@ -241,7 +241,7 @@ describe('web and Cloudinary origins, copy on miss, fetch URLs: every new key ch
     expect(problemsOf({ origins: [origin], endpoints: [{ ...endpoint, cloudinaryUrls: false }] })).toEqual([
       'endpoints[0].fetchAllowedHosts needs "cloudinaryUrls": true (fetch URLs are Cloudinary URLs)',
     ]);
-    for (const bad of [['*.example.org'], ['https://images.example.org'], ['images.example.org:443'], ['Images.Example.org'], [], 'images.example.org']) {
+    for (const bad of [['*.example.org'], ['https://images.example.org'], ['images.example.org:443'], ['images.example.org/x'], ['Images.Example.org'], [], 'images.example.org']) {
       expect(problemsOf({ origins: [origin], endpoints: [{ ...endpoint, fetchAllowedHosts: bad }] }).join('\n')).toMatch(/a list of 1 to 100 lower-case host names.*endpoints\[0\]\.fetchAllowedHosts/);
     }
     expect(problemsOf({ origins: [origin], endpoints: [{ prefix: '', origins: ['images'], fetchAllowPrivateNetwork: true }] })).toEqual([

@@ -6,7 +6,7 @@
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { GREEN, RED, BLUE, YELLOW, backupOrigin, expectColour, type Colour } from './helpers/cloudinary-fixture';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
-import { file, redirect, status, startWebServer, type WebServer } from './helpers/web-server';
+import { file, redirect, selfSignedCertificate, status, startWebServer, type WebServer } from './helpers/web-server';
 import { decode, s3Origin, solidImage, startHarness, type Harness } from '../tools/harness';
 import { createStreamingHandler } from '../lambda/function-url';
 import { parseConfig } from '../lambda/config';
@@ -23,6 +23,9 @@ const MAX_INPUT_BYTES = 300_000;
 
 let web: WebServer;
 let cloudinary: WebServer;
+/** https, with a certificate for images.example.org that the origins' transport trusts. */
+let secure: WebServer;
+let tls: { key: string; cert: string };
 let proxy: FaultProxy;
 /** In front of the S3 server, for slow copies. */
 let s3Proxy: FaultProxy;
@@ -32,6 +35,7 @@ let harness: Harness;
 /** Test DNS: names under `.test` that resolve to chosen addresses. */
 const NAMES: Record<string, string[]> = {
   'origin.example.test': ['127.0.0.1'],
+  'images.example.org': ['127.0.0.1'],
   localhost: ['127.0.0.1'],
   'metadata.example.test': ['169.254.169.254'],
   'mixed.example.test': ['93.184.216.34', '10.1.2.3'],
@@ -43,6 +47,12 @@ const jpeg = (c: Colour, width = 40) => solidImage(width, 30, c, 'jpeg');
 beforeAll(async () => {
   web = await startWebServer();
   cloudinary = await startWebServer();
+  tls = selfSignedCertificate('images.example.org');
+  secure = await startWebServer(tls);
+  secure.routes.set('/pics/a.jpg', file(await jpeg(GREEN), 'image/jpeg'));
+  secure.routes.set('/pics/a%20b.jpg', file(await jpeg(BLUE), 'image/jpeg'));
+  secure.routes.set('/pics/away.jpg', redirect('https://elsewhere.example.org/a.jpg'));
+  secure.routes.set('/pics/near.jpg', redirect('/pics/a.jpg'));
   proxy = await startFaultProxy(web.url);
   let s3Endpoint = '';
   s3Proxy = await startFaultProxy(() => s3Endpoint);
@@ -113,6 +123,8 @@ beforeAll(async () => {
           { type: 'web', name: 'web-metadata', baseUrl: 'http://metadata.example.test/media', allowHttp: true },
           { type: 'web', name: 'web-mixed', baseUrl: 'http://mixed.example.test/media', allowHttp: true },
           { type: 'web', name: 'web-https', baseUrl: `https://origin.example.test:${web.port}/media`, allowPrivateNetwork: true },
+          { type: 'web', name: 'web-tls', baseUrl: `https://images.example.org:${secure.port}/pics` },
+          { type: 'web', name: 'web-tls-wrong-name', baseUrl: `https://origin.example.test:${secure.port}/pics` },
           { type: 'web', name: 'web-auth', baseUrl: media, secretHeaders: { Authorization: 'webAuthorization' }, ...loopback },
           { type: 'web', name: 'web-copy', baseUrl: media, copyTo: 'primary', ...loopback },
           s3Origin({ endpoint: s3Proxy.endpoint }, { name: 'primary-via-proxy', bucket: 'primary' }),
@@ -129,6 +141,10 @@ beforeAll(async () => {
           { prefix: '/metadata', origins: ['web-metadata'] },
           { prefix: '/mixed', origins: ['web-mixed'] },
           { prefix: '/https', origins: ['web-https'] },
+          { prefix: '/tls', origins: ['web-tls'] },
+          { prefix: '/tls-wrong-name', origins: ['web-tls-wrong-name'] },
+          { prefix: '/fetch', origins: ['primary'], cloudinaryUrls: true, fetchAllowedHosts: [`images.example.org:${secure.port}`] },
+          { prefix: '/no-fetch', origins: ['primary'], cloudinaryUrls: true },
           { prefix: '/auth', origins: ['web-auth'] },
           { prefix: '/copy', origins: ['primary', 'web-copy'] },
           { prefix: '/copy-slow', origins: ['primary-via-proxy', 'web-copy-slow'] },
@@ -149,6 +165,7 @@ beforeAll(async () => {
         },
         // The test server is on loopback: 127.0.0.1 counts as public here, every other range as in production.
         refusedRange: (address) => (address === '127.0.0.1' ? undefined : refusedRange(address)),
+        ca: tls.cert,
       },
     },
   });
@@ -161,6 +178,7 @@ afterAll(async () => {
   await runtime?.stop();
   await web?.close();
   await cloudinary?.close();
+  await secure?.close();
 });
 
 beforeEach(() => {
@@ -373,6 +391,11 @@ describe('SSRF: every address is checked before connecting (README "Web and Clou
   it('an https origin fails on a plain-http server (no downgrade)', async () => {
     await expectError('/https/web-only.jpg', 502, 'EORIGIN');
   });
+
+  it('https: the certificate is checked against the host name, though the connection is pinned to an address', async () => {
+    await expectImage('/tls/a.jpg', GREEN);
+    await expectError('/tls-wrong-name/a.jpg', 502, 'EORIGIN', /TLS handshake \(ERR_TLS_CERT_ALTNAME_INVALID\)/);
+  });
 });
 
 describe('the address policy (address-policy.ts)', () => {
@@ -511,5 +534,42 @@ describe('copy on miss in Lambda: after the response, before the handler returns
     expect(copyWriterConfig({ name: 'b', type: 'cloudinary-backup', bucket: 'b', credentials: { source: 'secret' } }).credentials).toEqual({ source: 'default-chain' });
     expect(copyWriterConfig({ name: 'b', type: 's3', bucket: 'b' }).credentials).toEqual({ source: 'default-chain' });
     expect(copyWriterConfig({ name: 'b', type: 's3', bucket: 'b', credentials: { source: 'env' } }).credentials).toEqual({ source: 'env' });
+  });
+});
+
+describe('Cloudinary fetch URLs (README "Cloudinary fetch URLs")', () => {
+  const host = () => `images.example.org:${secure.port}`;
+
+  it('an https URL on an allowed host is fetched, and transformed', async () => {
+    const response = await expectImage(`/fetch/image/fetch/w_20/https://${host()}/pics/a.jpg`, GREEN);
+    expect((await decode(response.body)).width).toBe(20);
+    expect(secure.requests.at(-1)!.path).toBe('/pics/a.jpg');
+  });
+
+  it('the remote URL may be percent-encoded in one segment, or have its // collapsed', async () => {
+    await expectImage(`/fetch/image/fetch/${encodeURIComponent(`https://${host()}/pics/a b.jpg`)}`, BLUE);
+    await expectImage(`/fetch/image/fetch/c_fill,w_10,h_10/https:/${host()}/pics/a.jpg`, GREEN);
+  });
+
+  it('a redirect on the same host is followed; one to a host outside fetchAllowedHosts is refused', async () => {
+    await expectImage(`/fetch/image/fetch/https://${host()}/pics/near.jpg`, GREEN);
+    await expectError(`/fetch/image/fetch/https://${host()}/pics/away.jpg`, 502, 'EACCES', /redirect 1 leads to a host that is not in fetchAllowedHosts/);
+  });
+
+  it.each([
+    ['another host', 'https://elsewhere.example.org/a.jpg', /host "elsewhere\.example\.org" is not in this endpoint's fetchAllowedHosts/],
+    ['a suffix trick', 'https://images.example.org.evil.example/a.jpg', /is not in this endpoint's fetchAllowedHosts/],
+    ['the allowed name on another port', 'https://images.example.org:1/a.jpg', /is not in this endpoint's fetchAllowedHosts/],
+    ['a user-info trick', 'https://images.example.org@evil.example/a.jpg', /user name or password|not in this endpoint's fetchAllowedHosts/],
+    ['http', 'http://images.example.org/a.jpg', /only https remote URLs are fetched, not http/],
+    ['no URL at all', 'w_100', /expected \/image\/fetch\/\[<transformations>\/\]https:\/\/<host>\/<path>/],
+  ])('%s is a 400', async (_what, remote, message) => {
+    const before = secure.requests.length;
+    await expectError(`/fetch/image/fetch/${remote}`, 400, 'EINVAL', message);
+    expect(secure.requests.length).toBe(before);
+  });
+
+  it('without fetchAllowedHosts, fetch URLs are off: a 400 saying so', async () => {
+    await expectError(`/no-fetch/image/fetch/https://${host()}/pics/a.jpg`, 400, 'EINVAL', /Cloudinary fetch URLs are off on this endpoint/);
   });
 });

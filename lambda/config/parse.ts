@@ -346,8 +346,9 @@ function parseFetchHosts(c: Checker, obj: Record<string, unknown>, name: string)
   const out: Partial<EndpointConfig> = {};
   if (obj.fetchAllowedHosts !== undefined) {
     const hosts = obj.fetchAllowedHosts;
-    if (!Array.isArray(hosts) || hosts.length === 0 || hosts.length > 100 || !hosts.every((h) => typeof h === 'string' && HOST_NAME.test(h))) {
-      c.expected('a list of 1 to 100 lower-case host names such as ["images.example.org"] (exact names: no scheme, port, path or wildcard)', `${name}.fetchAllowedHosts`, hosts);
+    const valid = (h: unknown) => typeof h === 'string' && HOST_NAME.test(h.replace(/:\d{1,5}$/, '')) && !h.endsWith(':443');
+    if (!Array.isArray(hosts) || hosts.length === 0 || hosts.length > 100 || !hosts.every(valid)) {
+      c.expected('a list of 1 to 100 lower-case host names such as ["images.example.org"] (exact names, a port only when not 443: no scheme, path or wildcard)', `${name}.fetchAllowedHosts`, hosts);
     } else out.fetchAllowedHosts = hosts as string[];
     if (obj.cloudinaryUrls !== true) c.problems.push(`${name}.fetchAllowedHosts needs "cloudinaryUrls": true (fetch URLs are Cloudinary URLs)`);
   }

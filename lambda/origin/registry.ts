@@ -7,6 +7,7 @@ import { CloudinaryOrigin } from './cloudinary';
 import { CloudinaryBackupOrigin, type VersionResolution } from './cloudinary-backup';
 import { CoalescingOrigin } from './coalescing';
 import { CopyOnMissOrigin } from './copy-on-miss';
+import { FetchUrlOrigin } from './fetch-url';
 import { PlainS3Origin } from './plain';
 import { OriginPreferenceList } from './preference-list';
 import { ResolutionCache } from './resolution-cache';
@@ -74,4 +75,10 @@ export function createPreferenceLists(config: AfterimageConfig, deps: OriginDepe
     origins.set(origin.name, new CoalescingOrigin(built));
   }
   return new Map(config.endpoints.map((e) => [e, new OriginPreferenceList(e.origins.map((name) => origins.get(name)!))]));
+}
+
+/** The origin of Cloudinary fetch URLs, for each endpoint that allows them (`fetchAllowedHosts`). */
+export function createFetchOrigins(config: AfterimageConfig, deps: OriginDependencies): Map<EndpointConfig, OriginPreferenceList> {
+  return new Map(config.endpoints.filter((e) => (e.fetchAllowedHosts ?? []).length > 0)
+    .map((e) => [e, new OriginPreferenceList([new CoalescingOrigin(new FetchUrlOrigin(e, config.limits, deps.webTransport ?? {}))])]));
 }

@@ -128,7 +128,7 @@ function checkUrl(url: URL, rules: WebFetchRules, where: string): void {
     throw originRefused(`Origin "${rules.originName}": ${where} is ${scheme.replace(/:$/, '').slice(0, 10)}, not ${rules.allowHttp ? 'http(s)' : 'https'}${scheme === 'http:' ? ' (http needs "allowHttp": true)' : ''}`);
   }
   if (url.username || url.password) throw originRefused(`Origin "${rules.originName}": ${where} carries a user name or password`);
-  if (rules.allowedHosts && (url.port !== '' || !rules.allowedHosts.includes(url.hostname))) {
+  if (rules.allowedHosts && !rules.allowedHosts.includes(url.host)) {
     throw originRefused(`Origin "${rules.originName}": ${where} leads to a host that is not in fetchAllowedHosts`);
   }
 }

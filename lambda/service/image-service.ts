@@ -16,7 +16,7 @@ import { parseRequestUrl } from '../request/parse-url';
 import { selectSigningKey, verifySignature, type SigningKeyProvider } from '../request/signature';
 import { BackgroundWork } from '../origin/background';
 import type { OriginPreferenceList } from '../origin/preference-list';
-import { createPreferenceLists, type OriginDependencies } from '../origin/registry';
+import { createFetchOrigins, createPreferenceLists, type OriginDependencies } from '../origin/registry';
 import type { StoredObject } from '../origin/types';
 import { RenderSlots } from './render-slots';
 import { SANDBOX_CSP, canonicalLink, errorResponse, etagMatches, makeEtag, type ServiceResponse } from './respond';
@@ -67,6 +67,8 @@ export interface ServiceDependencies extends OriginDependencies {
 
 export class ImageService {
   private readonly preferenceLists: Map<EndpointConfig, OriginPreferenceList>;
+  /** Cloudinary fetch URLs' origin, by endpoint (those with fetchAllowedHosts). */
+  private readonly fetchOrigins: Map<EndpointConfig, OriginPreferenceList>;
   private readonly signingKey?: SigningKeyProvider;
   private readonly now: () => number;
   /** Bounds the renders running at once in this process; the rest queue. */
@@ -80,6 +82,7 @@ export class ImageService {
   ) {
     this.background = deps.background ?? new BackgroundWork();
     this.preferenceLists = createPreferenceLists(config, { ...deps, background: this.background });
+    this.fetchOrigins = createFetchOrigins(config, deps);
     const secrets = deps.secrets;
     this.signingKey = deps.signingKey ?? (secrets ? async (name) => selectSigningKey(await secrets.get(), name) : undefined);
     this.now = deps.now ?? Date.now;
@@ -156,7 +159,8 @@ export class ImageService {
   /** The file from the endpoint's origins, else the default image, else 404. */
   private async lookup(plan: RequestPlan): Promise<{ stored: StoredObject; fallback: boolean }> {
     const origins = this.preferenceLists.get(plan.endpoint)!;
-    const found = await origins.find(plan.path);
+    // A fetch URL's file comes from its remote URL; a default image still from the endpoint's origins.
+    const found = await (plan.fetchUrl === undefined ? origins : this.fetchOrigins.get(plan.endpoint)!).find(plan.path);
     if (found) return { stored: found, fallback: false };
     if (plan.defaultImage !== undefined) {
       const fallback = await origins.find(plan.defaultImage);

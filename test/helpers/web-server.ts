@@ -4,7 +4,11 @@
 
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export type Route = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -69,4 +73,19 @@ export async function startWebServer(tls?: { key: string; cert: string }): Promi
       await closed;
     },
   };
+}
+
+/** A self-signed certificate for `hostname` (openssl), for an https test server its client trusts by `ca`. */
+export function selfSignedCertificate(hostname: string): { key: string; cert: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'afterimage-tls-'));
+  try {
+    const result = spawnSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${hostname}`,
+      '-addext', `subjectAltName=DNS:${hostname}`, '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+    ], { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`openssl failed: ${result.stderr}`);
+    return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
