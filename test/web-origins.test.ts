@@ -11,6 +11,7 @@ import { decode, s3Origin, solidImage, startHarness, type Harness } from '../too
 import { createStreamingHandler } from '../lambda/function-url';
 import { parseConfig } from '../lambda/config';
 import { copyWriterConfig } from '../lambda/origin/registry';
+import { originHeadersFromEnvironment } from '../lambda/origin/web';
 import { LambdaRuntime, awslambdaDouble, functionUrlEvent, installLambdaRuntime, type StreamingHandler } from './helpers/lambda-runtime';
 import { refusedRange } from '../lambda/origin/address-policy';
 import { ImageService } from '../lambda/service/image-service';
@@ -90,6 +91,7 @@ beforeAll(async () => {
   web.routes.set('/media/to-metadata.jpg', redirect('http://169.254.169.254/latest/meta-data/iam/security-credentials/'));
   web.routes.set('/media/to-internal-name.jpg', redirect(`http://internal.example.test:${web.port}/media/web-only.jpg`));
   web.routes.set('/media/to-mapped.jpg', redirect(`http://[::ffff:169.254.169.254]/latest/meta-data/`));
+  web.routes.set('/media/to-decimal.jpg', redirect('http://2852039166/latest/meta-data/'));
   web.routes.set('/media/to-ftp.jpg', redirect('ftp://origin.example.test/x.jpg'));
   web.routes.set('/media/to-other-host.jpg', redirect(`http://localhost:${web.port}/media/echo-auth.jpg`));
   web.routes.set('/media/echo-auth.jpg', file(await jpeg(GREEN), 'image/jpeg'));
@@ -349,6 +351,21 @@ describe('request headers from the secret', () => {
   });
 });
 
+describe('AFTERIMAGE_ORIGIN_HEADERS (local runs only)', () => {
+  it('holds the originHeaders fields as JSON', async () => {
+    const source = originHeadersFromEnvironment({ AFTERIMAGE_ORIGIN_HEADERS: '{"legacy": "Bearer x"}' })!;
+    expect(await source('legacy')).toBe('Bearer x');
+    expect(await source('toString')).toBeUndefined();
+    expect(originHeadersFromEnvironment({})).toBeUndefined();
+    expect(() => originHeadersFromEnvironment({ AFTERIMAGE_ORIGIN_HEADERS: '["x"]' })).toThrow(/a JSON object of strings/);
+  });
+
+  it('without any source of header values, an origin with secretHeaders does not start', () => {
+    expect(() => new ImageService(parseConfig({ origins: [{ type: 'web', name: 'w', baseUrl: 'https://x.example.org', secretHeaders: { Authorization: 'a' } }] })))
+      .toThrow(/origin "w" reads request headers from Secrets Manager, but no secret is configured/);
+  });
+});
+
 describe('SSRF: every address is checked before connecting (README "Web and Cloudinary origins", SECURITY.md)', () => {
   it('with the production policy, a loopback origin is refused without allowPrivateNetwork, and never contacted', async () => {
     const service = (allowPrivateNetwork: boolean) => new ImageService(parseConfig({
@@ -382,6 +399,8 @@ describe('SSRF: every address is checked before connecting (README "Web and Clou
     await expectError('/by-name/to-metadata.jpg', 502, 'EACCES', /redirect 1.*link-local/);
     await expectError('/by-name/to-internal-name.jpg', 502, 'EACCES', /redirect 1.*private/);
     await expectError('/by-name/to-mapped.jpg', 502, 'EACCES', /link-local.*IPv6/);
+    // 2852039166 is 169.254.169.254 written as one number: URLs are normalised before the check.
+    await expectError('/by-name/to-decimal.jpg', 502, 'EACCES', /link-local/);
   });
 
   it('a redirect to another scheme is refused', async () => {

@@ -11,6 +11,27 @@ import { fetchFromWeb, type WebFetchRules, type WebResponse, type WebTransport }
 /** The value of a secret field of `originHeaders`, or undefined when the secret has none. */
 export type OriginHeaderSource = (field: string) => Promise<string | undefined>;
 
+/**
+ * Local runs only (`npm start`, no Secrets Manager): `AFTERIMAGE_ORIGIN_HEADERS` holds the
+ * secret's `originHeaders` as JSON (`{"legacyAuthorization": "Bearer …"}`). In AWS the values are
+ * read from the secret, never from the environment.
+ */
+export function originHeadersFromEnvironment(env: NodeJS.ProcessEnv): OriginHeaderSource | undefined {
+  const text = env.AFTERIMAGE_ORIGIN_HEADERS;
+  if (!text) return undefined;
+  let values: unknown;
+  try {
+    values = JSON.parse(text);
+  } catch {
+    values = undefined;
+  }
+  if (!values || typeof values !== 'object' || Array.isArray(values) || !Object.values(values).every((v) => typeof v === 'string')) {
+    throw new Error('AFTERIMAGE_ORIGIN_HEADERS must be a JSON object of strings, shaped like the secret\'s originHeaders: {"<field>": "<header value>"}');
+  }
+  const fields = values as Record<string, string>;
+  return async (field) => (Object.hasOwn(fields, field) ? fields[field] : undefined);
+}
+
 /** The formats' usual extensions, by Content-Type, for what a fetched file is stored as. */
 const EXTENSIONS: Record<string, string> = {
   'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp', 'image/gif': 'gif', 'image/avif': 'avif',
