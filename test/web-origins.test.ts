@@ -471,8 +471,14 @@ describe('Cloudinary as an origin: the original, from the delivery URL, without 
 describe('copy on miss (README "Copy on miss")', () => {
   it('a file fetched from a web origin is written at the same key of a plain origin; the next request is served from S3', async () => {
     web.routes.set('/media/copied.jpg', file(await jpeg(GREEN), 'image/jpeg'));
-    await expectImage('/copy/tr:w-10/copied.jpg', GREEN);
-    await harness.service.background.settled();
+    const logs = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      await expectImage('/copy/tr:w-10/copied.jpg', GREEN);
+      await harness.service.background.settled();
+      expect(logs.mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringMatching(/^afterimage: copied "copied\.jpg" \(\d+ bytes\) from origin "web-copy" into origin "primary"$/));
+    } finally {
+      logs.mockRestore();
+    }
     await harness.s3.client.send(new HeadObjectCommand({ Bucket: 'primary', Key: 'copied.jpg' }));
     const before = web.count('/media/copied.jpg');
     web.routes.set('/media/copied.jpg', file(await jpeg(RED), 'image/jpeg'));
