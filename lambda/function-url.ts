@@ -162,6 +162,17 @@ export async function sendResponse(responseStream: ResponseStream, response: Ser
 /** The streaming handler over a service source; exported for tests that inject the source. */
 export function createStreamingHandler(source: ServiceSource) {
   return async (event: LambdaFunctionURLEvent, responseStream: ResponseStream, context?: Context): Promise<void> => {
-    await sendResponse(responseStream, await answer(source, event, context));
+    try {
+      await sendResponse(responseStream, await answer(source, event, context));
+    } finally {
+      // Copies on miss run in the background of the answer; once the response has ended the
+      // client has it. They finish before the handler returns, or the sandbox could be frozen
+      // half-way (a streaming function may go on after its stream ends, billed for the time).
+      if ('service' in source && source.service.background.size > 0) {
+        const left = context?.getRemainingTimeInMillis?.();
+        const finished = await source.service.background.settled(left === undefined ? undefined : Math.max(0, left - END_MARGIN_MS));
+        if (!finished) console.error('afterimage: copies on miss were still running when the invocation ran out of time; they may be lost');
+      }
+    }
   };
 }

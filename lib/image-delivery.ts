@@ -196,6 +196,7 @@ export class ImageDelivery extends Construct {
     });
     this.secret.grantRead(this.function);
     grantDefaultChainOrigins(role, this.config);
+    grantCopyTargets(role, this.config);
 
     this.functionUrl = this.function.addFunctionUrl({
       authType: lambda.FunctionUrlAuthType.AWS_IAM,
@@ -373,5 +374,22 @@ function grantDefaultChainOrigins(role: iam.Role, config: AfterimageConfig): voi
     // is not limited by an s3:prefix condition: S3 decides 404-or-403 for a GET without a
     // prefix, so a conditioned grant would bring the 403 back.
     role.addToPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucketArn] }));
+  }
+}
+
+/**
+ * Copy on miss (README "Copy on miss"): the role may write into exactly the folder of each
+ * origin named by a `copyTo`. The copies are written with the role, never with the secret's
+ * keys, which stay read-only.
+ */
+function grantCopyTargets(role: iam.Role, config: AfterimageConfig): void {
+  const targets = new Set(config.origins.map((o) => o.copyTo).filter((name): name is string => name !== undefined));
+  for (const target of config.origins.filter((o) => targets.has(o.name))) {
+    const folder = folderPrefix(target.folder);
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [`arn:${Aws.PARTITION}:s3:::${target.bucket}/${folder}*`] }));
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${target.bucket}/${folder}*]`,
+      reason: `Copy on miss writes the files it fetched into origin "${target.name}" (bucket ${target.bucket}, folder /${folder}).`,
+    });
   }
 }

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, parseConfig, type AfterimageConfig, type AfterimageConfigInput } from '../lambda/config';
 import { selectSigningKey, signingKeysFromEnvironment } from '../lambda/request/signature';
+import { originHeadersFromEnvironment } from '../lambda/origin/web';
 import { ImageService } from '../lambda/service/image-service';
 import { EMBEDDED_KEYS, startEmbeddedS3, type EmbeddedS3 } from './embedded-s3';
 import { playgroundPage, playgroundSetup, type PlaygroundSetup } from '../lambda/playground/page';
@@ -89,7 +90,10 @@ async function main(): Promise<void> {
   }
   // Local runs only: in AWS the signing key is read from Secrets Manager, never the environment.
   const keys = signingKeysFromEnvironment(process.env);
-  const service = new ImageService(config, { signingKey: keys ? (name) => selectSigningKey(keys, name) : undefined });
+  const service = new ImageService(config, {
+    signingKey: keys ? (name) => selectSigningKey(keys, name) : undefined,
+    originHeaders: originHeadersFromEnvironment(process.env),
+  });
   const server = createLocalServer(service, { playground: playgroundPage(playgroundSetup(config, samples)) });
   const actualPort = await listen(server, port);
   const base = `http://127.0.0.1:${actualPort}`;

@@ -52,7 +52,7 @@ describe('configuration errors', () => {
     });
     expect(problems).toEqual(expect.arrayContaining([
       'expected letters, digits, "-" or "_" (at most 64) for origins[0].name but received "a b"',
-      'expected one of s3, cloudinary-backup for origins[0].type but received "gcs"',
+      'expected one of s3, cloudinary-backup, web, cloudinary for origins[0].type but received "gcs"',
       'expected a non-empty string for origins[0].bucket but received ""',
       'expected an integer between 1 and 100 for output.quality but received 120',
       'expected an integer between 1 and 16383 for limits.maxOutputDimension but received "big"',
@@ -178,6 +178,74 @@ describe("the Lambda target (the CDK construct's rules)", () => {
     expect(parseConfig({ origins: [origin], limits: { memoryBudgetMB: 1000 } }, { memorySizeMB: 3008 }).limits.memoryBudgetMB).toBe(1000);
     expect(problemsOf({ origins: [origin] }, { target: 'lambda', memorySizeMB: 128 })).toEqual([
       'expected an integer between 128 and 10240 for limits.memoryBudgetMB but received 102',
+    ]);
+  });
+});
+
+describe('web and Cloudinary origins, copy on miss, fetch URLs: every new key checked', () => {
+  const web = { name: 'web', type: 'web', baseUrl: 'https://images.example.org/media/' };
+  const live = { name: 'live', type: 'cloudinary', cloud: 'demo' };
+
+  it('a web origin: baseUrl without its trailing slash, https, no bucket or keys', () => {
+    const config = parseConfig({ origins: [web] });
+    expect(config.origins[0]).toEqual({ name: 'web', type: 'web', baseUrl: 'https://images.example.org/media', allowHttp: false, allowPrivateNetwork: false, encodeKeys: false });
+  });
+
+  it('a cloudinary origin: cloud, deliveryTypes upload by default', () => {
+    expect(parseConfig({ origins: [live] }).origins[0]).toMatchObject({ cloud: 'demo', deliveryTypes: ['upload'], allowPrivateNetwork: false });
+    expect(parseConfig({ origins: [{ ...live, deliveryHost: 'Demo-Res.cloudinary.com' }] }).origins[0].deliveryHost).toBe('demo-res.cloudinary.com');
+  });
+
+  it('http only with allowHttp', () => {
+    expect(problemsOf({ origins: [{ ...web, baseUrl: 'http://images.example.org' }] })).toEqual([
+      'expected an https URL (http needs "allowHttp": true) without user, query or fragment, such as "https://images.example.org/media" for origins[0].baseUrl but received "http://images.example.org"',
+    ]);
+    expect(parseConfig({ origins: [{ ...web, baseUrl: 'http://images.example.org', allowHttp: true }] }).origins[0].baseUrl).toBe('http://images.example.org');
+  });
+
+  it.each([
+    [{ ...web, baseUrl: 'ftp://x.org' }, /origins\[0\]\.baseUrl/],
+    [{ ...web, baseUrl: 'https://user:pw@x.org' }, /without user, query or fragment.*origins\[0\]\.baseUrl/],
+    [{ ...web, baseUrl: undefined }, /a non-empty string for origins\[0\]\.baseUrl but received nothing/],
+    [{ ...web, bucket: 'b' }, /origins\[0\]\.bucket applies only to S3 origins \("s3", "cloudinary-backup"\), not to type "web"/],
+    [{ ...web, credentials: { source: 'secret' } }, /origins\[0\]\.credentials applies only to S3 origins/],
+    [{ ...web, cloud: 'demo' }, /origins\[0\]\.cloud applies only to type "cloudinary"/],
+    [{ ...live, baseUrl: 'https://x.org' }, /origins\[0\]\.baseUrl applies only to type "web"/],
+    [{ ...live, cloud: undefined }, /a non-empty string for origins\[0\]\.cloud/],
+    [{ ...live, cloud: 'de mo' }, /a Cloudinary cloud name.*origins\[0\]\.cloud/],
+    [{ ...live, deliveryHost: 'https://x.org/path' }, /a host name, with an optional port.*origins\[0\]\.deliveryHost/],
+    [{ ...live, encodeKeys: true }, /origins\[0\]\.encodeKeys applies only to types "s3", "cloudinary-backup" and "web"/],
+    [{ ...web, allowPrivateNetwork: 'yes' }, /true or false for origins\[0\]\.allowPrivateNetwork/],
+    [{ ...web, contentTypes: ['images'] }, /a non-empty list of content types.*origins\[0\]\.contentTypes/],
+    [{ ...web, secretHeaders: { Authorization: 'Bearer abc.def' } }, /the name of a field of the secret's "originHeaders".*never the header's value itself\) for origins\[0\]\.secretHeaders\.Authorization but received "…"/],
+    [{ ...web, secretHeaders: { Host: 'h' } }, /an HTTP header name other than host/],
+    [{ ...origin, allowHttp: true }, /origins\[0\]\.allowHttp applies only to types "web" and "cloudinary"/],
+    [{ ...origin, copyTo: 'images' }, /origins\[0\]\.copyTo applies only to types "web" and "cloudinary"/],
+  ])('refuses %j', (written, message) => {
+    expect(problemsOf({ origins: [written] }).join('\n')).toMatch(message);
+  });
+
+  it('a secret header value never appears in a message', () => {
+    expect(problemsOf({ origins: [{ ...web, secretHeaders: { Authorization: 'Bearer TOPSECRET' } }] }).join('\n')).not.toMatch(/TOPSECRET/);
+  });
+
+  it('copyTo names an existing S3 origin', () => {
+    expect(parseConfig({ origins: [origin, { ...web, copyTo: 'images' }] }).origins[1].copyTo).toBe('images');
+    expect(problemsOf({ origins: [origin, { ...web, copyTo: 'nope' }] })).toEqual(['origins[1].copyTo names an origin that does not exist: "nope" (known: images, web)']);
+    expect(problemsOf({ origins: [live, { ...web, copyTo: 'live' }] })).toEqual(['origins[1].copyTo must name an S3 origin ("s3" or "cloudinary-backup"); "live" is of type "cloudinary"']);
+  });
+
+  it('fetchAllowedHosts: exact lower-case host names, on a cloudinaryUrls endpoint', () => {
+    const endpoint = { prefix: '', origins: ['images'], cloudinaryUrls: true, fetchAllowedHosts: ['images.example.org'] };
+    expect(parseConfig({ origins: [origin], endpoints: [endpoint] }).endpoints[0].fetchAllowedHosts).toEqual(['images.example.org']);
+    expect(problemsOf({ origins: [origin], endpoints: [{ ...endpoint, cloudinaryUrls: false }] })).toEqual([
+      'endpoints[0].fetchAllowedHosts needs "cloudinaryUrls": true (fetch URLs are Cloudinary URLs)',
+    ]);
+    for (const bad of [['*.example.org'], ['https://images.example.org'], ['images.example.org:443'], ['images.example.org/x'], ['Images.Example.org'], [], 'images.example.org']) {
+      expect(problemsOf({ origins: [origin], endpoints: [{ ...endpoint, fetchAllowedHosts: bad }] }).join('\n')).toMatch(/a list of 1 to 100 lower-case host names.*endpoints\[0\]\.fetchAllowedHosts/);
+    }
+    expect(problemsOf({ origins: [origin], endpoints: [{ prefix: '', origins: ['images'], fetchAllowPrivateNetwork: true }] })).toEqual([
+      'endpoints[0].fetchAllowPrivateNetwork applies only with fetchAllowedHosts',
     ]);
   });
 });

@@ -149,6 +149,6 @@ describe('npm start -- --config <file>: the user\'s own origins, no embedded S3'
   it('exits with the validation messages for a bad configuration', async () => {
     const bad = join(mkdtempSync(join(tmpdir(), 'afterimage-config-')), 'bad.json');
     writeFileSync(bad, JSON.stringify({ origins: [{ name: 'x', type: 'ftp', bucket: 'b' }] }));
-    await expect(start(['--config', bad])).rejects.toThrow(/expected one of s3, cloudinary-backup for origins\[0\]\.type but received "ftp"/);
+    await expect(start(['--config', bad])).rejects.toThrow(/expected one of s3, cloudinary-backup, web, cloudinary for origins\[0\]\.type but received "ftp"/);
   });
 });

@@ -392,6 +392,25 @@ describe('configuration is validated at synth time', () => {
 
   });
 
+  test('copy on miss: the role may put objects into exactly the copyTo origin\'s bucket and folder, nothing more; the keys stay read-only', () => {
+    const config = withOrigins([
+      { name: 'backup', type: 'cloudinary-backup', bucket: 'backup-bucket', folder: '/res/demo/' },
+      { name: 'other', type: 's3', bucket: 'other-bucket' },
+      { name: 'cloudinary-live', type: 'cloudinary', cloud: 'demo', copyTo: 'backup' },
+    ]);
+    const template = Template.fromStack(build({ config }).node.scope as Stack);
+    const arn = (tail: string) => JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, tail]] });
+    expect(grantsOf(template, 's3:')).toEqual([['s3:PutObject', arn(':s3:::backup-bucket/res/demo/*')]]);
+  });
+
+  test('copy on miss into an origin on another S3-compatible service is refused (the role cannot write there)', () => {
+    const config = withOrigins([
+      { name: 'backup', type: 'cloudinary-backup', bucket: 'b', folder: '/res/demo/', endpoint: 'https://storage.googleapis.com' },
+      { name: 'live', type: 'cloudinary', cloud: 'demo', copyTo: 'backup' },
+    ]);
+    expect(() => build({ config })).toThrow(/origins\[1\]\.copyTo: the function writes copies with its own role, which reaches Amazon S3 only/);
+  });
+
   test("the grant covers the folder as the runtime reads it: \"images//\" is the keys under images/, not images//", () => {
     const origin = { name: 'images', type: 's3', bucket: 'own-bucket', folder: 'images//', credentials: { source: 'default-chain' } } as const;
     const template = Template.fromStack(build({ config: withOrigins([origin]) }).node.scope as Stack);
@@ -518,6 +537,15 @@ describe('cdk-nag (AwsSolutions)', () => {
       new ImageDelivery(stack, 'Images', { config, domainNames: ['img.example.com'], certificate });
     });
     expect(violations).toEqual([]);
+  });
+
+  test('nor with web and Cloudinary origins and copy on miss', () => {
+    const config = withOrigins([
+      { name: 'backup', type: 'cloudinary-backup', bucket: 'backup-bucket', folder: '/res/demo/' },
+      { name: 'cloudinary-live', type: 'cloudinary', cloud: 'demo', copyTo: 'backup' },
+      { name: 'legacy', type: 'web', baseUrl: 'https://images.example.org', secretHeaders: { Authorization: 'legacy' } },
+    ]);
+    expect(nagSynth((stack) => new ImageDelivery(stack, 'Images', { config }))).toEqual([]);
   });
 });
 

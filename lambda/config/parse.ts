@@ -147,27 +147,37 @@ function parseCredentials(c: Checker, value: unknown, name: string): Credentials
   return { source } as CredentialsConfig;
 }
 
+/** The keys of S3 origins, refused on web and cloudinary origins. */
+const S3_ONLY_KEYS = ['bucket', 'folder', 'region', 'endpoint', 'forcePathStyle', 'credentials', 'exactVersions'];
+/** The keys of web and cloudinary origins (README "Web and Cloudinary origins"). */
+const HTTP_ORIGIN_KEYS = ['allowHttp', 'allowPrivateNetwork', 'secretHeaders', 'contentTypes', 'copyTo'];
+const ORIGIN_TYPES = ['s3', 'cloudinary-backup', 'web', 'cloudinary'] as const;
+
 function parseOrigin(c: Checker, value: unknown, index: number): OriginConfig | undefined {
   const name = `origins[${index}]`;
   const obj = c.object(value, name);
   if (!obj) return undefined;
   c.unknownKeys(obj, name, [
     'name', 'type', 'bucket', 'folder', 'region', 'endpoint', 'forcePathStyle', 'credentials',
-    'encodeKeys', 'canonicalBaseUrl', 'exactVersions', 'deliveryTypes',
+    'encodeKeys', 'canonicalBaseUrl', 'exactVersions', 'deliveryTypes', 'baseUrl', 'cloud', 'deliveryHost', ...HTTP_ORIGIN_KEYS,
   ]);
   const originName = c.string(obj.name, `${name}.name`);
   if (originName !== undefined && !NAME.test(originName)) {
     c.expected('letters, digits, "-" or "_" (at most 64)', `${name}.name`, originName);
   }
-  const type = c.oneOf(obj.type, `${name}.type`, ['s3', 'cloudinary-backup'] as const, 's3');
-  if (obj.type === undefined) c.problems.push(`${name}.type is required: "s3" or "cloudinary-backup"`);
+  const type = c.oneOf(obj.type, `${name}.type`, ORIGIN_TYPES, 's3');
+  if (obj.type === undefined) c.problems.push(`${name}.type is required: ${ORIGIN_TYPES.map((t) => `"${t}"`).join(', ')}`);
+  if (type === 'web' || type === 'cloudinary') return parseHttpOrigin(c, obj, name, originName ?? `origin${index}`, type);
+  for (const key of ['baseUrl', 'cloud', 'deliveryHost', ...HTTP_ORIGIN_KEYS]) {
+    if (obj[key] !== undefined) c.problems.push(`${name}.${key} applies only to types "web" and "cloudinary"`);
+  }
   const bucket = c.string(obj.bucket, `${name}.bucket`);
   let folder = '/';
   if (typeof obj.folder === 'string') folder = obj.folder;
   else if (obj.folder !== undefined) c.expected('a string', `${name}.folder`, obj.folder);
   const exactVersions = c.boolean(obj.exactVersions, `${name}.exactVersions`);
   if (obj.deliveryTypes !== undefined && type !== 'cloudinary-backup') {
-    c.problems.push(`${name}.deliveryTypes applies only to type "cloudinary-backup"`);
+    c.problems.push(`${name}.deliveryTypes applies only to types "cloudinary-backup" and "cloudinary"`);
   }
   if (exactVersions && type !== 'cloudinary-backup') {
     c.problems.push(`${name}.exactVersions applies only to type "cloudinary-backup"`);
@@ -193,6 +203,93 @@ function parseOrigin(c: Checker, value: unknown, index: number): OriginConfig | 
   return origin;
 }
 
+/** A host name, lower-case, with at least one dot: no scheme, port, path, user or wildcard. */
+const HOST_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** A Content-Type an origin may answer with: `type/subtype` or `type/*`. */
+const MEDIA_TYPE = /^[a-z]+\/([a-z0-9][a-z0-9.+-]*|\*)$/;
+/** An HTTP header name (RFC 9110 token); those the client manages itself are refused. */
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
+const MANAGED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'accept-encoding']);
+
+/** A `web` or `cloudinary` origin: read over HTTP(S), no bucket, no keys but secret headers. */
+function parseHttpOrigin(c: Checker, obj: Record<string, unknown>, name: string, originName: string, type: 'web' | 'cloudinary'): OriginConfig {
+  for (const key of S3_ONLY_KEYS) {
+    if (obj[key] !== undefined) c.problems.push(`${name}.${key} applies only to S3 origins ("s3", "cloudinary-backup"), not to type "${type}"`);
+  }
+  const allowHttp = c.boolean(obj.allowHttp, `${name}.allowHttp`) ?? false;
+  const origin: OriginConfig = { name: originName, type, allowHttp, allowPrivateNetwork: c.boolean(obj.allowPrivateNetwork, `${name}.allowPrivateNetwork`) ?? false };
+  const schemes = allowHttp ? 'an https (or, with allowHttp, http) URL' : 'an https URL (http needs "allowHttp": true)';
+  if (type === 'web') {
+    for (const key of ['cloud', 'deliveryHost', 'deliveryTypes']) if (obj[key] !== undefined) c.problems.push(`${name}.${key} applies only to type "cloudinary"`);
+    const text = c.string(obj.baseUrl, `${name}.baseUrl`);
+    let url: URL | undefined;
+    try {
+      url = text === undefined ? undefined : new URL(text);
+    } catch {
+      // reported below
+    }
+    if (text !== undefined && (!url || !(url.protocol === 'https:' || (allowHttp && url.protocol === 'http:')) || url.username || url.password || url.search || url.hash)) {
+      c.expected(`${schemes} without user, query or fragment, such as "https://images.example.org/media"`, `${name}.baseUrl`, text);
+    } else if (url) origin.baseUrl = url.href.replace(/\/+$/, '');
+    origin.encodeKeys = c.boolean(obj.encodeKeys, `${name}.encodeKeys`) ?? false;
+  } else {
+    if (obj.baseUrl !== undefined) c.problems.push(`${name}.baseUrl applies only to type "web" (a cloudinary origin is given "cloud" and, optionally, "deliveryHost")`);
+    if (obj.encodeKeys !== undefined) c.problems.push(`${name}.encodeKeys applies only to types "s3", "cloudinary-backup" and "web"`);
+    const cloud = c.string(obj.cloud, `${name}.cloud`);
+    if (cloud !== undefined && !/^[a-z0-9][a-z0-9_-]{0,127}$/i.test(cloud)) c.expected('a Cloudinary cloud name such as "demo"', `${name}.cloud`, cloud);
+    else if (cloud !== undefined) origin.cloud = cloud;
+    if (obj.deliveryHost !== undefined) {
+      const host = c.string(obj.deliveryHost, `${name}.deliveryHost`);
+      const [hostname, port, extra] = (host ?? '').split(':');
+      const validPort = port === undefined || (/^\d{1,5}$/.test(port) && Number(port) > 0 && Number(port) < 65536);
+      const validHost = HOST_NAME.test(hostname.toLowerCase()) || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname === 'localhost';
+      if (host !== undefined && (!validHost || !validPort || extra !== undefined)) {
+        c.expected('a host name, with an optional port, such as "images.example.org" or "demo-res.cloudinary.com" (no scheme, no path)', `${name}.deliveryHost`, host);
+      } else if (host !== undefined) origin.deliveryHost = host.toLowerCase();
+    }
+    origin.deliveryTypes = parseDeliveryTypes(c, obj.deliveryTypes, `${name}.deliveryTypes`);
+  }
+  if (obj.secretHeaders !== undefined) {
+    const headers = c.object(obj.secretHeaders, `${name}.secretHeaders`) ?? {};
+    const parsed: Record<string, string> = {};
+    for (const [header, field] of Object.entries(headers)) {
+      if (!HEADER_NAME.test(header) || MANAGED_HEADERS.has(header.toLowerCase())) {
+        c.expected(`an HTTP header name other than ${[...MANAGED_HEADERS].join(', ')}`, `the header name ${name}.secretHeaders.${header}`, header);
+      } else if (typeof field !== 'string' || !NAME.test(field)) {
+        c.expected('the name of a field of the secret\'s "originHeaders" (letters, digits, "-" or "_"; never the header\'s value itself)', `${name}.secretHeaders.${header}`, '…');
+      } else parsed[header] = field;
+    }
+    origin.secretHeaders = parsed;
+  }
+  if (obj.contentTypes !== undefined) {
+    const types = obj.contentTypes;
+    if (!Array.isArray(types) || types.length === 0 || !types.every((t) => typeof t === 'string' && MEDIA_TYPE.test(t))) {
+      c.expected('a non-empty list of content types such as ["image/*"] or ["image/jpeg", "application/pdf"]', `${name}.contentTypes`, types);
+    } else origin.contentTypes = types as string[];
+  }
+  const copyTo = c.string(obj.copyTo, `${name}.copyTo`, true);
+  if (copyTo !== undefined) origin.copyTo = copyTo;
+  const canonicalBaseUrl = c.url(obj.canonicalBaseUrl, `${name}.canonicalBaseUrl`);
+  if (canonicalBaseUrl) origin.canonicalBaseUrl = canonicalBaseUrl.replace(/\/+$/, '');
+  return origin;
+}
+
+/** `copyTo` names an S3 origin the function can write to (in AWS, with its role). */
+function checkCopyTargets(c: Checker, origins: readonly OriginConfig[]): void {
+  origins.forEach((origin, i) => {
+    if (origin.copyTo === undefined) return;
+    const target = origins.find((o) => o.name === origin.copyTo);
+    const where = `origins[${i}].copyTo`;
+    if (!target) {
+      c.problems.push(`${where} names an origin that does not exist: "${origin.copyTo}" (known: ${origins.map((o) => o.name).join(', ')})`);
+    } else if (target.type !== 's3' && target.type !== 'cloudinary-backup') {
+      c.problems.push(`${where} must name an S3 origin ("s3" or "cloudinary-backup"); "${target.name}" is of type "${target.type}"`);
+    } else if (c.target === 'lambda' && target.endpoint !== undefined) {
+      c.targetProblems.push(`${where}: the function writes copies with its own role, which reaches Amazon S3 only; "${target.name}" has a custom endpoint`);
+    }
+  });
+}
+
 function parseDeliveryTypes(c: Checker, value: unknown, name: string): string[] {
   if (value === undefined) return ['upload'];
   if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === 'string' && /^[a-z][a-z_]*$/.test(v))) {
@@ -206,7 +303,7 @@ function parseEndpoint(c: Checker, value: unknown, index: number, originNames: S
   const name = `endpoints[${index}]`;
   const obj = c.object(value, name);
   if (!obj) return undefined;
-  c.unknownKeys(obj, name, ['prefix', 'origins', 'cloudinaryUrls', 'requireSignedUrls', ...ABUSE_CONTROL_KEYS]);
+  c.unknownKeys(obj, name, ['prefix', 'origins', 'cloudinaryUrls', 'requireSignedUrls', ...ABUSE_CONTROL_KEYS, ...FETCH_KEYS]);
   let prefix = '';
   if (obj.prefix !== undefined) {
     if (typeof obj.prefix !== 'string') c.expected('a string such as "/images"', `${name}.prefix`, obj.prefix);
@@ -237,7 +334,30 @@ function parseEndpoint(c: Checker, value: unknown, index: number, originNames: S
     cloudinaryUrls: c.boolean(obj.cloudinaryUrls, `${name}.cloudinaryUrls`) ?? false,
     requireSignedUrls: c.boolean(obj.requireSignedUrls, `${name}.requireSignedUrls`) ?? false,
     ...parseAbuseControls(c, obj, name),
+    ...parseFetchHosts(c, obj, name),
   };
+}
+
+// --- Cloudinary fetch URLs (README "Cloudinary fetch URLs") -------------------------------
+
+const FETCH_KEYS = ['fetchAllowedHosts', 'fetchAllowPrivateNetwork'];
+
+function parseFetchHosts(c: Checker, obj: Record<string, unknown>, name: string): Partial<EndpointConfig> {
+  const out: Partial<EndpointConfig> = {};
+  if (obj.fetchAllowedHosts !== undefined) {
+    const hosts = obj.fetchAllowedHosts;
+    const valid = (h: unknown) => typeof h === 'string' && HOST_NAME.test(h.replace(/:\d{1,5}$/, '')) && !h.endsWith(':443');
+    if (!Array.isArray(hosts) || hosts.length === 0 || hosts.length > 100 || !hosts.every(valid)) {
+      c.expected('a list of 1 to 100 lower-case host names such as ["images.example.org"] (exact names, a port only when not 443: no scheme, path or wildcard)', `${name}.fetchAllowedHosts`, hosts);
+    } else out.fetchAllowedHosts = hosts as string[];
+    if (obj.cloudinaryUrls !== true) c.problems.push(`${name}.fetchAllowedHosts needs "cloudinaryUrls": true (fetch URLs are Cloudinary URLs)`);
+  }
+  const allowPrivate = c.boolean(obj.fetchAllowPrivateNetwork, `${name}.fetchAllowPrivateNetwork`);
+  if (allowPrivate !== undefined) {
+    if (obj.fetchAllowedHosts === undefined) c.problems.push(`${name}.fetchAllowPrivateNetwork applies only with fetchAllowedHosts`);
+    out.fetchAllowPrivateNetwork = allowPrivate;
+  }
+  return out;
 }
 
 // --- per-endpoint signing keys and abuse controls -----------------------------------------
@@ -291,6 +411,7 @@ export function parseConfig(input: unknown, options: ParseOptions = {}): Afterim
       if (origin) origins.push(origin);
     });
   }
+  checkCopyTargets(c, origins);
   const originNames = new Set<string>();
   for (const origin of origins) {
     if (originNames.has(origin.name)) c.problems.push(`two origins are named "${origin.name}"; names must be unique`);

@@ -7,7 +7,10 @@ import type { LimitsConfig } from './limits';
 
 export type { LimitsConfig } from './limits';
 
-export type OriginType = 's3' | 'cloudinary-backup';
+export type OriginType = 's3' | 'cloudinary-backup' | 'web' | 'cloudinary';
+
+/** Origins read over HTTP(S) rather than from a bucket (README "Web and Cloudinary origins"). */
+export const HTTP_ORIGIN_TYPES: readonly OriginType[] = ['web', 'cloudinary'];
 
 /**
  * How an origin's read-only bucket keys are found.
@@ -29,7 +32,8 @@ export interface OriginConfig {
   name: string;
   /** `s3`: key = `<folder>/<path>`. `cloudinary-backup`: Cloudinary's backup layout (README "Serving a Cloudinary backup"). */
   type: OriginType;
-  bucket: string;
+  /** The bucket; required for `s3` and `cloudinary-backup`, absent for `web` and `cloudinary`. */
+  bucket?: string;
   /** Key prefix; `/` or empty = the bucket root. @default '/' */
   folder?: string;
   /** @default the Lambda's region, or us-east-1 locally */
@@ -53,6 +57,26 @@ export interface OriginConfig {
    * @default ['upload']
    */
   deliveryTypes?: string[];
+  // --- web and cloudinary origins (README "Web and Cloudinary origins")
+  /** web only: a file is fetched from `<baseUrl>/<path>`. https unless `allowHttp`. */
+  baseUrl?: string;
+  /** cloudinary only: the cloud name; originals come from `https://res.cloudinary.com/<cloud>/…`. */
+  cloud?: string;
+  /** cloudinary only: a private CDN or CNAME host (`host[:port]`) serving `/<resource_type>/<type>/…` without the cloud name. */
+  deliveryHost?: string;
+  /** web, cloudinary: plain http is allowed (base URL and redirects). @default false */
+  allowHttp?: boolean;
+  /**
+   * web, cloudinary: connections to loopback, private, link-local (instance metadata),
+   * unique-local, CGNAT and multicast addresses are allowed. @default false
+   */
+  allowPrivateNetwork?: boolean;
+  /** web, cloudinary: request header → the field of the secret's `originHeaders` holding its value (never the value). */
+  secretHeaders?: Record<string, string>;
+  /** web, cloudinary: the Content-Types accepted, exact or `type/*`. @default ['image/*'] */
+  contentTypes?: string[];
+  /** web, cloudinary: after serving a file fetched here, write its original into this S3 origin (README "Copy on miss"). */
+  copyTo?: string;
 }
 
 export interface EndpointConfig {
@@ -83,6 +107,13 @@ export interface EndpointConfig {
    * the next one; above the largest, or as a fraction, it is a 400. @default any width
    */
   widths?: number[];
+  /**
+   * Cloudinary fetch URLs (`/image/fetch/<transformations>/<https URL>`) on a `cloudinaryUrls`
+   * endpoint: the hosts they may name, matched exactly. @default none: fetch URLs are a 400
+   */
+  fetchAllowedHosts?: string[];
+  /** Fetch URLs may reach private addresses (tests, internal hosts). @default false */
+  fetchAllowPrivateNetwork?: boolean;
 }
 
 /** Which transformations an endpoint accepts. */

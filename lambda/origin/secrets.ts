@@ -13,6 +13,8 @@ export interface SecretValue {
   privateKey?: string | string[];
   /** Named signing keys, one per isolated endpoint (`endpoints[].signingKeyName`); each a key or `[current, previous]`. */
   privateKeys?: Record<string, string | string[]>;
+  /** Values of web origins' request headers, by the field names their `secretHeaders` give (README "Web and Cloudinary origins"). */
+  originHeaders?: Record<string, string>;
 }
 
 export interface SecretsClient {

@@ -22,6 +22,8 @@ export interface StoredObject {
   requestedExtension?: string;
   /** The format of the chosen file as its key names it (extension, lower-case; '' when none), set with `requestedExtension`. */
   storedFormat?: string;
+  /** The Cache-Control the answer must carry instead of the configured one (a web origin's upstream said `private` or `no-store`). */
+  cacheControl?: string;
 }
 
 export interface Origin {

@@ -195,7 +195,7 @@ const URL_SIGNATURE = /^s--[A-Za-z0-9_-]{8,32}--$/;
 const PART = /^(\$?[a-z]{1,3})_(.+)$/;
 
 /** True when a segment is a transformation component: every part is a Cloudinary parameter, and one at least a known key. */
-function looksLikeComponent(segment: string): boolean {
+export function looksLikeComponent(segment: string): boolean {
   const parts = segment.split(',');
   let known = false;
   for (const part of parts) {

@@ -3,6 +3,7 @@
 
 import type { EndpointConfig } from '../config';
 import { badRequest, notFound } from '../errors';
+import { isCloudinaryFetch, translateCloudinaryFetch } from './cloudinary-fetch';
 import { translateCloudinaryPath } from './cloudinary-url';
 
 export interface ParsedUrl {
@@ -19,6 +20,8 @@ export interface ParsedUrl {
    * string in order but without `ik-s` and `ik-t` (README "Signed URLs").
    */
   signedText: string;
+  /** A Cloudinary fetch URL's remote URL (README "Cloudinary fetch URLs"); `path` is the same URL. */
+  fetchUrl?: string;
 }
 
 /** Longest prefix that matches whole path segments wins; '' matches every path. */
@@ -85,7 +88,13 @@ export function parseRequestUrl(endpoints: EndpointConfig[], rawPath: string, ra
   }
 
   let path = decodeOnce(pathSegments.join('/'), 'path');
-  if (endpoint.cloudinaryUrls) {
+  let fetchUrl: string | undefined;
+  const decodedSegments = endpoint.cloudinaryUrls ? pathSegments.map((s) => decodeOnce(s, 'path')) : [];
+  if (endpoint.cloudinaryUrls && isCloudinaryFetch(decodedSegments)) {
+    const fetched = translateCloudinaryFetch(decodedSegments, endpoint);
+    if (fetched.chain !== '') chains.push(fetched.chain);
+    path = fetchUrl = fetched.url;
+  } else if (endpoint.cloudinaryUrls) {
     // README "Keeping Cloudinary URLs alive": the components become a chain, run after a `tr:` segment and before `?tr=`.
     const cloudinary = translateCloudinaryPath(pathSegments.map((s) => decodeOnce(s, 'path')));
     if (cloudinary) {
@@ -119,7 +128,7 @@ export function parseRequestUrl(endpoints: EndpointConfig[], rawPath: string, ra
   const signedStart = endpoint.prefix === '' ? '/' : `/${endpoint.prefix}/`;
   const signedPath = rawPath.startsWith(signedStart) ? rawPath.slice(signedStart.length) : rest.join('/');
   const signedText = signedPath + (kept.length > 0 ? `?${kept.join('&')}` : '');
-  return { endpoint, path, chains: chains.filter((c) => c !== ''), signature, expires, signedText };
+  return { endpoint, path, chains: chains.filter((c) => c !== ''), signature, expires, signedText, ...(fetchUrl ? { fetchUrl } : {}) };
 }
 
 function decodeQueryPart(text: string): string {

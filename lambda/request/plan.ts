@@ -22,6 +22,8 @@ export interface RequestPlan {
   defaultImage?: string;
   /** True when the URL asked for any transformation or output option. */
   transformed: boolean;
+  /** A Cloudinary fetch URL's remote URL: the file comes from there, not from the endpoint's origins. */
+  fetchUrl?: string;
 }
 
 /**
@@ -67,5 +69,6 @@ export function buildPlan(parsed: ParsedUrl, config: AfterimageConfig): RequestP
     original: request.original,
     ...(request.defaultImage !== undefined ? { defaultImage: request.defaultImage } : {}),
     transformed,
+    ...(parsed.fetchUrl ? { fetchUrl: parsed.fetchUrl } : {}),
   };
 }

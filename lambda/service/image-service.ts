@@ -14,8 +14,9 @@ import { svgScale } from '../image/svg';
 import { buildPlan, type RequestPlan } from '../request/plan';
 import { parseRequestUrl } from '../request/parse-url';
 import { selectSigningKey, verifySignature, type SigningKeyProvider } from '../request/signature';
+import { BackgroundWork } from '../origin/background';
 import type { OriginPreferenceList } from '../origin/preference-list';
-import { createPreferenceLists, type OriginDependencies } from '../origin/registry';
+import { createFetchOrigins, createPreferenceLists, type OriginDependencies } from '../origin/registry';
 import type { StoredObject } from '../origin/types';
 import { RenderSlots } from './render-slots';
 import { SANDBOX_CSP, canonicalLink, errorResponse, etagMatches, makeEtag, type ServiceResponse } from './respond';
@@ -66,16 +67,22 @@ export interface ServiceDependencies extends OriginDependencies {
 
 export class ImageService {
   private readonly preferenceLists: Map<EndpointConfig, OriginPreferenceList>;
+  /** Cloudinary fetch URLs' origin, by endpoint (those with fetchAllowedHosts). */
+  private readonly fetchOrigins: Map<EndpointConfig, OriginPreferenceList>;
   private readonly signingKey?: SigningKeyProvider;
   private readonly now: () => number;
   /** Bounds the renders running at once in this process; the rest queue. */
   readonly renderSlots: RenderSlots;
+  /** Work after the answer (copies on miss): the Lambda handler waits for it once the response has been sent. */
+  readonly background: BackgroundWork;
 
   constructor(
     readonly config: AfterimageConfig,
     deps: ServiceDependencies = {},
   ) {
-    this.preferenceLists = createPreferenceLists(config, deps);
+    this.background = deps.background ?? new BackgroundWork();
+    this.preferenceLists = createPreferenceLists(config, { ...deps, background: this.background });
+    this.fetchOrigins = createFetchOrigins(config, deps);
     const secrets = deps.secrets;
     this.signingKey = deps.signingKey ?? (secrets ? async (name) => selectSigningKey(await secrets.get(), name) : undefined);
     this.now = deps.now ?? Date.now;
@@ -133,7 +140,8 @@ export class ImageService {
     const { stored, fallback } = await this.lookup(plan);
     const response = await this.respond(plan, stored, request, head, deadline);
     const cacheControl = this.limitedCacheControl(parsed.expires, fallback);
-    if (cacheControl) response.headers['cache-control'] = cacheControl;
+    // An upstream's `private` / `no-store` (web origins) is never loosened.
+    if (cacheControl && !stored.cacheControl) response.headers['cache-control'] = cacheControl;
     return response;
   }
 
@@ -151,7 +159,8 @@ export class ImageService {
   /** The file from the endpoint's origins, else the default image, else 404. */
   private async lookup(plan: RequestPlan): Promise<{ stored: StoredObject; fallback: boolean }> {
     const origins = this.preferenceLists.get(plan.endpoint)!;
-    const found = await origins.find(plan.path);
+    // A fetch URL's file comes from its remote URL; a default image still from the endpoint's origins.
+    const found = await (plan.fetchUrl === undefined ? origins : this.fetchOrigins.get(plan.endpoint)!).find(plan.path);
     if (found) return { stored: found, fallback: false };
     if (plan.defaultImage !== undefined) {
       const fallback = await origins.find(plan.defaultImage);
@@ -162,7 +171,7 @@ export class ImageService {
 
   private async respond(plan: RequestPlan, stored: StoredObject, request: ServiceRequest, head: boolean, deadline: Deadline): Promise<ServiceResponse> {
     const headers: Record<string, string> = {
-      'cache-control': stored.immutable ? 'public, max-age=31536000, immutable' : this.config.output.cacheControl,
+      'cache-control': stored.cacheControl ?? (stored.immutable ? 'public, max-age=31536000, immutable' : this.config.output.cacheControl),
       'x-content-type-options': 'nosniff',
     };
     if (stored.lastModified) headers['last-modified'] = stored.lastModified.toUTCString();

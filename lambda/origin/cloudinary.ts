@@ -1,0 +1,48 @@
+// Cloudinary itself as an origin (`type: cloudinary`, README "Web and Cloudinary origins"): the
+// original of an asset, from its delivery URL without transformations, for the paths a
+// Cloudinary-backup origin reads (`<resource_type>/<type>/[v<version>/]<public_id>[.<ext>]`).
+// An endpoint `["backup", "cloudinary-live"]` then serves what the backup does not hold yet.
+
+import { parseBackupPath } from './cloudinary-backup';
+import type { StoredObject } from './types';
+import { extensionOfType, HttpOrigin } from './web';
+
+const RESOURCE_TYPES = new Set(['image', 'video', 'raw']);
+
+export class CloudinaryOrigin extends HttpOrigin {
+  /** `https://res.cloudinary.com/<cloud>`, or the private CDN / CNAME host (its paths carry no cloud name). */
+  get deliveryBase(): string {
+    const { deliveryHost, cloud, allowHttp } = this.config;
+    return deliveryHost ? `${allowHttp ? 'http' : 'https'}://${deliveryHost}` : `https://res.cloudinary.com/${cloud}`;
+  }
+
+  async fetch(path: string): Promise<StoredObject | null> {
+    const [resourceType, type] = path.split('/');
+    if (!RESOURCE_TYPES.has(resourceType) || !(this.config.deliveryTypes ?? ['upload']).includes(type)) return null;
+    // As the backup reads it: first without the extension (Cloudinary then delivers the asset
+    // in its own format, untouched; the extension is only a wish for the output format), then
+    // with the whole file name as the public id (raw files, ids with a dot).
+    for (const reading of parseBackupPath(path)) {
+      const publicId = reading.assetPath.split('/').slice(2);
+      if (publicId.length === 0 || publicId.some((s) => s === '' || s === '.' || s === '..')) continue;
+      const url = cloudinaryDeliveryUrl(this.deliveryBase, resourceType, type, reading.version, publicId);
+      const response = await this.get(url);
+      if (!response) continue;
+      return {
+        ...this.stored(response, url),
+        ...(reading.extension ? { requestedExtension: reading.extension, storedFormat: extensionOfType(response.contentType) } : {}),
+      };
+    }
+    return null;
+  }
+}
+
+/**
+ * `<base>/<resource_type>/<type>/v<version>/<public id>`, every segment percent-encoded. The
+ * version is always written (`v1` when the URL named none): Cloudinary then reads every segment
+ * after it as the public id, so a folder named like a transformation (`w_300`) is never applied
+ * as one, and Cloudinary delivers the current version whatever the number.
+ */
+export function cloudinaryDeliveryUrl(base: string, resourceType: string, type: string, version: string | undefined, publicId: readonly string[]): string {
+  return [base, resourceType, type, `v${version ?? '1'}`, ...publicId.map(encodeURIComponent)].join('/');
+}
