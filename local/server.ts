@@ -1,7 +1,7 @@
 // The local HTTP adapter: node:http in front of the same ImageService the Lambda handler uses.
 
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { ImageService, ServiceRequest } from '../lambda/service/image-service';
+import type { ImageService, RequestRecord, ServiceRequest } from '../lambda/service/image-service';
 
 export function toServiceRequest(req: IncomingMessage): ServiceRequest {
   const url = req.url ?? '/';
@@ -16,15 +16,21 @@ export function toServiceRequest(req: IncomingMessage): ServiceRequest {
   };
 }
 
-export function createLocalServer(service: ImageService): Server {
+export interface LocalServerOptions {
+  /** Called once per request answered, e.g. to print `humanLine(record)` (local/request-line.ts). */
+  onRequest?: (record: RequestRecord) => void;
+}
+
+export function createLocalServer(service: ImageService, options: LocalServerOptions = {}): Server {
   return createServer((req, res) => {
     // A client that leaves before its answer is sent takes its work with it.
     const clientGone = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) clientGone.abort();
     });
-    service.handle(toServiceRequest(req), { signal: clientGone.signal }).then(
-      (response) => {
+    service.serve(toServiceRequest(req), { signal: clientGone.signal }).then(
+      ({ response, record }) => {
+        options.onRequest?.(record);
         if (clientGone.signal.aborted) return;
         res.writeHead(response.status, response.headers);
         res.end(response.body);

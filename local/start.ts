@@ -10,6 +10,7 @@ import { ImageService } from '../lambda/service/image-service';
 import { EMBEDDED_KEYS, startEmbeddedS3, type EmbeddedS3 } from './embedded-s3';
 import { CLOUDINARY_EXAMPLES, SAMPLE_BACKUP_FOLDER, SAMPLE_BUCKET, SAMPLE_CLOUD, seedCloudinaryBackup, seedSamples } from './samples';
 import { createLocalServer, listen } from './server';
+import { humanLine } from './request-line';
 
 function configFileFromArgs(argv: string[]): string | undefined {
   const i = argv.indexOf('--config');
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
   // Local runs only: in AWS the signing key is read from Secrets Manager, never the environment.
   const keys = signingKeysFromEnvironment(process.env);
   const service = new ImageService(config, { signingKey: keys ? (name) => selectSigningKey(keys, name) : undefined });
-  const server = createLocalServer(service);
+  const server = createLocalServer(service, { onRequest: (record) => console.log(humanLine(record)) });
   const actualPort = await listen(server, port);
   const base = `http://127.0.0.1:${actualPort}`;
   console.log(`afterimage is serving on ${base}`);

@@ -22,6 +22,10 @@ export interface StoredObject {
   requestedExtension?: string;
   /** The format of the chosen file as its key names it (extension, lower-case; '' when none), set with `requestedExtension`. */
   storedFormat?: string;
+  /** How long the read of this object took, in ms (for the request's log line and Server-Timing). */
+  fetchMs?: number;
+  /** Whether a Cloudinary-backup resolution came from its cache, on origins that resolve versions. */
+  resolutionCache?: 'hit' | 'miss';
 }
 
 export interface Origin {
