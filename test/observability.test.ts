@@ -271,3 +271,10 @@ describe('npm start: one short human line per request', () => {
     expect(lines[2]).toMatch(/^GET \/nope\.jpg 404 ENOENT \d+ B \d+ ms$/);
   });
 });
+
+describe('output.serverTiming in the configuration', () => {
+  test('defaults to on, and must be a boolean', () => {
+    expect(parseConfig({ origins: [{ name: 'o', type: 's3', bucket: 'b' }] }).output.serverTiming).toBe(true);
+    expect(() => parseConfig({ origins: [{ name: 'o', type: 's3', bucket: 'b' }], output: { serverTiming: 'no' as unknown as boolean } })).toThrow(/output\.serverTiming/);
+  });
+});
