@@ -203,6 +203,8 @@ describe('metrics in Embedded Metric Format, flushed with each invocation', () =
     const byStatus = [blobs[1], blobs[3], blobs[5]];
     expect(byStatus[0]._aws.CloudWatchMetrics[0].Dimensions).toEqual([['service', DIMENSION.statusClass]]);
     expect(byStatus[0]).toMatchObject({ [METRIC.requests]: 1, [DIMENSION.statusClass]: '2xx' });
+    // Each invocation's dimensions are its own: nothing is left from the one before.
+    expect(byStatus[1]._aws.CloudWatchMetrics[0].Dimensions).toEqual([['service', DIMENSION.statusClass]]);
     expect(byStatus[2]._aws.CloudWatchMetrics[0].Dimensions).toEqual([
       ['service', DIMENSION.statusClass],
       ['service', DIMENSION.errorCode],
@@ -251,6 +253,13 @@ describe('redactUrl', () => {
     ['/tr:w-100/a.jpg', '', '/tr:w-100/a.jpg'],
   ])('%s?%s', (path, query, expected) => {
     expect(redactUrl(path, query)).toBe(expected);
+  });
+
+  test('a long URL is cut after the redaction, so a signature at its end is never half kept', () => {
+    const url = redactUrl(`/${'a'.repeat(3000)}.jpg`, 'ik-s=0123456789abcdef');
+    expect(url).toHaveLength(2049);
+    expect(url.endsWith('…')).toBe(true);
+    expect(redactUrl(`/${'a'.repeat(2030)}`, 'ik-s=0123456789abcdef')).not.toContain('0123');
   });
 });
 

@@ -42,14 +42,22 @@ export interface RequestRecord {
   timings: StageTimings;
 }
 
+/** Longest URL kept in a record (a log line stays small whatever the URL). */
+const MAX_RECORDED_URL = 2048;
+
 /** Query parameters that carry a signature, credential or token: their values are never recorded. */
 const SECRET_QUERY_PARAMETER = /^(ik-s|signature|sig|token|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|awsaccesskeyid)$/i;
 
 /** Cloudinary's URL signature component, anywhere in the path. */
 const CLOUDINARY_SIGNATURE = /(^|\/)s--[^/]*--(?=\/|$)/g;
 
-/** The path and query with every signature replaced, safe to log. */
+/** The path and query with every signature replaced, safe to log; cut at 2048 characters (after the redaction). */
 export function redactUrl(rawPath: string, rawQuery: string): string {
+  const url = redactedUrl(rawPath, rawQuery);
+  return url.length > MAX_RECORDED_URL ? `${url.slice(0, MAX_RECORDED_URL)}…` : url;
+}
+
+function redactedUrl(rawPath: string, rawQuery: string): string {
   const path = rawPath.replace(CLOUDINARY_SIGNATURE, '$1s--REDACTED--');
   if (rawQuery === '') return path;
   const query = rawQuery
