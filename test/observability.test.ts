@@ -159,6 +159,17 @@ describe('the log line: one JSON line per request, never a secret', () => {
   });
 });
 
+describe('answers made outside the service are reported too', () => {
+  test('a function that could not load its configuration logs a 500 EINTERNAL and counts it', async () => {
+    const handler = awslambdaDouble.streamifyResponse(createStreamingHandler({ error: new Error('bad configuration') }, new Telemetry()) as unknown as StreamingHandler);
+    const { result, out } = await capture(() => runtime.invoke(handler, functionUrlEvent('GET', '/a.jpg?ik-s=0123456789abcdef')));
+    expect(result.statusCode).toBe(500);
+    expect(requestLogs(out)).toEqual([expect.objectContaining({ level: 'ERROR', status: 500, errorCode: 'EINTERNAL', url: '/a.jpg?ik-s=REDACTED' })]);
+    expect(emfBlobs(out).find((blob) => blob[DIMENSION.errorCode])).toMatchObject({ [DIMENSION.statusClass]: '5xx', [DIMENSION.errorCode]: 'EINTERNAL', [METRIC.requests]: 1 });
+    expect(out).not.toContain('0123456789abcdef');
+  });
+});
+
 describe('metrics in Embedded Metric Format, flushed with each invocation', () => {
   let blobs: ReturnType<typeof emfBlobs>;
 
