@@ -28,6 +28,9 @@ export const METRIC = {
   /** Cloudinary-backup resolutions reused from, or missing in, the cache. */
   resolutionCacheHits: 'ResolutionCacheHits',
   resolutionCacheMisses: 'ResolutionCacheMisses',
+  /** An originals cache's hits and misses, where one answers (`record.originalsCache`). */
+  originalsCacheHits: 'OriginalsCacheHits',
+  originalsCacheMisses: 'OriginalsCacheMisses',
 } as const;
 
 export const DIMENSION = { statusClass: 'StatusClass', errorCode: 'ErrorCode' } as const;
@@ -87,6 +90,10 @@ export class Telemetry {
     if (record.resolutionCache) {
       m.addMetric(METRIC.resolutionCacheHits, MetricUnit.Count, record.resolutionCache === 'hit' ? 1 : 0);
       m.addMetric(METRIC.resolutionCacheMisses, MetricUnit.Count, record.resolutionCache === 'miss' ? 1 : 0);
+    }
+    if (record.originalsCache) {
+      m.addMetric(METRIC.originalsCacheHits, MetricUnit.Count, record.originalsCache === 'hit' ? 1 : 0);
+      m.addMetric(METRIC.originalsCacheMisses, MetricUnit.Count, record.originalsCache === 'miss' ? 1 : 0);
     }
     m.publishStoredMetrics();
     const byStatus = this.byStatus;

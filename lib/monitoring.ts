@@ -208,7 +208,7 @@ export class DeliveryMonitoring extends Construct {
         width: 8,
       }),
       new cloudwatch.GraphWidget({
-        title: 'Bytes out, origin errors, resolution cache hit ratio',
+        title: 'Bytes out, origin errors, cache hit ratios',
         left: [this.metric(METRIC.bytesOut, {}, { label: 'bytes out' })],
         right: [
           this.metric(METRIC.originErrors, {}, { label: 'origin errors' }),
@@ -216,6 +216,12 @@ export class DeliveryMonitoring extends Construct {
             expression: '100 * hits / (hits + misses)',
             usingMetrics: { hits: this.metric(METRIC.resolutionCacheHits), misses: this.metric(METRIC.resolutionCacheMisses) },
             label: 'resolution cache hit %',
+            period: Duration.minutes(1),
+          }),
+          new cloudwatch.MathExpression({
+            expression: '100 * hits / (hits + misses)',
+            usingMetrics: { hits: this.metric(METRIC.originalsCacheHits), misses: this.metric(METRIC.originalsCacheMisses) },
+            label: 'originals cache hit %',
             period: Duration.minutes(1),
           }),
         ],

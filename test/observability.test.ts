@@ -227,6 +227,24 @@ describe('metrics in Embedded Metric Format, flushed with each invocation', () =
   });
 });
 
+describe('originals cache counts, where a record names one', () => {
+  test('a hit and a miss are written as OriginalsCacheHits / OriginalsCacheMisses', async () => {
+    const base = { method: 'GET', url: '/a.jpg', status: 200, bytesOut: 10, timings: { total: 1 } };
+    const telemetry = new Telemetry();
+    const { out } = await capture(async () => {
+      telemetry.report({ ...base, originalsCache: 'hit' });
+      telemetry.report({ ...base, originalsCache: 'miss' });
+      telemetry.report(base);
+    });
+    const requestBlobs = emfBlobs(out).filter((blob) => blob._aws.CloudWatchMetrics[0].Dimensions[0].length === 1);
+    expect(requestBlobs.map((blob) => [blob[METRIC.originalsCacheHits], blob[METRIC.originalsCacheMisses]])).toEqual([
+      [1, 0],
+      [0, 1],
+      [undefined, undefined],
+    ]);
+  });
+});
+
 describe('Server-Timing', () => {
   test('names the stages the request went through, in order', async () => {
     const { response } = await serviceFor().serve({ method: 'GET', rawPath: '/tr:w-50/products/landscape.jpg', rawQuery: '', headers: {} });
