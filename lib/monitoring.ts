@@ -213,14 +213,14 @@ export class DeliveryMonitoring extends Construct {
         right: [
           this.metric(METRIC.originErrors, {}, { label: 'origin errors' }),
           new cloudwatch.MathExpression({
-            expression: '100 * hits / (hits + misses)',
-            usingMetrics: { hits: this.metric(METRIC.resolutionCacheHits), misses: this.metric(METRIC.resolutionCacheMisses) },
+            expression: '100 * rhits / (rhits + rmisses)',
+            usingMetrics: { rhits: this.metric(METRIC.resolutionCacheHits), rmisses: this.metric(METRIC.resolutionCacheMisses) },
             label: 'resolution cache hit %',
             period: Duration.minutes(1),
           }),
           new cloudwatch.MathExpression({
-            expression: '100 * hits / (hits + misses)',
-            usingMetrics: { hits: this.metric(METRIC.originalsCacheHits), misses: this.metric(METRIC.originalsCacheMisses) },
+            expression: '100 * ohits / (ohits + omisses)',
+            usingMetrics: { ohits: this.metric(METRIC.originalsCacheHits), omisses: this.metric(METRIC.originalsCacheMisses) },
             label: 'originals cache hit %',
             period: Duration.minutes(1),
           }),
