@@ -2,7 +2,9 @@
 // default, their metrics and thresholds, the SNS options, turning them off, and cdk-nag. The
 // stack is really synthesised (bundling skipped, as in stack.test.ts).
 
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { App, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -174,4 +176,28 @@ describe('cdk-nag (AwsSolutions) with monitoring', () => {
   test('no unacknowledged finding, with the topic created for alarmEmail', () => {
     expect(violations({ monitoring: { alarmEmail: 'ops@example.com' } })).toEqual([]);
   });
+});
+
+// bin/app.ts as `cdk synth` runs it (context in CDK_CONTEXT_JSON, no bundling).
+describe('the CDK app: -c alarmEmail and -c monitoring=false', () => {
+  function synthApp(context: Record<string, unknown>): Template {
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'afterimage-app-'));
+    const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), path.join(ROOT, 'bin', 'app.ts')], {
+      cwd: ROOT,
+      env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify({ ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [], configFile: 'afterimage.config.example.json', ...context }), CDK_OUTDIR: outdir },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect([result.status, result.stderr.split('\n').filter((line) => line.includes('Error'))]).toEqual([0, []]);
+    return Template.fromJSON(JSON.parse(fs.readFileSync(path.join(outdir, 'Afterimage.template.json'), 'utf8')));
+  }
+
+  test('alarmEmail subscribes the address to the alarms; monitoring=false leaves them out', () => {
+    const withEmail = synthApp({ alarmEmail: 'ops@example.com' });
+    withEmail.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    withEmail.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    const off = synthApp({ monitoring: 'false' });
+    off.resourceCountIs('AWS::CloudWatch::Alarm', 0);
+    off.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
+  }, 240_000);
 });
