@@ -185,7 +185,7 @@ export function createStreamingHandler(source: ServiceSource, telemetry?: Teleme
     try {
       await sendResponse(responseStream, response);
     } finally {
-      telemetry?.report(record, context);
+      telemetry?.report(record, context, event.headers?.['x-amz-cf-id']);
     }
   };
 }

@@ -66,12 +66,16 @@ export class Telemetry {
     this.byStatus = new Metrics({ namespace, serviceName });
   }
 
-  /** One log line and one set of metrics for a request, written now (EMF is read from the log by CloudWatch). */
-  report(record: RequestRecord, context?: Context): void {
+  /**
+   * One log line and one set of metrics for a request, written now (EMF is read from the log by
+   * CloudWatch). `cloudfrontId` is CloudFront's request id (`x-amz-cf-id`), to find the request
+   * in CloudFront's logs.
+   */
+  report(record: RequestRecord, context?: Context, cloudfrontId?: string): void {
     try {
       if (context) this.logger.addContext(context);
       const level = record.status >= 500 ? 'error' : record.status >= 400 ? 'warn' : 'info';
-      this.logger[level]('request', logFields(record));
+      this.logger[level]('request', { ...logFields(record), ...(cloudfrontId ? { cloudfrontId: cloudfrontId.slice(0, 128) } : {}) });
       this.publishMetrics(record);
     } catch (error) {
       // Reporting never costs a request its answer.

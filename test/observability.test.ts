@@ -84,7 +84,7 @@ async function invokeAll(service: ImageService, paths: string[]) {
   const handler = awslambdaDouble.streamifyResponse(createStreamingHandler({ service }, new Telemetry()) as unknown as StreamingHandler);
   return capture(async () => {
     const results = [];
-    for (const path of paths) results.push(await runtime.invoke(handler, functionUrlEvent('GET', path, { accept: 'image/webp' })));
+    for (const path of paths) results.push(await runtime.invoke(handler, functionUrlEvent('GET', path, { accept: 'image/webp', 'x-amz-cf-id': 'cf-request-id==' })));
     return results;
   });
 }
@@ -135,6 +135,7 @@ describe('the log line: one JSON line per request, never a secret', () => {
     expect(ok.bytesOut).toBeGreaterThan(100);
     for (const stage of ['lookup', 'fetch', 'queue', 'transform', 'encode', 'total']) expect(typeof ok.timings[stage]).toBe('number');
     expect(ok.function_request_id).toMatch(/^invoke-/); // the Lambda context, added by Powertools
+    expect(ok.cloudfrontId).toBe('cf-request-id=='); // CloudFront's x-amz-cf-id, to find it in CloudFront's logs
     expect(refused).toMatchObject({ level: 'WARN', status: 401, errorCode: 'ESIGNATURE', endpoint: 'signed' });
     expect(refused.origin).toBeUndefined();
     expect(cloudinary).toMatchObject({ endpoint: 'demo', origin: 'cloudinary-backup', resolutionCache: 'miss', status: 200 });
