@@ -2,10 +2,11 @@
 // metrics the function writes in Embedded Metric Format (lambda/telemetry.ts) and the metrics
 // Lambda and CloudFront publish themselves. ImageDelivery creates it unless `monitoring: false`.
 
-import { Duration } from 'aws-cdk-lib';
+import { Aws, Duration } from 'aws-cdk-lib';
 import type * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -49,7 +50,9 @@ export interface MonitoringOptions extends AlarmThresholds {
   /** The alarms (5xx rate, origin errors, throttles, duration, cost guard). @default true */
   readonly alarms?: boolean;
   /**
-   * An SNS topic the alarms notify when they fire and when they recover.
+   * An SNS topic the alarms notify when they fire and when they recover. Its access policy must
+   * let CloudWatch (`cloudwatch.amazonaws.com`) publish, and a KMS-encrypted topic needs a
+   * customer managed key that CloudWatch may use.
    * @default - a topic created for `alarmEmail`, else no notification (the alarms are still visible)
    */
   readonly alarmTopic?: sns.ITopic;
@@ -185,6 +188,20 @@ export class DeliveryMonitoring extends Construct {
     // Not encrypted with KMS: CloudWatch cannot publish to a topic under the AWS managed SNS key,
     // and the notifications carry alarm states only, never image data or keys.
     const topic = new sns.Topic(this, 'AlarmTopic', { displayName: 'afterimage alarms', enforceSSL: true });
+    // The topic policy that enforceSSL creates replaces SNS's default one, which let the
+    // account's services publish: CloudWatch alarms of this account are allowed again here.
+    topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowThisAccountsAlarms',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+        conditions: {
+          ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*` },
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+        },
+      }),
+    );
     topic.addSubscription(new subscriptions.EmailSubscription(email));
     return topic;
   }

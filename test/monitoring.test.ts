@@ -120,6 +120,19 @@ describe('options', () => {
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
     });
+    // That policy replaces SNS's default one, so it must let this account's alarms publish.
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: 'sns:Publish',
+            Condition: Match.objectLike({ StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } }),
+          }),
+        ]),
+      },
+    });
     const topicId = Object.keys(template.findResources('AWS::SNS::Topic'))[0];
     for (const alarm of Object.values(alarmsOf(template))) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
