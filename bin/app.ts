@@ -1,6 +1,7 @@
 // CDK app: reads the afterimage configuration file and deploys one ImageDeliveryStack.
 // The file is the context value `configFile` (cdk.json, or `-c configFile=...`); an optional
-// custom domain comes from `-c domainNames=img.example.com -c certificateArn=arn:aws:acm:us-east-1:...`.
+// custom domain comes from `-c domainNames=img.example.com -c certificateArn=arn:aws:acm:us-east-1:...`;
+// alarm emails from `-c alarmEmail=ops@example.com`; `-c monitoring=false` leaves out the dashboard and alarms.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -8,6 +9,7 @@ import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ConfigError, type AfterimageConfigInput } from '../lambda/config';
 import { DeliveryOptionError } from '../lib/image-delivery';
+import { MonitoringOptionError } from '../lib/monitoring';
 import { ImageDeliveryStack } from '../lib/stack';
 
 const EXAMPLE_FILE = 'afterimage.config.example.json';
@@ -59,12 +61,16 @@ function main(): void {
     throw new UserError('afterimage: -c certificateArn=... was given without -c domainNames=...: name the domains the certificate is for.');
   }
 
+  const alarmEmail: string | undefined = app.node.tryGetContext('alarmEmail') || undefined;
+  const monitoringOff = String(app.node.tryGetContext('monitoring')) === 'false';
+
   new ImageDeliveryStack(app, app.node.tryGetContext('stackName') ?? 'Afterimage', {
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
     description: 'afterimage: ImageKit/Cloudinary-compatible image delivery (S3 -> Lambda/sharp -> CloudFront)',
     delivery: {
       config: readConfigFile(configFile),
       ...(domainNames ? { domainNames } : {}),
+      ...(monitoringOff ? { monitoring: false as const } : alarmEmail ? { monitoring: { alarmEmail } } : {}),
     },
     ...(certificateArn ? { certificateArn } : {}),
   });
@@ -75,7 +81,7 @@ function main(): void {
 try {
   main();
 } catch (error) {
-  if (!(error instanceof ConfigError || error instanceof UserError || error instanceof DeliveryOptionError)) throw error;
+  if (!(error instanceof ConfigError || error instanceof UserError || error instanceof DeliveryOptionError || error instanceof MonitoringOptionError)) throw error;
   process.stderr.write(`${error.message}\n`);
   process.exit(1);
 }

@@ -15,7 +15,9 @@ import { SecretStore } from './origin/secrets';
 import { answerPlayground, loadSignedPlayground, type SignedPlayground } from './playground/signed-access';
 import { ImageService, type ServiceRequest, type ServiceResponse } from './service/image-service';
 import { HttpError, internalError, limitExceeded } from './errors';
-import { errorResponse } from './service/respond';
+import { ERROR_HEADER, errorResponse } from './service/respond';
+import { redactUrl, type RequestRecord } from './service/request-record';
+import type { Telemetry } from './telemetry';
 
 /** Body chunk size: large enough to be cheap, small enough that a 40 MB original is never one write. */
 const BODY_CHUNK_BYTES = 64 * 1024;
@@ -71,20 +73,39 @@ export const LAMBDA_STREAMING = { burstBytes: 6_000_000, bytesPerSecond: 2_000_0
 /** Time a response must leave after the body is sent, for the stream's end to reach Lambda. */
 const END_MARGIN_MS = 500;
 
+interface Answer {
+  response: ServiceResponse;
+  record: RequestRecord;
+}
+
 /** Answers one event; never throws: a failure outside the service is a 500 with its reason. */
-async function answer(source: ServiceSource, event: LambdaFunctionURLEvent, context?: Context): Promise<ServiceResponse> {
-  const head = event?.requestContext?.http?.method === 'HEAD';
-  if ('error' in source) return errorResponse(internalError('The function could not load its configuration; see its logs'), head);
+async function answer(source: ServiceSource, event: LambdaFunctionURLEvent, context?: Context): Promise<Answer> {
+  const request = toServiceRequest(event);
+  const head = request.method === 'HEAD';
+  const started = performance.now();
+  /** The record of an answer made here, outside the service. */
+  const outside = (response: ServiceResponse, record?: RequestRecord): Answer => ({
+    response,
+    record: {
+      ...(record ?? { method: request.method.slice(0, 16), url: redactUrl(request.rawPath, request.rawQuery) }),
+      status: response.status,
+      errorCode: response.headers[ERROR_HEADER]?.split(' - ')[0],
+      bytesOut: Number(response.headers['content-length'] ?? response.body.length),
+      timings: { ...record?.timings, total: performance.now() - started },
+    },
+  });
+  if ('error' in source) return outside(errorResponse(internalError('The function could not load its configuration; see its logs'), head));
   try {
-    const page = source.playground && (await answerPlayground(toServiceRequest(event), source.playground.page, source.playground.signingKey, Date.now()));
-    if (page) return page;
+    const page = source.playground && (await answerPlayground(request, source.playground.page, source.playground.signingKey, Date.now()));
+    if (page) return outside(page);
     const remaining = context?.getRemainingTimeInMillis?.();
     const options = remaining === undefined ? {} : { timeoutMs: Math.max(0, remaining - RESPONSE_MARGIN_MS) };
-    const response = await source.service.handle(toServiceRequest(event), options);
-    return streamable(response, context?.getRemainingTimeInMillis?.(), head);
+    const served = await source.service.serve(request, options);
+    const response = streamable(served.response, context?.getRemainingTimeInMillis?.(), head);
+    return response === served.response ? served : outside(response, served.record);
   } catch (error) {
     console.error('afterimage: unexpected failure', error);
-    return errorResponse(internalError('Internal error'), head);
+    return outside(errorResponse(internalError('Internal error'), head));
   }
 }
 
@@ -159,12 +180,17 @@ export async function sendResponse(responseStream: ResponseStream, response: Ser
   }
 }
 
-/** The streaming handler over a service source; exported for tests that inject the source. */
-export function createStreamingHandler(source: ServiceSource) {
+/**
+ * The streaming handler over a service source; exported for tests that inject the source. With
+ * `telemetry`, each request is logged and counted once its response is sent (or failed).
+ */
+export function createStreamingHandler(source: ServiceSource, telemetry?: Telemetry) {
   return async (event: LambdaFunctionURLEvent, responseStream: ResponseStream, context?: Context): Promise<void> => {
+    const { response, record } = await answer(source, event, context);
     try {
-      await sendResponse(responseStream, await answer(source, event, context));
+      await sendResponse(responseStream, response);
     } finally {
+      telemetry?.report(record, context, event.headers?.['x-amz-cf-id']);
       // Copies on miss run in the background of the answer; once the response has ended the
       // client has it. They finish before the handler returns, or the sandbox could be frozen
       // half-way (a streaming function may go on after its stream ends, billed for the time).

@@ -3,5 +3,6 @@
 // once per cold start; everything else is in function-url.ts and the ImageService.
 
 import { createStreamingHandler, loadService } from './function-url';
+import { Telemetry } from './telemetry';
 
-export const handler = awslambda.streamifyResponse(createStreamingHandler(loadService(__dirname)) as never);
+export const handler = awslambda.streamifyResponse(createStreamingHandler(loadService(__dirname), new Telemetry()) as never);

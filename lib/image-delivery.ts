@@ -19,7 +19,9 @@ import { DEFAULT_FUNCTION_MEMORY_MB } from '../lambda/config/limits';
 import { parseConfig } from '../lambda/config/parse';
 import type { AfterimageConfig, AfterimageConfigInput } from '../lambda/config/schema';
 import { folderPrefix } from '../lambda/origin/keys';
+import { METRICS_NAMESPACE } from '../lambda/telemetry';
 import { HANDLER_ENTRY, lambdaNodejsBundling, packageLockFile, PACKAGE_ROOT } from './lambda-bundling';
+import { DeliveryMonitoring, type MonitoringOptions } from './monitoring';
 
 /** The CloudFront Function's source, read at synth time (also run by the unit tests). */
 export const VIEWER_REQUEST_FUNCTION_FILE = path.join(__dirname, 'edge', 'viewer-request.js');
@@ -93,6 +95,14 @@ export interface ImageDeliveryProps {
    * @default - off: the function serves no page
    */
   readonly playground?: { readonly enabled?: boolean };
+
+  /**
+   * A CloudWatch dashboard and alarms (README "Observability"), with their thresholds and an
+   * optional SNS topic (`alarmTopic`, or `alarmEmail`). `false` leaves both out; the function's
+   * logs and metrics are written either way.
+   * @default - dashboard and alarms with the default thresholds, no notification
+   */
+  readonly monitoring?: MonitoringOptions | false;
 }
 
 /**
@@ -119,6 +129,8 @@ export class ImageDelivery extends Construct {
   /** The viewer-request CloudFront Function that normalises Accept and the query string. */
   readonly edgeFunction: cloudfront.Function;
   readonly logGroup: logs.LogGroup;
+  /** The dashboard and alarms; undefined with `monitoring: false`. */
+  readonly monitoring?: DeliveryMonitoring;
 
   constructor(scope: Construct, id: string, props: ImageDeliveryProps) {
     super(scope, id);
@@ -190,6 +202,9 @@ export class ImageDelivery extends Construct {
       environment: {
         AFTERIMAGE_SECRET_ARN: this.secret.secretArn,
         ...(props.playground?.enabled ? { AFTERIMAGE_PLAYGROUND: 'signed' } : {}),
+        // The metrics' namespace and `service` dimension (one per construct), read by Powertools.
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        POWERTOOLS_SERVICE_NAME: this.node.path,
       },
       // The configuration travels in the asset, not the environment (4 KB for all variables).
       bundling: lambdaNodejsBundling(writeConfigFile(this.config), props.playground?.enabled === true),
@@ -247,6 +262,17 @@ export class ImageDelivery extends Construct {
         ? { domainNames, certificate: props.certificate, minimumProtocolVersion: cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 }
         : {}),
     });
+
+    if (props.monitoring !== false) {
+      this.monitoring = new DeliveryMonitoring(this, 'Monitoring', {
+        ...props.monitoring,
+        function: this.function,
+        timeout,
+        distribution: this.distribution,
+        namespace: METRICS_NAMESPACE,
+        serviceName: this.node.path,
+      });
+    }
 
     this.acknowledgeNagFindings(props);
   }

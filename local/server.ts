@@ -1,7 +1,7 @@
 // The local HTTP adapter: node:http in front of the same ImageService the Lambda handler uses.
 
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { ImageService, ServiceRequest } from '../lambda/service/image-service';
+import type { ImageService, RequestRecord, ServiceRequest } from '../lambda/service/image-service';
 import type { PlaygroundPage } from '../lambda/playground/page';
 
 export function toServiceRequest(req: IncomingMessage): ServiceRequest {
@@ -17,8 +17,14 @@ export function toServiceRequest(req: IncomingMessage): ServiceRequest {
   };
 }
 
-/** `playground`: the page served at `/` (`npm start`); without it `/` goes to the service like any path. */
-export function createLocalServer(service: ImageService, options: { playground?: PlaygroundPage } = {}): Server {
+export interface LocalServerOptions {
+  /** The page served at `/` (`npm start`); without it `/` goes to the service like any path. */
+  playground?: PlaygroundPage;
+  /** Called once per request answered, e.g. to print `humanLine(record)` (local/request-line.ts). */
+  onRequest?: (record: RequestRecord) => void;
+}
+
+export function createLocalServer(service: ImageService, options: LocalServerOptions = {}): Server {
   return createServer((req, res) => {
     if (options.playground && (req.method === 'GET' || req.method === 'HEAD') && /^\/(\?|$)/.test(req.url ?? '')) {
       res.writeHead(200, options.playground.headers);
@@ -30,8 +36,9 @@ export function createLocalServer(service: ImageService, options: { playground?:
     res.once('close', () => {
       if (!res.writableFinished) clientGone.abort();
     });
-    service.handle(toServiceRequest(req), { signal: clientGone.signal }).then(
-      (response) => {
+    service.serve(toServiceRequest(req), { signal: clientGone.signal }).then(
+      ({ response, record }) => {
+        options.onRequest?.(record);
         if (clientGone.signal.aborted) return;
         res.writeHead(response.status, response.headers);
         res.end(response.body);

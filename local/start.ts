@@ -12,6 +12,7 @@ import { EMBEDDED_KEYS, startEmbeddedS3, type EmbeddedS3 } from './embedded-s3';
 import { playgroundPage, playgroundSetup, type PlaygroundSetup } from '../lambda/playground/page';
 import { CLOUDINARY_EXAMPLES, SAMPLE_BACKUP, SAMPLE_BACKUP_FOLDER, SAMPLE_BUCKET, SAMPLE_CLOUD, seedCloudinaryBackup, seedSamples } from './samples';
 import { createLocalServer, listen } from './server';
+import { humanLine } from './request-line';
 
 function configFileFromArgs(argv: string[]): string | undefined {
   const i = argv.indexOf('--config');
@@ -94,7 +95,10 @@ async function main(): Promise<void> {
     signingKey: keys ? (name) => selectSigningKey(keys, name) : undefined,
     originHeaders: originHeadersFromEnvironment(process.env),
   });
-  const server = createLocalServer(service, { playground: playgroundPage(playgroundSetup(config, samples)) });
+  const server = createLocalServer(service, {
+    playground: playgroundPage(playgroundSetup(config, samples)),
+    onRequest: (record) => console.log(humanLine(record)),
+  });
   const actualPort = await listen(server, port);
   const base = `http://127.0.0.1:${actualPort}`;
   console.log(`afterimage is serving on ${base}`);

@@ -120,7 +120,7 @@ describe('the CDK asset (real bundling, a configuration of 1,000 named transform
     const fn = Object.values(template.Resources as Record<string, { Type: string; Properties: { Code: { S3Key: string }; Environment: { Variables: Record<string, unknown> } } }>).find(
       (r) => r.Type === 'AWS::Lambda::Function',
     )!;
-    expect(Object.keys(fn.Properties.Environment.Variables)).toEqual(['AFTERIMAGE_SECRET_ARN']);
+    expect(Object.keys(fn.Properties.Environment.Variables).sort()).toEqual(['AFTERIMAGE_SECRET_ARN', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME']);
     assetDir = path.join(outdir, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
   }, 180_000);
 
@@ -151,11 +151,12 @@ describe('the CDK asset (real bundling, a configuration of 1,000 named transform
     expect(files.some((file) => file.startsWith('node_modules/sharp/src/'))).toBe(false);
   });
 
-  test('has the AWS SDK inside the bundle and only sharp outside', () => {
+  test('has the AWS SDK and Powertools inside the bundle and only sharp outside', () => {
     const code = fs.readFileSync(path.join(assetDir, 'index.js'), 'utf8');
     // The SDK is inside (its error messages quote "[require(...)]", hence the look-behind).
     expect(code).toContain('GetObjectCommand');
-    expect(code).not.toMatch(/(?<!\[)require\(["']@(aws-sdk|smithy)\//);
+    expect(code).not.toMatch(/(?<!\[)require\(["']@(aws-sdk|smithy|aws-lambda-powertools)\//);
+    expect(code).toContain('POWERTOOLS_METRICS_NAMESPACE');
     expect(code).toMatch(/require\(["']sharp["']\)/);
   });
 
@@ -234,5 +235,20 @@ describe('the bundle, built for this machine, run like Lambda', () => {
   test('a missing file is a 404', async () => {
     const response = await runtime.invoke(handler, functionUrlEvent('GET', '/tr:w-100/missing.jpg', { accept: 'image/webp' }));
     expect(response.statusCode).toBe(404);
+  });
+
+  test('each invocation writes its JSON log line and its EMF metrics to stdout (Powertools, bundled)', async () => {
+    const written: string[] = [];
+    const write = process.stdout.write;
+    process.stdout.write = ((chunk: string | Uint8Array) => written.push(String(chunk)) > 0) as typeof process.stdout.write;
+    try {
+      expect((await runtime.invoke(handler, functionUrlEvent('GET', '/tr:w-60/photo.jpg'))).statusCode).toBe(200);
+    } finally {
+      process.stdout.write = write;
+    }
+    const lines = written.join('').split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
+    expect(lines.filter((line) => line.message === 'request')).toEqual([expect.objectContaining({ status: 200, url: '/tr:w-60/photo.jpg', origin: 'local', key: 'photo.jpg' })]);
+    const metrics = lines.filter((line) => line._aws).flatMap((line) => line._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name));
+    expect(metrics).toEqual(expect.arrayContaining(['Requests', 'BytesOut', 'OriginLatency', 'TransformTime']));
   });
 });

@@ -239,7 +239,7 @@ describe('the Lambda handler under the runtime double', () => {
   }, 30_000);
 
   test('an exception outside the service is a 500 with no-store and the reason header, not an invoke error', async () => {
-    const broken = { handle: () => Promise.reject(new Error('not the service')) } as unknown as ImageService;
+    const broken = { serve: () => Promise.reject(new Error('not the service')) } as unknown as ImageService;
     const failing = awslambdaDouble.streamifyResponse(createStreamingHandler({ service: broken }) as unknown as StreamingHandler);
     const result = await runtime.invoke(failing, functionUrlEvent('GET', '/photo.jpg'));
     expect(result.failure).toBeUndefined();

@@ -89,11 +89,14 @@ describe('Lambda function', () => {
       Environment: {
         Variables: {
           AFTERIMAGE_SECRET_ARN: { Ref: secretId },
+          // The metrics' namespace and service dimension (README "Observability").
+          POWERTOOLS_METRICS_NAMESPACE: 'afterimage',
+          POWERTOOLS_SERVICE_NAME: 'Afterimage/Images',
         },
       },
     });
     const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0]!;
-    expect(Object.keys(fn.Properties.Environment.Variables)).toEqual(['AFTERIMAGE_SECRET_ARN']);
+    expect(Object.keys(fn.Properties.Environment.Variables).sort()).toEqual(['AFTERIMAGE_SECRET_ARN', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME']);
     expect(stack.delivery.config).toEqual(parseConfig(EXAMPLE_CONFIG, { target: 'lambda' }));
   });
 

@@ -127,6 +127,8 @@ export interface OutputConfig {
   format: OutputFormat;
   /** Cache-Control of successful responses. @default 'public, max-age=31536000, stale-while-revalidate=86400' */
   cacheControl: string;
+  /** Send a `Server-Timing` header with the request's stage timings (README "Observability"). @default true */
+  serverTiming: boolean;
 }
 
 export interface CacheConfig {
@@ -164,6 +166,7 @@ export const DEFAULT_OUTPUT: OutputConfig = {
   quality: 80,
   format: 'auto',
   cacheControl: 'public, max-age=31536000, stale-while-revalidate=86400',
+  serverTiming: true,
 };
 
 export const DEFAULT_CACHE: CacheConfig = {

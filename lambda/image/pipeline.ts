@@ -78,6 +78,9 @@ export interface RenderResult {
   body: Buffer;
   width: number;
   height: number;
+  /** ms drawing the steps before the last pipeline, and ms of that last pipeline (final step's pixels and the encoding). */
+  transformMs: number;
+  encodeMs: number;
 }
 
 type FailOn = 'error' | 'warning';
@@ -112,6 +115,7 @@ async function renderWith(bytes: Buffer, input: InspectedInput, options: RenderO
   const { deadline } = options;
   // An SVG has no EXIF or XMP to keep, and reading the input's metadata again would draw it again.
   if (input.format === 'svg' && options.output.keepMetadata) options = { ...options, output: { ...options.output, keepMetadata: false } };
+  const started = performance.now();
   try {
     let state = input.format === 'svg' ? await rasteriseSvg(bytes, input, options.steps[0], options.limits, deadline) : openRaster(bytes, input, options, failOn);
     for (let i = 0; i < options.steps.length; i++) {
@@ -119,8 +123,9 @@ async function renderWith(bytes: Buffer, input: InspectedInput, options: RenderO
       state = await applyStep(state, options.steps[i]);
     }
     const encoded = await encode(state, bytes, options, failOn);
+    const transformed = performance.now();
     const { data, info } = await withinDeadline(encoded, deadline).toBuffer({ resolveWithObject: true });
-    return { body: data, width: info.width, height: info.pageHeight ?? info.height };
+    return { body: data, width: info.width, height: info.pageHeight ?? info.height, transformMs: transformed - started, encodeMs: performance.now() - transformed };
   } catch (error) {
     if (error instanceof HttpError) throw error;
     // sharp's timeout stopped libvips: the deadline passed (or the client left) during the work.

@@ -139,7 +139,7 @@ export class CloudinaryBackupOrigin implements Origin {
     const cached = this.resolutions.get(cacheKey);
     if (cached) {
       const object = await getObject(this.client, this.config, cached.key, this.limits);
-      if (object) return this.toStoredObject(object, cached, request);
+      if (object) return { ...this.toStoredObject(object, cached, request), resolutionCache: 'hit' };
       // Deleted or replaced since it was cached: forget it and resolve again, once.
       this.resolutions.delete(cacheKey);
     }
@@ -149,7 +149,7 @@ export class CloudinaryBackupOrigin implements Origin {
     const object = await getObject(this.client, this.config, resolution.key, this.limits);
     if (!object) return null;
     this.resolutions.set(cacheKey, resolution);
-    return this.toStoredObject(object, resolution, request);
+    return { ...this.toStoredObject(object, resolution, request), resolutionCache: 'miss' };
   }
 
   /** Every key directly under the asset's folder (a nested public id's versions are rolled up by the delimiter). */

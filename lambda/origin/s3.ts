@@ -158,6 +158,7 @@ export async function getObject(
   limits: LimitsConfig,
 ): Promise<StoredObject | null> {
   const signal = deadline(limits);
+  const started = performance.now();
   try {
     const output = await client.send(new GetObjectCommand({ Bucket: origin.bucket, Key: key }), { abortSignal: signal });
     if (output.ContentLength !== undefined && output.ContentLength > limits.maxInputBytes) {
@@ -165,7 +166,7 @@ export async function getObject(
       throw limitExceeded(`The stored file is ${output.ContentLength} bytes; the limit is ${limits.maxInputBytes} (limits.maxInputBytes)`);
     }
     const body = await readBody(output, signal, limits.originTimeoutMs, limits.maxInputBytes);
-    return { body, contentType: output.ContentType, lastModified: output.LastModified, etag: output.ETag, key, origin };
+    return { body, contentType: output.ContentType, lastModified: output.LastModified, etag: output.ETag, key, origin, fetchMs: performance.now() - started };
   } catch (error) {
     if (isNotFound(error)) return null;
     throw originFailure(error, origin);

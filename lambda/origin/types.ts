@@ -24,6 +24,10 @@ export interface StoredObject {
   storedFormat?: string;
   /** The Cache-Control the answer must carry instead of the configured one (a web origin's upstream said `private` or `no-store`). */
   cacheControl?: string;
+  /** How long the read of this object took, in ms (for the request's log line and Server-Timing). */
+  fetchMs?: number;
+  /** Whether a Cloudinary-backup resolution came from its cache, on origins that resolve versions. */
+  resolutionCache?: 'hit' | 'miss';
 }
 
 export interface Origin {

@@ -19,9 +19,11 @@ import type { OriginPreferenceList } from '../origin/preference-list';
 import { createFetchOrigins, createPreferenceLists, type OriginDependencies } from '../origin/registry';
 import type { StoredObject } from '../origin/types';
 import { RenderSlots } from './render-slots';
+import { redactUrl, serverTiming, type RequestRecord } from './request-record';
 import { SANDBOX_CSP, canonicalLink, errorResponse, etagMatches, makeEtag, type ServiceResponse } from './respond';
 
 export type { ServiceResponse } from './respond';
+export type { RequestRecord } from './request-record';
 
 /** Part of every image ETag: a release that renders differently must not be answered with 304. */
 const RENDERER_VERSION = `afterimage ${packageJson.version}, sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}`;
@@ -94,17 +96,32 @@ export class ImageService {
    * the work stops soon after: between pipelines at once, inside libvips by sharp's timeout.
    */
   async handle(request: ServiceRequest, options: HandleOptions = {}): Promise<ServiceResponse> {
+    return (await this.serve(request, options)).response;
+  }
+
+  /**
+   * `handle`, and what the request did (README "Observability"): the adapters log and count
+   * the record; the service only adds `Server-Timing` (unless `output.serverTiming` is false).
+   */
+  async serve(request: ServiceRequest, options: HandleOptions = {}): Promise<{ response: ServiceResponse; record: RequestRecord }> {
+    const started = performance.now();
+    const record: RequestRecord = { method: request.method.slice(0, 16), url: redactUrl(request.rawPath, request.rawQuery), status: 0, bytesOut: 0, timings: { total: 0 } };
     const head = request.method === 'HEAD';
     const { deadline, stop } = this.startDeadline(options);
+    let response: ServiceResponse;
     try {
-      return await settleBefore(this.answer(request, head, deadline), deadline.signal);
+      response = await settleBefore(this.answer(request, head, deadline, record), deadline.signal);
     } catch (error) {
-      const response = errorResponse(error, head);
+      response = errorResponse(error, head);
+      record.errorCode = error instanceof HttpError ? error.code : 'EINTERNAL';
       if (request.method !== 'GET' && !head) response.headers.allow = 'GET, HEAD';
-      return response;
     } finally {
       stop();
     }
+    // A copy: work left behind by a deadline may still write to `record`.
+    const done: RequestRecord = { ...record, status: response.status, bytesOut: Number(response.headers['content-length'] ?? response.body.length), timings: { ...record.timings, total: performance.now() - started } };
+    if (this.config.output.serverTiming) response.headers['server-timing'] = serverTiming(done.timings);
+    return { response, record: done };
   }
 
   /** The request's deadline: a signal aborted when it passes or when the caller's signal aborts. */
@@ -129,16 +146,17 @@ export class ImageService {
   }
 
   /** URL → plan → signature → origins → render: what `handle` races against the deadline. */
-  private async answer(request: ServiceRequest, head: boolean, deadline: Deadline): Promise<ServiceResponse> {
+  private async answer(request: ServiceRequest, head: boolean, deadline: Deadline, record: RequestRecord): Promise<ServiceResponse> {
     if (request.method !== 'GET' && !head) {
       throw methodNotAllowed(`Method ${request.method.slice(0, 16)} is not allowed; use GET or HEAD`);
     }
     const parsed = parseRequestUrl(this.config.endpoints, request.rawPath, request.rawQuery);
     // Cheap before expensive: the plan (pure), then the signature, then the origins.
+    record.endpoint = parsed.endpoint.prefix;
     const plan = buildPlan(parsed, this.config);
     await verifySignature(parsed, this.signingKey, this.now());
-    const { stored, fallback } = await this.lookup(plan);
-    const response = await this.respond(plan, stored, request, head, deadline);
+    const { stored, fallback } = await this.lookup(plan, record);
+    const response = await this.respond(plan, stored, request, head, deadline, record);
     const cacheControl = this.limitedCacheControl(parsed.expires, fallback);
     // An upstream's `private` / `no-store` (web origins) is never loosened.
     if (cacheControl && !stored.cacheControl) response.headers['cache-control'] = cacheControl;
@@ -157,19 +175,27 @@ export class ImageService {
   }
 
   /** The file from the endpoint's origins, else the default image, else 404. */
-  private async lookup(plan: RequestPlan): Promise<{ stored: StoredObject; fallback: boolean }> {
+  private async lookup(plan: RequestPlan, record: RequestRecord): Promise<{ stored: StoredObject; fallback: boolean }> {
     const origins = this.preferenceLists.get(plan.endpoint)!;
+    const started = performance.now();
+    const noted = (stored: StoredObject) => {
+      const fetchMs = Math.min(stored.fetchMs ?? 0, performance.now() - started);
+      Object.assign(record, { origin: stored.origin.name, key: stored.key, bytesIn: stored.body.length, resolutionCache: stored.resolutionCache });
+      Object.assign(record.timings, { lookup: performance.now() - started - fetchMs, ...(stored.fetchMs === undefined ? {} : { fetch: fetchMs }) });
+      return stored;
+    };
     // A fetch URL's file comes from its remote URL; a default image still from the endpoint's origins.
     const found = await (plan.fetchUrl === undefined ? origins : this.fetchOrigins.get(plan.endpoint)!).find(plan.path);
-    if (found) return { stored: found, fallback: false };
+    if (found) return { stored: noted(found), fallback: false };
     if (plan.defaultImage !== undefined) {
       const fallback = await origins.find(plan.defaultImage);
-      if (fallback) return { stored: fallback, fallback: true };
+      if (fallback) return { stored: noted(fallback), fallback: true };
     }
+    record.timings.lookup = performance.now() - started;
     throw notFound(`No origin of this endpoint has "${plan.path.slice(0, 200)}"`);
   }
 
-  private async respond(plan: RequestPlan, stored: StoredObject, request: ServiceRequest, head: boolean, deadline: Deadline): Promise<ServiceResponse> {
+  private async respond(plan: RequestPlan, stored: StoredObject, request: ServiceRequest, head: boolean, deadline: Deadline, record: RequestRecord): Promise<ServiceResponse> {
     const headers: Record<string, string> = {
       'cache-control': stored.cacheControl ?? (stored.immutable ? 'public, max-age=31536000, immutable' : this.config.output.cacheControl),
       'x-content-type-options': 'nosniff',
@@ -178,7 +204,9 @@ export class ImageService {
     if (stored.origin.canonicalBaseUrl) headers.link = canonicalLink(stored.origin.canonicalBaseUrl, plan.path);
     const originVersion = [stored.origin.name, stored.key, stored.etag ?? String(stored.body.length), stored.lastModified?.toISOString()];
 
+    const inspecting = performance.now();
     const input = plan.original ? null : await inspectInput(stored.body, this.config.limits);
+    const inspectMs = performance.now() - inspecting;
     if (!input || plan.original) {
       // Not an image (or orig-true): served exactly as stored, unless a transformation was asked for.
       if (!input && plan.transformed && !plan.original) {
@@ -226,7 +254,10 @@ export class ImageService {
       return this.finish(request, head, 200, headers, etag, stored.body, CONTENT_TYPES.svg);
     }
     // The slot is given back when the render has really ended, even if the answer left earlier.
+    const queued = performance.now();
     const release = await this.renderSlots.acquire(deadline.signal);
+    record.timings.queue = performance.now() - queued;
+    record.format = decision.format;
     let rendered: Awaited<ReturnType<typeof renderImage>>;
     try {
       rendered = await renderImage(stored.body, input, {
@@ -240,6 +271,7 @@ export class ImageService {
     } finally {
       release();
     }
+    Object.assign(record.timings, { transform: inspectMs + rendered.transformMs, encode: rendered.encodeMs });
     return this.finish(request, head, 200, headers, etag, rendered.body, CONTENT_TYPES[decision.format]);
   }
 
