@@ -169,7 +169,7 @@ describe('CloudFront origin access', () => {
 describe('cache key', () => {
   const { template } = synthStack();
 
-  test('holds only tr, ik-s, ik-t and the Accept header; no cookies, no encodings', () => {
+  test('holds only tr, ik-s, ik-t, the Accept header and the canonical-URI flag; no cookies, no encodings', () => {
     template.hasResourceProperties('AWS::CloudFront::CachePolicy', {
       CachePolicyConfig: {
         DefaultTTL: 86400,
@@ -177,7 +177,8 @@ describe('cache key', () => {
         MinTTL: 0,
         ParametersInCacheKeyAndForwardedToOrigin: {
           QueryStringsConfig: { QueryStringBehavior: 'whitelist', QueryStrings: Match.exact(['tr', 'ik-s', 'ik-t']) },
-          HeadersConfig: { HeaderBehavior: 'whitelist', Headers: Match.exact(['accept']) },
+          // x-afterimage-canonical: set by the edge function on every image-first URI, one value.
+          HeadersConfig: { HeaderBehavior: 'whitelist', Headers: Match.exact(['accept', 'x-afterimage-canonical']) },
           CookiesConfig: { CookieBehavior: 'none' },
           EnableAcceptEncodingGzip: false,
           EnableAcceptEncodingBrotli: false,
@@ -240,7 +241,7 @@ describe('distribution', () => {
       FunctionCode: code,
     });
     // The file without its comments, the endpoints filled in; within CloudFront Functions' 10 KB.
-    expect(code).toContain('var CONFIG = {"endpoints":[["",null],["cld",null]],"maxDimension":8192};');
+    expect(code).toContain('var CONFIG = {"endpoints":[["",null,false],["cld",null,true]],"maxDimension":8192,"cloudinaryKeys":",w,h,ar,');
     expect(code).toContain('function handler(event)');
     expect(code).not.toMatch(/^\s*\/\//m);
     expect(Buffer.byteLength(code)).toBeLessThan(10 * 1024);

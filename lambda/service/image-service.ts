@@ -12,6 +12,7 @@ import { CONTENT_TYPES, chooseFormat, formatWishOf } from '../image/format';
 import { inspectInput, renderImage } from '../image/pipeline';
 import { svgScale } from '../image/svg';
 import { buildPlan, type RequestPlan } from '../request/plan';
+import { CANONICAL_HEADER, viewerPathOf } from '../request/cache-key';
 import { parseRequestUrl } from '../request/parse-url';
 import { selectSigningKey, verifySignature, type SigningKeyProvider } from '../request/signature';
 import type { OriginPreferenceList } from '../origin/preference-list';
@@ -126,7 +127,9 @@ export class ImageService {
     if (request.method !== 'GET' && !head) {
       throw methodNotAllowed(`Method ${request.method.slice(0, 16)} is not allowed; use GET or HEAD`);
     }
-    const parsed = parseRequestUrl(this.config.endpoints, request.rawPath, request.rawQuery);
+    // Behind CloudFront the path arrives image first (README "Fixing a stale image"); it is read back into the viewer's URL.
+    const rawPath = request.headers[CANONICAL_HEADER] === '1' ? viewerPathOf(this.config.endpoints, request.rawPath) : request.rawPath;
+    const parsed = parseRequestUrl(this.config.endpoints, rawPath, request.rawQuery);
     // Cheap before expensive: the plan (pure), then the signature, then the origins.
     const plan = buildPlan(parsed, this.config);
     await verifySignature(parsed, this.signingKey, this.now());
