@@ -410,6 +410,8 @@ describe('outputs', () => {
     const distributionId = logicalId(stack, stack.delivery.distribution);
     template.hasOutput('DistributionUrl', { Value: { 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [distributionId, 'DomainName'] }]] } });
     template.hasOutput('DistributionDomainName', { Value: { 'Fn::GetAtt': [distributionId, 'DomainName'] } });
+    // What `afterimage purge` reads from cdk-outputs.json.
+    template.hasOutput('DistributionId', { Value: { Ref: distributionId } });
     template.hasOutput('SecretArn', { Value: { Ref: logicalId(stack, stack.delivery.secret) } });
     template.hasOutput('FunctionName', { Value: { Ref: logicalId(stack, stack.delivery.function) } });
     template.hasOutput('FunctionUrl', { Value: { 'Fn::GetAtt': [logicalId(stack, stack.delivery.functionUrl), 'FunctionUrl'] } });
