@@ -22,7 +22,7 @@ beforeAll(async () => {
     config: (s3) => ({
       origins: [
         s3Origin(s3, { name: 'media', bucket: 'media' }),
-        { name: 'cld', type: 'cloudinary-backup', bucket: BACKUP, folder: '/res/demo/', endpoint: s3.endpoint, credentials: { source: 'static', ...EMBEDDED_KEYS } },
+        { name: 'cld', type: 'cloudinary-backup', bucket: BACKUP, folder: '/res/demo/', endpoint: s3.endpoint, credentials: { source: 'static', ...EMBEDDED_KEYS }, exactVersions: true },
       ],
       endpoints: [
         { prefix: '', origins: ['media'] },
@@ -31,6 +31,7 @@ beforeAll(async () => {
         { prefix: 'demo', origins: ['cld'], cloudinaryUrls: true },
       ],
       namedTransformations: { thumb: 'w-40,h-40' },
+      output: { versionedCacheControl: 'public, max-age=604800, immutable' },
     }),
     seed: async (s3) => {
       await s3.put('media', 'products/shoe.jpg', await solidImage(300, 200, { r: 200, g: 30, b: 30 }), 'image/jpeg');
@@ -139,5 +140,19 @@ describe('signed URLs verify against what the viewer signed', () => {
     expect(via.path).not.toBe(signedVia.path);
     expect((await h.get(via.path, via.headers)).status).toBe(401);
     expect((await h.get(signedVia.path, signedVia.headers)).status).toBe(200);
+  });
+});
+
+describe('Cache-Control: CloudFront keeps what purge can reach, browsers what it cannot', () => {
+  test('an image: a year at CloudFront (s-maxage), a day in browsers (max-age)', async () => {
+    const via = forwarded('/tr:w-100/products/shoe.jpg', CHROME);
+    expect((await h.get(via.path, via.headers)).headers.get('cache-control')).toBe('public, max-age=86400, s-maxage=31536000, stale-while-revalidate=86400');
+  });
+
+  test('a Cloudinary version served exactly: output.versionedCacheControl (configured here), since those bytes never change', async () => {
+    const exact = forwarded('/demo/image/upload/v1600000000/products/sneaker.jpg', CHROME);
+    expect((await h.get(exact.path, exact.headers)).headers.get('cache-control')).toBe('public, max-age=604800, immutable');
+    const latest = forwarded('/demo/image/upload/products/sneaker.jpg', CHROME);
+    expect((await h.get(latest.path, latest.headers)).headers.get('cache-control')).toMatch(/^public, max-age=86400, s-maxage=31536000/);
   });
 });

@@ -165,7 +165,7 @@ export class ImageService {
 
   private async respond(plan: RequestPlan, stored: StoredObject, request: ServiceRequest, head: boolean, deadline: Deadline): Promise<ServiceResponse> {
     const headers: Record<string, string> = {
-      'cache-control': stored.immutable ? 'public, max-age=31536000, immutable' : this.config.output.cacheControl,
+      'cache-control': stored.immutable ? this.config.output.versionedCacheControl : this.config.output.cacheControl,
       'x-content-type-options': 'nosniff',
     };
     if (stored.lastModified) headers['last-modified'] = stored.lastModified.toUTCString();
