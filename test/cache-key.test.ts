@@ -5,6 +5,8 @@
 // invalidated together, and with `*` every query string. The function is run as CloudFront runs
 // it (its filled-in code, a plain script), and the runtime reads its output back.
 
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseConfig } from '../lambda/config';
 import { CANONICAL_HEADER, invalidationPathOf, viewerPathOf } from '../lambda/request/cache-key';
 import { parseRequestUrl } from '../lambda/request/parse-url';
@@ -193,5 +195,25 @@ describe('the runtime reads the canonical URI back into the URL the viewer sent'
     expect(() => viewerPathOf(config.endpoints, '/products/shoe.jpg')).toThrow(/must end with a \/!<variant> segment/);
     expect(() => viewerPathOf(config.endpoints, '/products/shoe.jpg/!a!b!c')).toThrow(/more than two parts/);
     expect(() => viewerPathOf(config.endpoints, '/demo/x.jpg/!w_100')).toThrow(/Cloudinary components without/);
+  });
+});
+
+describe("the README's cache-key table is what the function does", () => {
+  test('each viewer URL becomes the URI the table shows', () => {
+    const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('#### The cache key: one prefix per image'), readme.indexOf('#### Cache-Control: CloudFront and browsers'));
+    const rows = [...table.matchAll(/^\| `([^`]+)`[^|]*\| `([^`]+)`/gm)].map((m) => [m[1].replace(/…/g, '1'), m[2]]);
+    expect(rows.length).toBeGreaterThanOrEqual(5);
+    const documented = parseConfig({
+      origins: [{ name: 'o', type: 's3', bucket: 'b' }, { name: 'cld', type: 'cloudinary-backup', bucket: 'c', folder: '/res/demo/' }],
+      endpoints: [{ prefix: '', origins: ['o'] }, { prefix: 'img', origins: ['o'] }, { prefix: 'demo', origins: ['cld'], cloudinaryUrls: true }],
+    });
+    const run = loadViewerRequest(viewerRequestCode(documented));
+    for (const [url, uri] of rows) {
+      const q = url.indexOf('?');
+      const querystring = Object.fromEntries((q < 0 ? [] : url.slice(q + 1).split('&')).map((p) => [p.split('=')[0], { value: p.split('=')[1] }]));
+      const out = run({ request: { uri: q < 0 ? url : url.slice(0, q), headers: {}, querystring } });
+      expect([url, out.uri]).toEqual([url, uri]);
+    }
   });
 });

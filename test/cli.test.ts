@@ -3,6 +3,7 @@
 // line with one line on stderr and exit code 2, never a stack trace. Spawned as a user runs it.
 
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import packageJson from '../package.json';
 import { COMMANDS } from '../cli/afterimage';
@@ -21,6 +22,12 @@ describe('afterimage (the bin)', () => {
     expect(COMMANDS.map((c) => c.name)).toEqual(expect.arrayContaining(['sign', 'purge', 'smoke']));
     for (const command of COMMANDS) expect(stdout).toContain(`  ${command.name}`);
     for (const command of COMMANDS) expect(stdout).toContain(command.summary);
+  });
+
+  test("the README's command table names every command", () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const documented = [...readme.matchAll(/^\| `afterimage ([a-z]+) /gm)].map((m) => m[1]);
+    expect(documented).toEqual(COMMANDS.map((c) => c.name));
   });
 
   test('no command: the overview on stderr, exit code 2', async () => {
