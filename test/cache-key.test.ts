@@ -191,6 +191,16 @@ describe('the runtime reads the canonical URI back into the URL the viewer sent'
     expect(out.headers[CANONICAL_HEADER]).toBeUndefined();
   });
 
+  test('a path that reaches another endpoint once decoded is left as written (the runtime refuses it), never moved under that endpoint', () => {
+    const nested = parseConfig({ origins: [{ name: 'o', type: 's3', bucket: 'b' }], endpoints: [{ prefix: '', origins: ['o'] }, { prefix: 'a/b', origins: ['o'], requireSignedUrls: true }] });
+    const out = loadViewerRequest(viewerRequestCode(nested))({ request: { uri: '/%61/b/x.jpg', headers: {}, querystring: {} } });
+    expect(out.uri).toBe('/%61/b/x.jpg');
+    expect(out.headers[CANONICAL_HEADER]).toBeUndefined();
+    expect(() => parseRequestUrl(nested.endpoints, out.uri, '')).toThrow(/must be written without percent-encoding/);
+    // And a canonical URI that would do it is refused by the runtime.
+    expect(() => viewerPathOf(nested.endpoints, '/a/b/x.jpg/!!%2561%2Fb%2Fx.jpg')).toThrow(/its image path is not the one written after it/);
+  });
+
   test('a canonical path that the edge could not have made is a 400, not a guess', () => {
     expect(() => viewerPathOf(config.endpoints, '/products/shoe.jpg')).toThrow(/must end with a \/!<variant> segment/);
     expect(() => viewerPathOf(config.endpoints, '/products/shoe.jpg/!a!b!c')).toThrow(/more than two parts/);

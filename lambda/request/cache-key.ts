@@ -41,7 +41,27 @@ export function viewerPathOf(endpoints: EndpointConfig[], canonicalPath: string)
   const tr = movedSegments.length > 0 && /^tr(:|%3[Aa])/.test(movedSegments[0]) ? movedSegments.splice(0, 1) : [];
   if (movedSegments.length > 0 && image.length < 3) throw badRequest('Invalid canonical path: Cloudinary components without <resource_type>/<type>/<public id>');
   const viewer = [...head, ...tr, ...image.slice(0, movedSegments.length > 0 ? 2 : 0), ...movedSegments, ...image.slice(movedSegments.length > 0 ? 2 : 0)];
+  // The image path leads the URI as the edge writes the one the viewer wrote; a path that is not
+  // that spelling (and so might sit under another prefix) was not made by the edge.
+  if (written !== undefined && segments.slice(prefixLength).join('/') !== image.map((s) => canonicalSegment(decodeSegment(s))).join('/')) {
+    throw badRequest('Invalid canonical path: its image path is not the one written after it');
+  }
   return `/${viewer.join('/')}`;
+}
+
+/** As the edge writes an image path segment: non-ASCII and RFC 1738's unsafe characters encoded, and `*`. */
+function canonicalSegment(text: string): string {
+  return encodeURIComponent(text)
+    .replace(/%(2[46BC]|3[ABD]|40)/g, (c) => decodeURIComponent(c))
+    .replace(/[~*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function decodeSegment(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw badRequest('Invalid canonical path: malformed percent-encoding in the written image path');
+  }
 }
 
 /** The invalidation path covering every variant of the image a canonical URI belongs to. */
