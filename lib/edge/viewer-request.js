@@ -5,6 +5,10 @@
 // cache entry. Then the URI is rewritten image first (README "Fixing a stale image"), so every
 // cached variant of one image shares one invalidation prefix. No dependencies, no module
 // syntax: CloudFront runs this file as it is, after the construct has filled in the line below.
+// Written to the CloudFront Developer Guide's "JavaScript runtime 2.0 features for CloudFront
+// Functions" (ES 5.1 with some later features: var, regular expressions, encodeURIComponent and
+// decodeURIComponent), "CloudFront Functions event structure" (header names arrive lower-case; the
+// request returned keeps the event's structure) and its 10 KB limit on a function's code.
 
 // Every endpoint as [prefix, widths or null, cloudinaryUrls], as the configuration normalises
 // them; limits.maxOutputDimension; the Cloudinary parameter keys (",w,h,...,") when an endpoint
