@@ -127,6 +127,23 @@ describe('afterimage purge, against a stand-in CloudFront API', () => {
     expect(stdout).toContain('Invalidation I2J0I21PCUYOIK (InProgress) on distribution E2EXAMPLE123: 3 paths.');
   });
 
+  test('--wait asks GetInvalidation until CloudFront says Completed', async () => {
+    const statuses = ['InProgress', 'Completed'];
+    answer = (request) => {
+      if (request.method === 'POST') return created(request);
+      const status = statuses.shift() ?? 'Completed';
+      return { status: 200, headers: { 'content-type': 'text/xml' }, body: invalidationXml('I2J0I21PCUYOIK', 'ref', ['/a.jpg/!*']).replace('InProgress', status) };
+    };
+    const { code, stdout, stderr } = await purgeCli(['/a.jpg', '--wait', '--config', configFile, '--outputs-file', outputsFile]);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(received.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'POST /2020-05-31/distribution/E2EXAMPLE123/invalidation',
+      'GET /2020-05-31/distribution/E2EXAMPLE123/invalidation/I2J0I21PCUYOIK',
+      'GET /2020-05-31/distribution/E2EXAMPLE123/invalidation/I2J0I21PCUYOIK',
+    ]);
+    expect(stdout).toMatch(/Completed: CloudFront serves fresh copies now/);
+  }, 30_000);
+
   test('every run is a new CallerReference (CloudFront refuses a reused one with other paths)', async () => {
     await purgeCli(['/a.jpg', '--config', configFile, '--distribution-id', 'EDIRECT']);
     await purgeCli(['/a.jpg', '--config', configFile, '--distribution-id', 'EDIRECT']);

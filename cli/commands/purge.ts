@@ -5,7 +5,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { CloudFrontClient, CreateInvalidationCommand } from '@aws-sdk/client-cloudfront';
+import { CloudFrontClient, CreateInvalidationCommand, GetInvalidationCommand } from '@aws-sdk/client-cloudfront';
 import { type AfterimageConfig, ConfigError, parseConfig } from '../../lambda/config';
 import { CANONICAL_HEADER, invalidationPathOf } from '../../lambda/request/cache-key';
 import { edgeFunctionSource, loadViewerRequest } from '../../lib/edge/viewer-request-code';
@@ -18,9 +18,13 @@ import { type Command, parseArgs, UsageError } from '../command';
 export const MAX_WILDCARD_PATHS = 15;
 
 const DEFAULT_OUTPUTS_FILE = 'cdk-outputs.json';
+
+/** With --wait: how often the invalidation is looked at, and for how long at most. */
+const WAIT_POLL_MS = 5_000;
+const WAIT_LIMIT_MS = 15 * 60_000;
 const DEFAULT_CONFIG_FILE = 'afterimage.config.json';
 
-const HELP = `Usage: afterimage purge <path>… [--distribution-id <id> | --outputs-file <file>] [--config <file>] [--dry-run]
+const HELP = `Usage: afterimage purge <path>… [--distribution-id <id> | --outputs-file <file>] [--config <file>] [--dry-run] [--wait]
 
 Removes every cached copy of each image from CloudFront: all transformations, both URL forms
 (/tr:…/path and ?tr=), Cloudinary URL forms, every Accept class, signed and unsigned. Run it
@@ -35,6 +39,7 @@ after replacing an image in the bucket. One invalidation path per image (<prefix
   --config             the configuration the stack was deployed with; it tells endpoint prefixes and
                        Cloudinary endpoints apart (default: ${DEFAULT_CONFIG_FILE}, else cdk.json's configFile)
   --dry-run            print the invalidation paths and send nothing
+  --wait               wait until CloudFront reports the invalidation Completed (at most 15 minutes)
 
 AWS credentials come from the usual places (AWS_PROFILE, environment, SSO); the caller needs
 cloudfront:CreateInvalidation on the distribution. At most ${MAX_WILDCARD_PATHS} paths per run: CloudFront allows
@@ -128,12 +133,23 @@ export async function createInvalidation(client: CloudFrontClient, distributionI
   return { invalidationId: answer.Invalidation?.Id ?? '(no id)', status: answer.Invalidation?.Status ?? '(no status)' };
 }
 
+/** Polls GetInvalidation until CloudFront says Completed; false when the limit passed first. */
+export async function waitForInvalidation(client: CloudFrontClient, distributionId: string, invalidationId: string, pollMs = WAIT_POLL_MS, limitMs = WAIT_LIMIT_MS): Promise<boolean> {
+  const until = Date.now() + limitMs;
+  for (;;) {
+    const answer = await client.send(new GetInvalidationCommand({ DistributionId: distributionId, Id: invalidationId }));
+    if (answer.Invalidation?.Status === 'Completed') return true;
+    if (Date.now() + pollMs > until) return false;
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
 export const purge: Command = {
   name: 'purge',
   summary: 'remove every cached variant of images from CloudFront after replacing them (one invalidation)',
   help: HELP,
   async run(argv) {
-    const { positional, options, flags } = parseArgs(argv, { values: ['distribution-id', 'outputs-file', 'config'], flags: ['dry-run'] });
+    const { positional, options, flags } = parseArgs(argv, { values: ['distribution-id', 'outputs-file', 'config'], flags: ['dry-run', 'wait'] });
     if (positional.length === 0) throw new UsageError('name at least one image path, e.g. /products/shoe.jpg');
     const config = readConfig(options.config);
     const edge = loadViewerRequest(edgeFunctionSource(config));
@@ -162,8 +178,14 @@ export const purge: Command = {
     const result = await createInvalidation(client, distributionId, paths, `afterimage-purge-${new Date().toISOString()}-${randomUUID().slice(0, 8)}`);
     process.stdout.write(
       `Invalidation ${result.invalidationId} (${result.status}) on distribution ${distributionId}: ${paths.length} path${paths.length === 1 ? '' : 's'}.\n` +
-        'CloudFront usually finishes within minutes; browsers keep their copies until their max-age passes.\n',
+        (flags.has('wait') ? '' : 'CloudFront usually finishes within minutes; browsers keep their copies until their max-age passes.\n'),
     );
+    if (!flags.has('wait')) return 0;
+    if (!(await waitForInvalidation(client, distributionId, result.invalidationId))) {
+      process.stderr.write(`afterimage purge: invalidation ${result.invalidationId} is still in progress after ${WAIT_LIMIT_MS / 60_000} minutes\n`);
+      return 1;
+    }
+    process.stdout.write(`Completed: CloudFront serves fresh copies now; browsers keep theirs until their max-age passes.\n`);
     return 0;
   },
 };
