@@ -20,11 +20,12 @@ import { parseConfig } from '../lambda/config/parse';
 import type { AfterimageConfig, AfterimageConfigInput } from '../lambda/config/schema';
 import { folderPrefix } from '../lambda/origin/keys';
 import { METRICS_NAMESPACE } from '../lambda/telemetry';
+import { CANONICAL_HEADER } from '../lambda/request/cache-key';
+import { edgeFunctionSource } from './edge/viewer-request-code';
 import { HANDLER_ENTRY, lambdaNodejsBundling, packageLockFile, PACKAGE_ROOT } from './lambda-bundling';
 import { DeliveryMonitoring, type MonitoringOptions } from './monitoring';
 
-/** The CloudFront Function's source, read at synth time (also run by the unit tests). */
-export const VIEWER_REQUEST_FUNCTION_FILE = path.join(__dirname, 'edge', 'viewer-request.js');
+export { VIEWER_REQUEST_FUNCTION_FILE } from './edge/viewer-request-code';
 
 /** The query parameters that change a response; every other one is dropped at the edge. */
 export const CACHE_KEY_QUERY_STRINGS = ['tr', 'ik-s', 'ik-t'] as const;
@@ -219,7 +220,7 @@ export class ImageDelivery extends Construct {
     });
 
     this.edgeFunction = new cloudfront.Function(this, 'ViewerRequest', {
-      comment: 'afterimage: Accept reduced to four classes; only tr, ik-s, ik-t kept; widths snapped',
+      comment: 'afterimage: Accept reduced to four classes; only tr, ik-s, ik-t kept; widths snapped; image path first',
       code: cloudfront.FunctionCode.fromInline(viewerRequestCode(this.config)),
       runtime: cloudfront.FunctionRuntime.JS_2_0,
     });
@@ -227,7 +228,8 @@ export class ImageDelivery extends Construct {
     this.cachePolicy = new cloudfront.CachePolicy(this, 'CachePolicy', {
       comment: 'afterimage: the transformation, the signature and the Accept bucket',
       queryStringBehavior: cloudfront.CacheQueryStringBehavior.allowList(...CACHE_KEY_QUERY_STRINGS),
-      headerBehavior: cloudfront.CacheHeaderBehavior.allowList('accept'),
+      // The canonical-URI flag the edge function sets has one value: it only reaches the origin this way.
+      headerBehavior: cloudfront.CacheHeaderBehavior.allowList('accept', CANONICAL_HEADER),
       cookieBehavior: cloudfront.CacheCookieBehavior.none(),
       // Images are compressed already; Accept-Encoding would only split the cache.
       enableAcceptEncodingGzip: false,
@@ -318,23 +320,12 @@ export const MIN_TIMEOUT_SECONDS = 5;
 /** The function's memory unless `memorySize` says otherwise, in MiB. */
 export const DEFAULT_MEMORY_MB = DEFAULT_FUNCTION_MEMORY_MB;
 
-/** The line of the CloudFront Function's source that the construct fills in. */
-const CONFIG_LINE = 'var CONFIG = { endpoints: [], maxDimension: 8192 };';
-
 /**
- * The CloudFront Function's code for a configuration: the file, with every endpoint's prefix
- * and `widths` filled in, so the edge snaps written widths as the runtime does.
+ * The CloudFront Function's code for a configuration: the file, with every endpoint's prefix,
+ * `widths` and `cloudinaryUrls` filled in (lib/edge/viewer-request-code.ts).
  */
 export function viewerRequestCode(config: AfterimageConfig): string {
-  const source = fs.readFileSync(VIEWER_REQUEST_FUNCTION_FILE, 'utf8');
-  if (!source.includes(CONFIG_LINE)) throw new Error(`${VIEWER_REQUEST_FUNCTION_FILE} has no line "${CONFIG_LINE}" to fill in`);
-  const endpoints = config.endpoints.map((endpoint) => [endpoint.prefix, endpoint.widths ?? null]);
-  const code = source
-    .replace(CONFIG_LINE, `var CONFIG = ${JSON.stringify({ endpoints, maxDimension: config.limits.maxOutputDimension })};`)
-    // Whole-line comments and blank lines go: CloudFront Functions take 10 KB of code.
-    .split('\n')
-    .filter((line) => line.trim() !== '' && !/^\s*\/\//.test(line))
-    .join('\n');
+  const code = edgeFunctionSource(config);
   const bytes = Buffer.byteLength(code);
   if (bytes > MAX_FUNCTION_CODE_BYTES) {
     throw new DeliveryOptionError(
@@ -342,7 +333,7 @@ export function viewerRequestCode(config: AfterimageConfig): string {
         `it holds every endpoint's prefix and widths: use fewer endpoints or shorter width lists`,
     );
   }
-  return `${code}\n`;
+  return code;
 }
 
 /** CloudFront Functions' code size limit. */

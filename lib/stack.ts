@@ -32,6 +32,10 @@ export class ImageDeliveryStack extends Stack {
       description: 'CloudFront domain name (the CNAME target for a custom domain)',
       value: distribution.distributionDomainName,
     });
+    new CfnOutput(this, 'DistributionId', {
+      description: 'The distribution to invalidate: npx afterimage purge reads it from cdk-outputs.json',
+      value: distribution.distributionId,
+    });
     new CfnOutput(this, 'SecretArn', {
       description: 'The secret to put the bucket keys in (accessKeyId, secretAccessKey; privateKey for signed URLs)',
       value: secret.secretArn,

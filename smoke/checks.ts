@@ -1,6 +1,6 @@
 // The post-deploy smoke test: a table of checks, each a few HTTP requests against a running
 // deployment (or `npm start`), each ending in pass, fail (with what was expected, what came
-// back and the likely cause) or not applicable (with why). `bin/smoke.ts` is the command.
+// back and the likely cause) or not applicable (with why). `afterimage smoke` (cli/commands/smoke.ts) is the command.
 
 import { signUrl } from '../lambda/request/signature';
 import { NoAnswer, REASON_HEADER, diagnose, formatBytes, send, summarize, viaCloudFront, type Exchange, type SendOptions } from './http';

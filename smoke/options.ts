@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { SmokeTarget } from './checks';
 
-export const USAGE = `Usage: npm run smoke -- <distribution-url> --path <key> [options]
+export const USAGE = `Usage: afterimage smoke <distribution-url> --path <key> [options]   (or: npm run smoke -- …)
   <distribution-url>        https://<distribution-domain>, plus /<endpoint-prefix> to test another endpoint
                             (default: DistributionUrl from --outputs-file)
   --path <key>              the key of a JPEG or PNG photo served by that endpoint, as stored (required)

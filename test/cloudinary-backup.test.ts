@@ -162,7 +162,8 @@ describe('the newest version is served (spec 7)', () => {
 describe('exactVersions (spec 7)', () => {
   it('serves a version that exists exactly, cached as immutable', async () => {
     const old = await expectImage('/exact/image/upload/v1600000000/products/shoe.jpg', RED);
-    expect(old.headers.get('cache-control')).toContain('immutable');
+    // Those bytes never change: browsers may keep them as long as CloudFront does.
+    expect(old.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
     await expectImage('/exact/image/upload/v1650000000/products/shoe.jpg', BLUE);
   });
 
@@ -171,6 +172,8 @@ describe('exactVersions (spec 7)', () => {
     expect(missing.headers.get('cache-control')).not.toContain('immutable');
     const bare = await expectImage('/exact/image/upload/products/shoe.jpg', GREEN);
     expect(bare.headers.get('cache-control')).not.toContain('immutable');
+    // A version that is only a marker (or none): a day in browsers, which no purge reaches.
+    expect(bare.headers.get('cache-control')).toMatch(/^public, max-age=86400, s-maxage=31536000/);
   });
 });
 

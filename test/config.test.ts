@@ -23,6 +23,8 @@ describe('configuration defaults', () => {
     const config = parseConfig({ origins: [origin] });
     expect(config.output.quality).toBe(80);
     expect(config.output.format).toBe('auto');
+    expect(config.output.cacheControl).toBe('public, max-age=86400, s-maxage=31536000, stale-while-revalidate=86400');
+    expect(config.output.versionedCacheControl).toBe('public, max-age=31536000, immutable');
     expect(config.limits).toEqual(DEFAULT_LIMITS);
     expect(config.limits.maxOutputPixels).toBe(8192 * 8192); // every still image within maxOutputDimension
     // The cost model's budget: 80 % of the default 1536 MB function; AVIF up to 4K UHD.
@@ -35,6 +37,12 @@ describe('configuration defaults', () => {
   it('normalises endpoint prefixes to bare segments', () => {
     const config = parseConfig({ origins: [origin], endpoints: [{ prefix: '/shop/images/', origins: ['images'] }] });
     expect(config.endpoints[0].prefix).toBe('shop/images');
+  });
+
+  it('takes both Cache-Control values from output, and refuses an empty one', () => {
+    const config = parseConfig({ origins: [origin], output: { cacheControl: 'public, max-age=600, s-maxage=86400', versionedCacheControl: 'public, max-age=604800' } });
+    expect(config.output).toMatchObject({ cacheControl: 'public, max-age=600, s-maxage=86400', versionedCacheControl: 'public, max-age=604800' });
+    expect(problemsOf({ origins: [origin], output: { versionedCacheControl: '' } })).toEqual(['expected a non-empty string for output.versionedCacheControl but received ""']);
   });
 
   it('strips a trailing slash from the canonical base URL', () => {

@@ -149,7 +149,8 @@ describe('5. success headers', () => {
     expect(res.headers.get('content-length')).toBe(String(res.body.length));
     expect(res.headers.get('etag')).toMatch(/^"[\w-]{20,}"$/);
     expect(new Date(res.headers.get('last-modified')!).getTime()).toBeGreaterThan(Date.now() - 3_600_000);
-    expect(res.headers.get('cache-control')).toMatch(/max-age=31536000/);
+    // README "Fixing a stale image": CloudFront keeps a year (s-maxage; purge removes it), browsers a day (max-age; nothing reaches them).
+    expect(res.headers.get('cache-control')).toBe('public, max-age=86400, s-maxage=31536000, stale-while-revalidate=86400');
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
   });
 

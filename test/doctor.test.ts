@@ -293,10 +293,10 @@ describe('doctor on the configuration file', () => {
     expect(secretOnCommandLine.code).toBe(2);
   });
 
-  it('runs as `npm run doctor` until the afterimage command registers it', async () => {
+  it('runs as `afterimage doctor` (the package bin)', async () => {
     const file = writeConfig('spawned', mediaConfig(s3.endpoint, { bucket: 'no-such-bucket' }));
     const result = await new Promise<{ code: number; stdout: string }>((done) => {
-      execFile(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'cli/commands/doctor.ts'), file], { cwd: root }, (error, stdout) =>
+      execFile(process.execPath, [join(root, 'bin/afterimage.js'), 'doctor', file], { cwd: root }, (error, stdout) =>
         done({ code: error ? (error as { code?: number }).code ?? -1 : 0, stdout }),
       );
     });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import ImageKit from 'imagekit';
-import { signCommand, UsageError } from '../bin/sign-url';
+import { signCommand, UsageError } from '../cli/commands/sign';
 import { parseConfig } from '../lambda/config';
 import { SecretStore, type SecretsClient } from '../lambda/origin/secrets';
 import { NEVER_EXPIRES, selectSigningKey, signText, signUrl, signaturesMatch, signingKeysFromEnvironment, verifySignature } from '../lambda/request/signature';
@@ -399,7 +399,7 @@ describe('npm run sign', () => {
     expect(() => signCommand(['https://cdn/x.jpg'], {}, now())).toThrow(/No private key: set AFTERIMAGE_PRIVATE_KEY or pass --key-file/);
     expect(() => signCommand(['https://cdn/x.jpg', '--expires', 'soon'], { AFTERIMAGE_PRIVATE_KEY: KEY }, now())).toThrow(/--expires must be a whole number of seconds/);
     expect(() => signCommand(['https://cdn/x.jpg', '--endpoint', 'https://other/'], { AFTERIMAGE_PRIVATE_KEY: KEY }, now())).toThrow(/does not start with the endpoint/);
-    expect(() => signCommand(['https://cdn/x.jpg', '--key', 'secret'], {}, now())).toThrow(/Unknown option --key/);
+    expect(() => signCommand(['https://cdn/x.jpg', '--key', 'secret'], {}, now())).toThrow(/unknown option --key/);
   });
 });
 

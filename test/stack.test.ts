@@ -14,6 +14,7 @@ import type { IConstruct } from 'constructs';
 import { ConfigError, parseConfig, type AfterimageConfigInput } from '../lambda/config';
 import { chooseFormat } from '../lambda/image/format';
 import { plainKey } from '../lambda/origin/keys';
+import { loadViewerRequest } from '../lib/edge/viewer-request-code';
 import { CACHE_KEY_QUERY_STRINGS, DeliveryOptionError, ImageDelivery, VIEWER_REQUEST_FUNCTION_FILE, viewerRequestCode, writeConfigFile, type ImageDeliveryProps } from '../lib/image-delivery';
 import { ImageDeliveryStack } from '../lib/stack';
 
@@ -172,7 +173,7 @@ describe('CloudFront origin access', () => {
 describe('cache key', () => {
   const { template } = synthStack();
 
-  test('holds only tr, ik-s, ik-t and the Accept header; no cookies, no encodings', () => {
+  test('holds only tr, ik-s, ik-t, the Accept header and the canonical-URI flag; no cookies, no encodings', () => {
     template.hasResourceProperties('AWS::CloudFront::CachePolicy', {
       CachePolicyConfig: {
         DefaultTTL: 86400,
@@ -180,7 +181,8 @@ describe('cache key', () => {
         MinTTL: 0,
         ParametersInCacheKeyAndForwardedToOrigin: {
           QueryStringsConfig: { QueryStringBehavior: 'whitelist', QueryStrings: Match.exact(['tr', 'ik-s', 'ik-t']) },
-          HeadersConfig: { HeaderBehavior: 'whitelist', Headers: Match.exact(['accept']) },
+          // x-afterimage-canonical: set by the edge function on every image-first URI, one value.
+          HeadersConfig: { HeaderBehavior: 'whitelist', Headers: Match.exact(['accept', 'x-afterimage-canonical']) },
           CookiesConfig: { CookieBehavior: 'none' },
           EnableAcceptEncodingGzip: false,
           EnableAcceptEncodingBrotli: false,
@@ -243,10 +245,28 @@ describe('distribution', () => {
       FunctionCode: code,
     });
     // The file without its comments, the endpoints filled in; within CloudFront Functions' 10 KB.
-    expect(code).toContain('var CONFIG = {"endpoints":[["",null],["cld",null]],"maxDimension":8192};');
+    expect(code).toContain('var CONFIG = {"endpoints":[["",null,false],["cld",null,true]],"maxDimension":8192,"cloudinaryKeys":",w,h,ar,');
     expect(code).toContain('function handler(event)');
     expect(code).not.toMatch(/^\s*\/\//m);
     expect(Buffer.byteLength(code)).toBeLessThan(10 * 1024);
+  });
+
+  test('the deployed function code puts the image first: every form of one image under one invalidation path (README "Fixing a stale image")', () => {
+    const [fn] = Object.values(template.findResources('AWS::CloudFront::Function'));
+    const deployed = loadViewerRequest(String(fn.Properties.FunctionCode));
+    const uriOf = (uri: string, query: Record<string, string> = {}, accept = 'image/avif,image/webp') =>
+      deployed({ request: { uri, headers: { accept: { value: accept } }, querystring: Object.fromEntries(Object.entries(query).map(([k, v]) => [k, { value: v }])) } }).uri;
+    for (const [uri, query, accept] of [
+      ['/products/shoe.jpg'],
+      ['/tr:w-300/products/shoe.jpg', {}, 'image/webp'],
+      ['/products/shoe.jpg', { tr: 'w-300' }, '*/*'],
+      ['/tr:n-thumb/products/shoe.jpg', { 'ik-s': 'abc' }],
+    ] as [string, Record<string, string>?, string?][]) {
+      expect([uri, uriOf(uri, query, accept).startsWith('/products/shoe.jpg/!')]).toEqual([uri, true]);
+    }
+    for (const uri of ['/cld/image/upload/products/shoe.jpg', '/cld/image/upload/c_fill,w_300/v1700000000/products/shoe.jpg', '/cld/tr:w-10/image/upload/e_grayscale/products/shoe.jpg']) {
+      expect([uri, uriOf(uri).startsWith('/cld/image/upload/products/shoe.jpg/!')]).toEqual([uri, true]);
+    }
   });
 
   test('a configuration whose CloudFront Function would pass 10 KB fails the synth, saying why', () => {
@@ -431,6 +451,8 @@ describe('outputs', () => {
     const distributionId = logicalId(stack, stack.delivery.distribution);
     template.hasOutput('DistributionUrl', { Value: { 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [distributionId, 'DomainName'] }]] } });
     template.hasOutput('DistributionDomainName', { Value: { 'Fn::GetAtt': [distributionId, 'DomainName'] } });
+    // What `afterimage purge` reads from cdk-outputs.json.
+    template.hasOutput('DistributionId', { Value: { Ref: distributionId } });
     template.hasOutput('SecretArn', { Value: { Ref: logicalId(stack, stack.delivery.secret) } });
     template.hasOutput('FunctionName', { Value: { Ref: logicalId(stack, stack.delivery.function) } });
     template.hasOutput('FunctionUrl', { Value: { 'Fn::GetAtt': [logicalId(stack, stack.delivery.functionUrl), 'FunctionUrl'] } });

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseConfig } from '../lambda/config';
 import { accepts, chooseFormat, type InputDescription } from '../lambda/image/format';
+import { CANONICAL_HEADER, viewerPathOf } from '../lambda/request/cache-key';
 import { buildPlan } from '../lambda/request/plan';
 import { parseRequestUrl } from '../lambda/request/parse-url';
 import { viewerRequestCode } from '../lib/image-delivery';
@@ -77,10 +78,11 @@ describe('viewer-request: widths are snapped at the edge exactly as the runtime 
     namedTransformations: { thumb: 'w-100' },
   });
   const edge = new Function(`${viewerRequestCode(config)}\nreturn handler;`)() as (event: { request: Request }) => Request;
+  // The URI as the runtime reads it back from the canonical, image-first form (lambda/request/cache-key.ts).
   const run = (uri: string, query: Record<string, string> = {}) => {
     const querystring = Object.fromEntries(Object.entries(query).map(([k, v]) => [k, { value: v }]));
     const out = edge({ request: { uri, headers: {}, querystring } as Request });
-    return { uri: out.uri!, tr: out.querystring.tr?.value };
+    return { uri: out.headers[CANONICAL_HEADER] ? viewerPathOf(config.endpoints, out.uri!) : out.uri!, tr: out.querystring.tr?.value };
   };
   /** The runtime's plan of a request, or its error: what the response is made from. */
   const planOf = (uri: string, tr?: string) => {

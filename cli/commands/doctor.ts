@@ -146,14 +146,3 @@ export const doctor = {
 };
 
 export default doctor;
-
-// Until the `afterimage` dispatcher registers it: `npm run doctor -- <config.json> …`.
-if (require.main === module) {
-  doctor.run(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (error) => {
-      console.error(`afterimage doctor: ${(error as Error).message}`);
-      process.exit(1);
-    },
-  );
-}

@@ -438,12 +438,13 @@ export function parseConfig(input: unknown, options: ParseOptions = {}): Afterim
   }
 
   const outputIn = root.output === undefined ? {} : c.object(root.output, 'output') ?? {};
-  c.unknownKeys(outputIn, 'output', ['quality', 'format', 'cacheControl', 'serverTiming']);
+  c.unknownKeys(outputIn, 'output', ['quality', 'format', 'cacheControl', 'serverTiming', 'versionedCacheControl']);
   const output: OutputConfig = {
     quality: c.integer(outputIn.quality, 'output.quality', 1, 100, DEFAULT_OUTPUT.quality),
     format: c.oneOf(outputIn.format, 'output.format', OUTPUT_FORMATS, DEFAULT_OUTPUT.format),
     cacheControl: c.string(outputIn.cacheControl, 'output.cacheControl', true) ?? DEFAULT_OUTPUT.cacheControl,
     serverTiming: c.boolean(outputIn.serverTiming, 'output.serverTiming') ?? DEFAULT_OUTPUT.serverTiming,
+    versionedCacheControl: c.string(outputIn.versionedCacheControl, 'output.versionedCacheControl', true) ?? DEFAULT_OUTPUT.versionedCacheControl,
   };
 
   const limitsIn = root.limits === undefined ? {} : c.object(root.limits, 'limits') ?? {};

@@ -125,10 +125,20 @@ export interface OutputConfig {
   quality: number;
   /** @default 'auto' */
   format: OutputFormat;
-  /** Cache-Control of successful responses. @default 'public, max-age=31536000, stale-while-revalidate=86400' */
+  /**
+   * Cache-Control of successful responses (README "Fixing a stale image"): `s-maxage` is how long
+   * CloudFront keeps a copy (`afterimage purge` removes it), `max-age` how long a browser does
+   * (nothing reaches it).
+   * @default 'public, max-age=86400, s-maxage=31536000, stale-while-revalidate=86400'
+   */
   cacheControl: string;
   /** Send a `Server-Timing` header with the request's stage timings (README "Observability"). @default true */
   serverTiming: boolean;
+  /**
+   * Cache-Control of a Cloudinary version served exactly (a URL naming a version that exists, with
+   * `exactVersions`): those bytes never change. @default 'public, max-age=31536000, immutable'
+   */
+  versionedCacheControl: string;
 }
 
 export interface CacheConfig {
@@ -165,7 +175,8 @@ export interface AfterimageConfig {
 export const DEFAULT_OUTPUT: OutputConfig = {
   quality: 80,
   format: 'auto',
-  cacheControl: 'public, max-age=31536000, stale-while-revalidate=86400',
+  cacheControl: 'public, max-age=86400, s-maxage=31536000, stale-while-revalidate=86400',
+  versionedCacheControl: 'public, max-age=31536000, immutable',
   serverTiming: true,
 };
 

@@ -186,6 +186,9 @@ const UNSUPPORTED_CLOUDINARY_KEYS = new Set([
   'ac', 'af', 'br', 'co', 'cs', 'd', 'dl', 'dn', 'du', 'eo', 'fn', 'fps', 'if', 'ki', 'l', 'o', 'p', 'pg', 'so', 'sp', 'u', 'vc', 'vs', 'z',
 ]);
 
+/** Every key that makes a segment a component (the CloudFront Function splits URLs by the same list). */
+export const CLOUDINARY_COMPONENT_KEYS: readonly string[] = [...CLOUDINARY_PARAMETERS.keys(), ...UNSUPPORTED_CLOUDINARY_KEYS];
+
 const RESOURCE_TYPES = new Set(['image', 'video', 'raw']);
 const DELIVERY_TYPE = /^[a-z][a-z_]*$/;
 const VERSION = /^v\d+$/;

@@ -12,6 +12,7 @@ import { CONTENT_TYPES, chooseFormat, formatWishOf } from '../image/format';
 import { inspectInput, renderImage } from '../image/pipeline';
 import { svgScale } from '../image/svg';
 import { buildPlan, type RequestPlan } from '../request/plan';
+import { CANONICAL_HEADER, viewerPathOf } from '../request/cache-key';
 import { parseRequestUrl } from '../request/parse-url';
 import { selectSigningKey, verifySignature, type SigningKeyProvider } from '../request/signature';
 import { BackgroundWork } from '../origin/background';
@@ -150,7 +151,9 @@ export class ImageService {
     if (request.method !== 'GET' && !head) {
       throw methodNotAllowed(`Method ${request.method.slice(0, 16)} is not allowed; use GET or HEAD`);
     }
-    const parsed = parseRequestUrl(this.config.endpoints, request.rawPath, request.rawQuery);
+    // Behind CloudFront the path arrives image first (README "Fixing a stale image"); it is read back into the viewer's URL.
+    const rawPath = request.headers[CANONICAL_HEADER] === '1' ? viewerPathOf(this.config.endpoints, request.rawPath) : request.rawPath;
+    const parsed = parseRequestUrl(this.config.endpoints, rawPath, request.rawQuery);
     // Cheap before expensive: the plan (pure), then the signature, then the origins.
     record.endpoint = parsed.endpoint.prefix;
     const plan = buildPlan(parsed, this.config);
@@ -197,7 +200,7 @@ export class ImageService {
 
   private async respond(plan: RequestPlan, stored: StoredObject, request: ServiceRequest, head: boolean, deadline: Deadline, record: RequestRecord): Promise<ServiceResponse> {
     const headers: Record<string, string> = {
-      'cache-control': stored.cacheControl ?? (stored.immutable ? 'public, max-age=31536000, immutable' : this.config.output.cacheControl),
+      'cache-control': stored.cacheControl ?? (stored.immutable ? this.config.output.versionedCacheControl : this.config.output.cacheControl),
       'x-content-type-options': 'nosniff',
     };
     if (stored.lastModified) headers['last-modified'] = stored.lastModified.toUTCString();

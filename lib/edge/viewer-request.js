@@ -2,12 +2,18 @@
 // the Accept header is reduced to one of four values, every query parameter except the ones
 // that change the response (tr, ik-s, ik-t) is dropped, and on endpoints with `widths` a
 // written width is snapped to the list, as the runtime snaps it, so `w-333` and `w-334` are one
-// cache entry. No dependencies, no module syntax: CloudFront runs this file as it is, after
-// the construct has filled in the line below from the configuration.
+// cache entry. Then the URI is rewritten image first (README "Fixing a stale image"), so every
+// cached variant of one image shares one invalidation prefix. No dependencies, no module
+// syntax: CloudFront runs this file as it is, after the construct has filled in the line below.
+// Written to the CloudFront Developer Guide's "JavaScript runtime 2.0 features for CloudFront
+// Functions" (ES 5.1 with some later features: var, regular expressions, encodeURIComponent and
+// decodeURIComponent), "CloudFront Functions event structure" (header names arrive lower-case; the
+// request returned keeps the event's structure) and its 10 KB limit on a function's code.
 
-// Every endpoint as [prefix, widths or null], as the configuration normalises them, and
-// limits.maxOutputDimension.
-var CONFIG = { endpoints: [], maxDimension: 8192 };
+// Every endpoint as [prefix, widths or null, cloudinaryUrls], as the configuration normalises
+// them; limits.maxOutputDimension; the Cloudinary parameter keys (",w,h,...,") when an endpoint
+// takes Cloudinary URLs.
+var CONFIG = { endpoints: [], maxDimension: 8192, cloudinaryKeys: '' };
 var ENDPOINTS = CONFIG.endpoints;
 
 var HAS_WIDTHS = ENDPOINTS.some(function (endpoint) { return endpoint[1] !== null; });
@@ -76,7 +82,7 @@ function endpointOf(segments) {
       bestLength = prefix.length;
     }
   }
-  return best ? { widths: best[1], length: bestLength } : null;
+  return best ? { widths: best[1], length: bestLength, cloudinary: best[2] === true } : null;
 }
 
 // One step, as lambda/request/endpoint-rules.ts snaps it: w × dpr rounded up to the list, dpr
@@ -133,9 +139,97 @@ function snapWidths(request) {
   if (query && !query.multiValue) query.value = snapChain(query.value, endpoint.widths);
 }
 
+// The canonical URI (lambda/request/cache-key.ts reads it back):
+//   /<endpoint prefix>/<image path>/!<moved>[!<image path as written>]
+// The image path comes first, each segment decoded and written one way (canonicalSegment), so
+// an invalidation of `/<prefix>/<path>/!*` reaches every variant: CloudFront's "What you need to
+// know when invalidating paths" lets `*` stand only at the end and matches paths case-sensitively,
+// and says an invalidation covers every header value (the Accept classes) and, with `*`, every
+// query string (tr, ik-s, ik-t stay in the query, after the path). <moved> is what stood between
+// the prefix and the image: the `tr:` segment, and on Cloudinary endpoints the transformation
+// components, the URL signature and the version (`image/upload/` stays: it names the asset).
+// The viewer's own spelling follows when it differs, so a signature is checked against what the
+// viewer signed.
+var TR_SEGMENT = /^tr(:|%3[Aa])/;
+var CLD_TYPE = /^[a-z][a-z_]*$/;
+var CLD_VERSION = /^v\d+$/;
+var CLD_SIGNATURE = /^s--[A-Za-z0-9_-]{8,32}--$/;
+var CLD_PART = /^(\$?[a-z]{1,3})_(.+)$/;
+var CANONICAL_HEADER = 'x-afterimage-canonical';
+
+// Non-ASCII and RFC 1738's unsafe characters percent-encoded (as invalidation paths must be),
+// nothing else; `*` too, since an invalidation path takes it only as the final wildcard.
+function canonicalSegment(text) {
+  return encodeURIComponent(text)
+    .replace(/%(2[46BC]|3[ABD]|40)/g, function (c) { return decodeURIComponent(c); })
+    .replace(/[~*]/g, function (c) { return '%' + c.charCodeAt(0).toString(16).toUpperCase(); });
+}
+
+// Within the variant segment: '/' and '!' must not appear, '%' keeps the rest reversible.
+function lightEncode(text) {
+  return text.replace(/[%/!]/g, function (c) { return '%' + c.charCodeAt(0).toString(16).toUpperCase(); });
+}
+
+// As lambda/request/cloudinary-url.ts: every part `<key>_<value>`, one key at least known.
+function isComponent(segment) {
+  var parts = segment.split(',');
+  var known = false;
+  for (var i = 0; i < parts.length; i++) {
+    var m = CLD_PART.exec(parts[i]);
+    if (!m) return false;
+    if (m[1][0] === '$' || CONFIG.cloudinaryKeys.indexOf(',' + m[1] + ',') >= 0) known = true;
+  }
+  return known;
+}
+
+// How many segments after `<resource_type>/<type>/` are not the asset's name (as
+// translateCloudinaryPath splits them); 0 when the path is not a Cloudinary delivery path.
+function cloudinaryMoved(decoded) {
+  if (decoded.length < 3 || !/^(image|video|raw)$/.test(decoded[0]) || !CLD_TYPE.test(decoded[1])) return 0;
+  var skip = CLD_SIGNATURE.test(decoded[2]) ? 1 : 0;
+  var rest = decoded.slice(2 + skip);
+  var count = 0;
+  var version = -1;
+  for (var i = 0; i < rest.length - 1 && version < 0; i++) if (CLD_VERSION.test(rest[i])) version = i;
+  if (version >= 0 && rest.slice(0, version).every(function (s) { return s === '' || isComponent(s); })) count = version + 1;
+  else while (count < rest.length - 1 && isComponent(rest[count])) count++;
+  return skip + count;
+}
+
+function canonicalize(request) {
+  if (typeof request.uri !== 'string') return;
+  var segments = request.uri.split('/').slice(1);
+  var endpoint = endpointOf(segments);
+  if (!endpoint) return;
+  var rest = segments.slice(endpoint.length);
+  var moved = [];
+  if (rest.length > 0 && TR_SEGMENT.test(rest[0])) moved.push(rest.shift());
+  var decoded = [];
+  try {
+    for (var i = 0; i < rest.length; i++) decoded.push(decodeURIComponent(rest[i]));
+  } catch (e) {
+    // Malformed percent-encoding: left as written, for the runtime's 400.
+    return;
+  }
+  var count = endpoint.cloudinary ? cloudinaryMoved(decoded) : 0;
+  moved = moved.concat(rest.splice(2, count));
+  decoded.splice(2, count);
+  if (rest.join('') === '') return;
+  var path = decoded.map(canonicalSegment).join('/');
+  var written = rest.join('/');
+  var head = segments.slice(0, endpoint.length).join('/');
+  // Decoded, the path would reach another endpoint (`/%61/b/x.jpg` with a prefix `a/b`): left as
+  // written, for the runtime's 400.
+  if (endpointOf((head === '' ? [] : head.split('/')).concat(path.split('/'))).length !== endpoint.length) return;
+  request.uri = '/' + (head === '' ? '' : head + '/') + path + '/!' + lightEncode(moved.join('/')) + (written === path ? '' : '!' + lightEncode(written));
+  request.headers[CANONICAL_HEADER] = { value: '1' };
+}
+
 function handler(event) {
   var request = event.request;
   request.headers.accept = { value: acceptBucket(request.headers.accept) };
+  // Only this function says a URI is canonical.
+  delete request.headers[CANONICAL_HEADER];
 
   // Keys are visited in the viewer's order, which signed URLs depend on.
   var kept = {};
@@ -145,5 +239,6 @@ function handler(event) {
   }
   request.querystring = kept;
   snapWidths(request);
+  canonicalize(request);
   return request;
 }

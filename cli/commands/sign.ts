@@ -1,49 +1,44 @@
-// `npm run sign -- <url> [--endpoint <url-endpoint>] [--expires <seconds>] [--key-name <name> | --key-file <file>]`:
+// `afterimage sign <url> [--endpoint <url-endpoint>] [--expires <seconds>] [--key-name <name> | --key-file <file>]`:
 // signs a delivery URL the way ImageKit's SDKs do (README "Signed URLs"), for operators. The key is
 // read from AFTERIMAGE_PRIVATE_KEY (AFTERIMAGE_PRIVATE_KEYS for a named key) or --key-file,
-// never from the command line (shell history).
+// never from the command line (shell history). `npm run sign -- …` runs the same command.
 
 import { readFileSync } from 'node:fs';
-import { keyField, selectSigningKey, signUrl, signingKeysFromEnvironment } from '../lambda/request/signature';
+import { keyField, selectSigningKey, signUrl, signingKeysFromEnvironment } from '../../lambda/request/signature';
+import { type Command, parseArgs, UsageError } from '../command';
 
-const USAGE = `Usage: npm run sign -- <url> [--endpoint <url-endpoint>] [--expires <seconds>] [--key-name <name> | --key-file <file>]
+export { UsageError } from '../command';
+
+const HELP = `Usage: afterimage sign <url> [--endpoint <url-endpoint>] [--expires <seconds>] [--key-name <name> | --key-file <file>]
+
+Prints the URL signed as ImageKit signs it (ik-s, and ik-t with --expires).
+
   <url>          the delivery URL, e.g. https://cdn.example.com/images/tr:w-300/shoe.jpg
   --endpoint     the part that is not signed: https://<host>/<endpoint-prefix>/ (default: https://<host>/)
   --expires      seconds from now after which the URL is refused (default: never)
   --key-name     the endpoint's signingKeyName: signs with that key from AFTERIMAGE_PRIVATE_KEYS
                  (a JSON object such as {"vault": "…"}; with ["new", "old"], the first signs)
-  --key-file     a file holding the private key (default: the AFTERIMAGE_PRIVATE_KEY environment variable)`;
+  --key-file     a file holding the private key (default: the AFTERIMAGE_PRIVATE_KEY environment variable)
 
-const OPTIONS = ['endpoint', 'expires', 'key-file', 'key-name'];
-
-export class UsageError extends Error {}
+Example:
+  AFTERIMAGE_PRIVATE_KEY=... npx afterimage sign https://cdn.example.com/private/tr:w-300/shoe.jpg \\
+    --endpoint https://cdn.example.com/private/ --expires 3600`;
 
 /** Parses the arguments and returns the signed URL. */
 export function signCommand(argv: string[], env: Record<string, string | undefined>, nowMs: number): string {
-  let url: string | undefined;
-  const options: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--help' || arg === '-h') throw new UsageError(USAGE);
-    const inline = /^--([a-z-]+)=(.*)$/.exec(arg);
-    if (inline && OPTIONS.includes(inline[1])) options[inline[1]] = inline[2];
-    else if (arg.startsWith('--') && OPTIONS.includes(arg.slice(2))) {
-      if (argv[i + 1] === undefined) throw new UsageError(`${arg} needs a value\n\n${USAGE}`);
-      options[arg.slice(2)] = argv[++i];
-    } else if (arg.startsWith('--')) throw new UsageError(`Unknown option ${arg}\n\n${USAGE}`);
-    else if (url === undefined) url = arg;
-    else throw new UsageError(`Only one URL at a time\n\n${USAGE}`);
-  }
-  if (!url) throw new UsageError(USAGE);
+  const { positional, options } = parseArgs(argv, { values: ['endpoint', 'expires', 'key-file', 'key-name'] });
+  if (positional.length === 0) throw new UsageError('name the URL to sign');
+  if (positional.length > 1) throw new UsageError(`only one URL at a time (received ${positional.length})`);
+  const url = positional[0];
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new UsageError(`Not a URL: ${url}`);
+    throw new UsageError(`not a URL: ${url}`);
   }
   const endpoint = options.endpoint ?? `${parsed.origin}/`;
   if (options['key-file'] !== undefined && options['key-name'] !== undefined) {
-    throw new UsageError(`--key-name and --key-file: give one of them\n\n${USAGE}`);
+    throw new UsageError('--key-name and --key-file: give one of them');
   }
   let key = namedKey(env, options['key-name']);
   if (options['key-file']) {
@@ -55,7 +50,7 @@ export function signCommand(argv: string[], env: Record<string, string | undefin
   }
   if (!key) {
     const where = options['key-name'] === undefined ? 'set AFTERIMAGE_PRIVATE_KEY or pass --key-file' : `AFTERIMAGE_PRIVATE_KEYS has no key "${options['key-name']}"`;
-    throw new UsageError(`No private key: ${where}\n\n${USAGE}`);
+    throw new UsageError(`No private key: ${where}`);
   }
   let expiresAt: number | undefined;
   if (options.expires !== undefined) {
@@ -85,11 +80,12 @@ function namedKey(env: Record<string, string | undefined>, name: string | undefi
   return first as string | undefined;
 }
 
-if (require.main === module) {
-  try {
-    console.log(signCommand(process.argv.slice(2), process.env, Date.now()));
-  } catch (error) {
-    console.error(error instanceof UsageError ? error.message : error);
-    process.exit(1);
-  }
-}
+export const sign: Command = {
+  name: 'sign',
+  summary: 'sign a delivery URL with the private key (ik-s, ik-t), as ImageKit does',
+  help: HELP,
+  async run(argv) {
+    process.stdout.write(`${signCommand(argv, process.env, Date.now())}\n`);
+    return 0;
+  },
+};
