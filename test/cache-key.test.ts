@@ -227,3 +227,13 @@ describe("the README's cache-key table is what the function does", () => {
     }
   });
 });
+
+describe('the playground page (README "The playground in a deployment")', () => {
+  test('its signed link reaches the function as written: not rewritten, its signature kept', () => {
+    const sent = viaEdge('/_afterimage/playground?ik-t=1900000000&ik-s=abc123', ACCEPT_CLASSES[0], { [CANONICAL_HEADER]: '1' });
+    expect(sent.uri).toBe('/_afterimage/playground');
+    expect(sent.query).toBe('ik-t=1900000000&ik-s=abc123');
+    // A viewer's own canonical flag is still removed.
+    expect(sent.canonical).toBe(false);
+  });
+});

@@ -238,6 +238,8 @@ function handler(event) {
     if (KEPT_QUERY_PARAMETERS[name] === true) kept[name] = query[name];
   }
   request.querystring = kept;
+  // The playground page (README "The playground in a deployment") is not an image: kept as written.
+  if (request.uri === '/_afterimage/playground') return request;
   snapWidths(request);
   canonicalize(request);
   return request;
