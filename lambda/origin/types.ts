@@ -29,3 +29,6 @@ export interface Origin {
   /** The object for an image path, or null when it is not there. Any other failure throws an HttpError. */
   fetch(path: string): Promise<StoredObject | null>;
 }
+
+/** Reads one object of an origin by key (through the cache of originals), or null when it is not there. */
+export type ObjectReader = (key: string) => Promise<StoredObject | null>;
