@@ -11,6 +11,7 @@ import { startEmbeddedS3, type EmbeddedS3 } from '../local/embedded-s3';
 import { decode, s3Origin, solidImage } from '../tools/harness';
 import { BACKUP_BUCKET, GREEN, RED, UPLOAD, backupOrigin, expectColour } from './helpers/cloudinary-fixture';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from './helpers/fault-proxy';
+import { measureCacheMemory, seedCacheMemoryJob } from '../tools/cache-memory';
 
 const BUCKET = 'originals';
 const WIDTHS = [320, 640, 960, 1280, 1920];
@@ -280,4 +281,22 @@ describe('limits.originalCacheMB comes out of limits.memoryBudgetMB', () => {
       `would need about ${needs} MB at peak; the budget is ${needs - 50} MB (limits.memoryBudgetMB ${needs + 50} less limits.originalCacheMB 100)`,
     );
   });
+});
+
+describe('a full cache and the worst request the limits allow stay within limits.memoryBudgetMB (VmHWM of a child process)', () => {
+  // At full scale with the default limits (a 1536 MB function: a 1228 MB budget, 256 MB of it for
+  // the cache). The child fills its cache from the S3 server, then serves the largest input the
+  // model allows the heaviest chain with the 972 MB left, and reads its peak, everything included.
+  it('a progressive JPEG under rt-45:bl-20:e-contrast, with 256 MB of originals cached', async () => {
+    const limits = parseConfig({ origins: [{ name: 'o', type: 's3', bucket: 'b' }] }).limits;
+    expect(limits).toMatchObject({ memoryBudgetMB: 1228, originalCacheMB: 256 });
+    const job = await seedCacheMemoryJob(s3, BUCKET, { kind: 'jpeg-progressive', chain: 'rt-45:bl-20:e-contrast,f-jpg', limits: { originalCacheMB: 256 } });
+    // Time is not what is measured here: a busy machine must not turn the answer into a 503.
+    const result = await measureCacheMemory({ ...job, limits: { ...job.limits, requestTimeoutMs: 600_000 } });
+    expect(result).toMatchObject({ status: 200, contentType: 'image/jpeg' });
+    // The cache really was full while the request ran.
+    expect(result.cachedBytes).toBeGreaterThan(0.95 * 256 * 2 ** 20);
+    expect(result.cachedBytes).toBeLessThanOrEqual(256 * 2 ** 20);
+    expect(result.peakMiB).toBeLessThanOrEqual(limits.memoryBudgetMB);
+  }, 180_000);
 });

@@ -37,9 +37,12 @@ export function createOriginalCache(config: AfterimageConfig, deps: OriginDepend
   return new OriginalCache(config.limits.originalCacheMB * 2 ** 20, config.cache.originalTtlSeconds * 1000, deps.now ?? Date.now);
 }
 
-export function createPreferenceLists(config: AfterimageConfig, deps: OriginDependencies): Map<EndpointConfig, OriginPreferenceList> {
+export function createPreferenceLists(
+  config: AfterimageConfig,
+  deps: OriginDependencies,
+  originals: OriginalCache = createOriginalCache(config, deps),
+): Map<EndpointConfig, OriginPreferenceList> {
   const origins = new Map<string, Origin>();
-  const originals = createOriginalCache(config, deps);
   for (const origin of config.origins) {
     const client = deps.createClient?.(origin) ?? createS3Client(origin, { limits: config.limits, secrets: deps.secrets });
     // One origin object per configured origin, shared by every endpoint that lists it, so

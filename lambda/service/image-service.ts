@@ -15,7 +15,8 @@ import { buildPlan, type RequestPlan } from '../request/plan';
 import { parseRequestUrl } from '../request/parse-url';
 import { selectSigningKey, verifySignature, type SigningKeyProvider } from '../request/signature';
 import type { OriginPreferenceList } from '../origin/preference-list';
-import { createPreferenceLists, type OriginDependencies } from '../origin/registry';
+import type { OriginalCache } from '../origin/original-cache';
+import { createOriginalCache, createPreferenceLists, type OriginDependencies } from '../origin/registry';
 import type { StoredObject } from '../origin/types';
 import { RenderSlots } from './render-slots';
 import { SANDBOX_CSP, canonicalLink, errorResponse, etagMatches, makeEtag, type ServiceResponse } from './respond';
@@ -70,12 +71,15 @@ export class ImageService {
   private readonly now: () => number;
   /** Bounds the renders running at once in this process; the rest queue. */
   readonly renderSlots: RenderSlots;
+  /** The originals recently read, shared by every origin (its bytes are for tests and metrics). */
+  readonly originals: OriginalCache;
 
   constructor(
     readonly config: AfterimageConfig,
     deps: ServiceDependencies = {},
   ) {
-    this.preferenceLists = createPreferenceLists(config, deps);
+    this.originals = createOriginalCache(config, deps);
+    this.preferenceLists = createPreferenceLists(config, deps, this.originals);
     const secrets = deps.secrets;
     this.signingKey = deps.signingKey ?? (secrets ? async (name) => selectSigningKey(await secrets.get(), name) : undefined);
     this.now = deps.now ?? Date.now;
