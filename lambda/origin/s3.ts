@@ -191,7 +191,8 @@ async function readObject(
     return { body, contentType: output.ContentType, lastModified: output.LastModified, etag: output.ETag, key, origin };
   } catch (error) {
     if (isNotFound(error)) return null;
-    // The SDK reports S3's 304 as an error (no body, so no error code: its name is the status text).
+    // S3 answers a matching If-None-Match with 304 and no body (GetObject, "conditional requests");
+    // @aws-sdk/client-s3 3.1175 raises it as an error carrying the status (tested against s3rver 3.7.1).
     if (ifNoneMatch && (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 304) return NOT_MODIFIED;
     throw originFailure(error, origin);
   }
