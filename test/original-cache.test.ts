@@ -182,9 +182,12 @@ describe('bounded by bytes (limits.originalCacheMB), least recently used first',
     await Promise.all(keys.map((key) => s3.put(BUCKET, key, file, 'image/jpeg')));
 
     for (const key of keys.slice(0, fits)) await get(images, `/tr:w-10/${key}`);
+    expect(images.originals.size).toBe(fits);
+    expect(images.originals.bytes).toBe(fits * cost);
     // Used again: now the most recent, so the second one is the oldest.
     await get(images, `/tr:w-10/${keys[0]}`);
     await get(images, `/tr:w-10/${keys[fits]}`);
+    expect(images.originals.bytes).toBeLessThanOrEqual(2 ** 20);
     proxy.clear();
     await get(images, `/tr:w-10/${keys[0]}`);
     await get(images, `/tr:w-10/${keys[fits]}`);
