@@ -8,6 +8,8 @@ import { affordableFormat, estimateCost } from '../lambda/image/cost';
 import { ENTRY_FRACTION, OriginalCache } from '../lambda/origin/original-cache';
 import { ImageService, type ServiceResponse } from '../lambda/service/image-service';
 import { startEmbeddedS3, type EmbeddedS3 } from '../local/embedded-s3';
+import { SAMPLE_BUCKET } from '../local/samples';
+import { sampleConfig } from '../local/start';
 import { decode, s3Origin, solidImage } from '../tools/harness';
 import { BACKUP_BUCKET, GREEN, RED, UPLOAD, backupOrigin, expectColour } from './helpers/cloudinary-fixture';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from './helpers/fault-proxy';
@@ -22,7 +24,7 @@ let proxy: FaultProxy;
 let now = 1_000_000;
 
 beforeAll(async () => {
-  s3 = await startEmbeddedS3([BUCKET, BACKUP_BUCKET]);
+  s3 = await startEmbeddedS3([BUCKET, BACKUP_BUCKET, SAMPLE_BUCKET]);
   proxy = await startFaultProxy(s3.endpoint);
 });
 
@@ -93,6 +95,17 @@ describe('a srcset burst costs one S3 GET', () => {
     expect((await get(images, '/tr:w-50/burst/two-endpoints.jpg')).status).toBe(200);
     expect((await get(images, '/other/tr:w-40/burst/two-endpoints.jpg')).status).toBe(200);
     expect(reads('burst/two-endpoints.jpg')).toHaveLength(1);
+  });
+});
+
+describe('locally (npm start) the same cache works with the local configuration', () => {
+  it('the sample setup: a burst is one GET', async () => {
+    await s3.put(SAMPLE_BUCKET, 'local/burst.jpg', await solidImage(1000, 650, RED), 'image/jpeg');
+    const images = new ImageService(parseConfig(sampleConfig(proxy.endpoint)));
+    expect(images.originals.maxBytes).toBe(256 * 2 ** 20);
+    const answers = await burst(images, 'local/burst.jpg');
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(reads('local/burst.jpg')).toHaveLength(1);
   });
 });
 
