@@ -11,10 +11,11 @@ import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { parseConfig } from '../lambda/config';
 import { ImageService } from '../lambda/service/image-service';
-import { startEmbeddedS3 } from '../local/embedded-s3';
+import { startEmbeddedS3, type EmbeddedS3 } from '../local/embedded-s3';
 import { createLocalServer, listen } from '../local/server';
 import { s3Origin } from '../tools/harness';
-import { noiseImage } from '../tools/peak-rss';
+import { measureCacheMemory, seedCacheMemoryJob } from '../tools/cache-memory';
+import { largestAllowedInput, noiseImage, type WorstCase } from '../tools/peak-rss';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const LATENCIES = [0, Number(process.env.BENCH_S3_LATENCY_MS ?? 50)];
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
   console.log(`srcset burst: ${(photo.length / 2 ** 20).toFixed(1)} MiB 12 MP JPEG (4000x3000) at w ${WIDTHS.join('/')}, Accept: WebP, ${ROUNDS} interleaved rounds, medians\n`);
   console.log('| S3 latency added | burst | cache of originals | S3 GETs per burst | total ms (median) | ratio |');
   console.log('| --- | --- | --- | --- | --- | --- |');
-  for (const latency of LATENCIES) {
+  for (const latency of ROUNDS > 0 ? LATENCIES : []) {
     proxy.setLatency(latency);
     // Warm-up: one burst each (sharp, the SDK, the connections).
     await burst('off', false);
@@ -112,9 +113,35 @@ async function main(): Promise<void> {
       }
     }
   }
+  if (process.env.BENCH_MEMORY !== '0') await memory(s3);
   for (const service of Object.values(services)) service.close();
   proxy.close();
   await s3.close();
+}
+
+/**
+ * The cache's memory at the default limits (1536 MB function, 1228 MB budget, 256 MB cache): a
+ * fresh process fills the cache, then serves the worst request allowed, with the cache taken out
+ * of the budget (as shipped) and, for comparison, with the render budget left at 1228 MB and the
+ * cache on top (budget 1484 MB, cache 256 MB: what not accounting for the cache would allow).
+ */
+async function memory(s3: EmbeddedS3): Promise<void> {
+  const worst: WorstCase & { limits: { originalCacheMB: number } } = { kind: 'jpeg-progressive', chain: 'rt-45:bl-20:e-contrast,f-jpg', limits: { originalCacheMB: 256 } };
+  const job = await seedCacheMemoryJob(s3, 'bench', worst);
+  const unreserved = await largestAllowedInput({ ...worst, limits: { memoryBudgetMB: 1228 + 256, originalCacheMB: 256 } });
+  await s3.put('bench', 'worst-unreserved', readFileSync(unreserved.file));
+  const reserved = await largestAllowedInput(worst);
+  console.log(`\nmemory: 256 MB of originals cached, then ${worst.chain} on the largest progressive JPEG allowed (VmHWM of a fresh process)\n`);
+  console.log('| render budget | input | status | cached MiB | peak MiB | of the 1228 MiB budget | of the 1536 MB function |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  const runs = [
+    { name: '972 MB (1228 less the cache, as shipped)', side: reserved.side, job: { ...job, limits: { ...job.limits, requestTimeoutMs: 600_000 } } },
+    { name: '1228 MB (the cache not counted)', side: unreserved.side, job: { ...job, key: 'worst-unreserved', limits: { memoryBudgetMB: 1228 + 256, originalCacheMB: 256, requestTimeoutMs: 600_000 } } },
+  ];
+  for (const run of runs) {
+    const r = await measureCacheMemory(run.job);
+    console.log(`| ${run.name} | ${run.side}² | ${r.status} | ${(r.cachedBytes / 2 ** 20).toFixed(0)} | ${r.peakMiB.toFixed(0)} | ${((r.peakMiB / 1228) * 100).toFixed(0)} % | ${((r.peakMiB / 1536) * 100).toFixed(0)} % |`);
+  }
 }
 
 main().catch((error) => {
