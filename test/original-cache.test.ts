@@ -59,6 +59,14 @@ function noiseJpeg(side: number, seed = 0): Promise<Buffer> {
     .toBuffer();
 }
 
+async function until(condition: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 async function burst(images: ImageService, key: string, concurrently = false): Promise<ServiceResponse[]> {
   const one = (w: number) => get(images, `/tr:w-${w},f-jpg/${key}`);
   if (concurrently) return Promise.all(WIDTHS.map(one));
@@ -257,6 +265,31 @@ describe('the Cloudinary backup layout reads through the cache', () => {
     await expectColour((await get(images, url(320))).body, GREEN);
     await expectColour((await get(images, url(640))).body, GREEN);
     expect(reads(`${asset}/1700000000.jpg`)).toHaveLength(1);
+  });
+});
+
+describe('two paths to one key (a Cloudinary version marker and none)', () => {
+  it('an older read that finishes last does not replace the newer bytes', async () => {
+    const key = `${UPLOAD}/race/1600000000.jpg`;
+    await s3.put(BACKUP_BUCKET, key, await solidImage(60, 40, RED), 'image/jpeg');
+    const images = new ImageService(
+      parseConfig({ origins: [backupOrigin(proxy.endpoint, { name: 'backup' })], cache: { originalTtlSeconds: TTL_SECONDS } }),
+      { now: () => now },
+    );
+    // The first read gets its headers and first bytes, then its body is held back.
+    let held = true;
+    proxy.setRules([{ fault: 'stall-body', delayMs: 1500, when: (r) => !r.list && held }]);
+    const older = get(images, '/image/upload/race.jpg');
+    await until(() => reads(key).some((r) => r.status === 200));
+    held = false;
+    proxy.setRules([]);
+    await s3.put(BACKUP_BUCKET, key, await solidImage(60, 40, GREEN), 'image/jpeg');
+    now += 1;
+    await expectColour((await get(images, '/image/upload/v1600000000/race.jpg')).body, GREEN);
+    await expectColour((await older).body, RED);
+    // Within the TTL, the cache holds the newer bytes.
+    await expectColour((await get(images, '/image/upload/race.jpg')).body, GREEN);
+    expect(reads(key)).toHaveLength(2);
   });
 });
 

@@ -98,6 +98,8 @@ export class OriginalCache {
   }
 
   private store(id: string, object: StoredObject, checkedAt: number): void {
+    // A slower call sent earlier (another path to the same key) does not replace newer bytes.
+    if ((this.entries.get(id)?.checkedAt ?? -Infinity) > checkedAt) return;
     this.remove(id);
     const cost = OriginalCache.costOf(object);
     // Without an ETag there is nothing to revalidate with; over the cap it would evict too much.
