@@ -49,7 +49,7 @@ export interface ImageDeliveryProps {
   /**
    * Memory of the function, in MiB (512 at least). More memory also means more CPU for sharp,
    * and a larger memory budget for the cost model (80 % of it, unless the configuration sets
-   * `limits.memoryBudgetMB`).
+   * `limits.memoryBudgetMB`), of which the cache of originals takes `limits.originalCacheMB`.
    * @default 1536
    */
   readonly memorySize?: number;

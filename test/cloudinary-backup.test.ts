@@ -1,6 +1,7 @@
 // README "Serving a Cloudinary backup", the Cloudinary backup layout: a real s3rver (over HTTP) holds a backup bucket.
 
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DEFAULT_CACHE } from '../lambda/config';
 import type { EmbeddedS3 } from '../local/embedded-s3';
 import { parseBackupPath, pastVersionFiles, resolveCloudinaryVersion } from '../lambda/origin/cloudinary-backup';
 import { ResolutionCache } from '../lambda/origin/resolution-cache';
@@ -275,9 +276,12 @@ describe('resolutions are cached briefly, with a bounded size (spec 7)', () => {
     await expectImage(`/counted/image/upload/${id}.png`, GREEN);
     await s3.client.send(new DeleteObjectCommand({ Bucket: BACKUP_BUCKET, Key: `${UPLOAD}/${id}/2.png` }));
     proxy.clear();
+    // The cached original is served for cache.originalTtlSeconds (README "The cache of originals"), then asked for again.
+    now += DEFAULT_CACHE.originalTtlSeconds * 1000;
     await expectImage(`/counted/image/upload/${id}.png`, RED);
     expect(proxy.requests.map((r) => (r.list ? 'list' : 'get'))).toEqual(['get', 'list', 'get']);
     await s3.client.send(new DeleteObjectCommand({ Bucket: BACKUP_BUCKET, Key: `${UPLOAD}/${id}/1.png` }));
+    now += DEFAULT_CACHE.originalTtlSeconds * 1000;
     expect((await harness.get(`/counted/image/upload/${id}.png`)).status).toBe(404);
   });
 

@@ -117,8 +117,10 @@ describe('the limits table', () => {
   it('checks every limit against its range: both ends accepted, one past either refused by name', () => {
     for (const name of LIMIT_NAMES) {
       const { min, max } = LIMITS[name];
+      // The cache of originals comes out of the memory budget: its largest needs the largest budget.
+      const room = name === 'originalCacheMB' ? { memoryBudgetMB: LIMITS.memoryBudgetMB.max } : {};
       expect(parseConfig({ origins: [origin], limits: { [name]: min } }).limits[name]).toBe(min);
-      expect(parseConfig({ origins: [origin], limits: { [name]: max } }).limits[name]).toBe(max);
+      expect(parseConfig({ origins: [origin], limits: { ...room, [name]: max } }).limits[name]).toBe(max);
       for (const wrong of [min - 1, max + 1, min + 0.5]) {
         expect(problemsOf({ origins: [origin], limits: { [name]: wrong } })).toEqual([
           `expected an integer between ${min} and ${max} for limits.${name} but received ${wrong}`,
@@ -129,7 +131,7 @@ describe('the limits table', () => {
 
   it('names the known limits when one is misspelt', () => {
     expect(problemsOf({ origins: [origin], limits: { maxStep: 5 } })).toEqual([
-      'unknown setting limits.maxStep (known: maxOutputDimension, maxInputBytes, maxInputPixels, maxOutputPixels, memoryBudgetMB, ' +
+      'unknown setting limits.maxStep (known: maxOutputDimension, maxInputBytes, maxInputPixels, maxOutputPixels, memoryBudgetMB, originalCacheMB, ' +
         'maxEncodeSeconds, maxAvifPixels, maxSteps, maxChainLength, originTimeoutMs, originRetries, requestTimeoutMs, maxSvgPixels, ' +
         'maxQueuedRenders, maxConcurrentRenders)',
     ]);

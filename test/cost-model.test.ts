@@ -26,8 +26,9 @@ describe('the cost model, checked before the work', () => {
       buckets: [BUCKET],
       config: (s3) => ({
         origins: [s3Origin(s3, { name: 'main', bucket: BUCKET })],
-        // Small limits, so small images reach them: the model is linear in pixels.
-        limits: { maxAvifPixels: 200 * 200, memoryBudgetMB: 160, maxEncodeSeconds: 1 },
+        // Small limits, so small images reach them: the model is linear in pixels. The whole
+        // budget goes to renders (the cache of originals' share has its own test).
+        limits: { maxAvifPixels: 200 * 200, memoryBudgetMB: 160, maxEncodeSeconds: 1, originalCacheMB: 0 },
       }),
       seed: async (s3) => {
         await s3.put(BUCKET, 'photo.jpg', await noise(300, 300, 3, 'jpeg'), 'image/jpeg');

@@ -83,6 +83,8 @@ describe('origins with credentials.source "secret" sign S3 requests with the cur
       },
       config: () => ({
         origins: [{ name: 'secure', type: 's3', bucket: 'secure', endpoint: proxy.endpoint, credentials: { source: 'secret' } }],
+        // Every request signs a GET (the cache of originals would answer the repeats).
+        limits: { originalCacheMB: 0 },
       }),
       deps: { secrets: new SecretStore(ARN, 60_000, client, () => now) },
     });

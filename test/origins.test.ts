@@ -64,8 +64,8 @@ beforeAll(async () => {
           { prefix: '/refusing', origins: ['refusing', 'secondary'] },
         ],
         output: { format: 'auto' },
-        limits: { originTimeoutMs: TIMEOUT_MS, originRetries: RETRIES },
-        // Every request reaches the origins (the resolution cache has its own tests).
+        // Every request reaches the origins (the resolution cache and the cache of originals have their own tests).
+        limits: { originTimeoutMs: TIMEOUT_MS, originRetries: RETRIES, originalCacheMB: 0 },
         cache: { resolutionMaxEntries: 0 },
       };
     },

@@ -26,6 +26,22 @@ export function memoryBudgetFor(memorySizeMB: number): number {
   return Math.floor(memorySizeMB * 0.8);
 }
 
+/** Node, sharp and the service before any image work, in MiB (measured: 85-105); the cost model's baseline. */
+export const PROCESS_BASELINE_MB = 128;
+
+/**
+ * The default `limits.originalCacheMB` for a memory budget: a quarter of what the budget has
+ * above the process's baseline, at most 256 MB (1228 MB → 256; 160 MB → 8; 128 MB → off).
+ */
+export function originalCacheFor(memoryBudgetMB: number): number {
+  return Math.min(256, Math.max(0, Math.floor((memoryBudgetMB - PROCESS_BASELINE_MB) / 4)));
+}
+
+/** What one render may cost by the cost model: the memory budget less what the cache of originals may hold. */
+export function renderBudgetMB(limits: Pick<LimitsConfig, 'memoryBudgetMB' | 'originalCacheMB'>): number {
+  return limits.memoryBudgetMB - limits.originalCacheMB;
+}
+
 /** Every limit, in the order the README lists them and an unknown-setting message names them. */
 export const LIMITS = {
   maxOutputDimension: {
@@ -52,6 +68,12 @@ export const LIMITS = {
   memoryBudgetMB: {
     default: memoryBudgetFor(DEFAULT_FUNCTION_MEMORY_MB), min: 128, max: 10240,
     doc: "peak memory of one request in MB (MiB, as Lambda counts), by the [cost model](#memory-and-time-the-cost-model)'s estimate before the work: 80 % of the default 1536 MB function. Deployed with the CDK construct it follows `memorySize` (80 % of it) unless you set it",
+  },
+  // Held across requests, so it comes out of the budget: a render gets the rest (renderBudgetMB).
+  originalCacheMB: {
+    // Left out, it follows the budget (originalCacheFor); this is its value at the default budget.
+    default: 256, min: 0, max: 5056, defaultText: '256; a quarter of `memoryBudgetMB` above 128 when that is less',
+    doc: 'memory kept for the [cache of recently read originals](#the-cache-of-originals) in MB, taken out of `limits.memoryBudgetMB`: a render is held to the rest (972 MB by default). At most half of the budget above 128 MB; `0` turns the cache off. An original over an eighth of it is not kept',
   },
   maxEncodeSeconds: {
     default: 10, min: 1, max: 900,

@@ -4,7 +4,7 @@
 // configuration will run (the CDK construct asks for the Lambda function's).
 
 import { OUTPUT_FORMATS } from '../request/plan-types';
-import { LIMIT_NAMES, LIMITS, memoryBudgetFor, type LimitsConfig } from './limits';
+import { LIMIT_NAMES, LIMITS, PROCESS_BASELINE_MB, memoryBudgetFor, originalCacheFor, type LimitsConfig } from './limits';
 import {
   DEFAULT_CACHE,
   DEFAULT_OUTPUT,
@@ -464,6 +464,7 @@ export function parseConfig(input: unknown, options: ParseOptions = {}): Afterim
     resolutionTtlSeconds: c.integer(cacheIn.resolutionTtlSeconds, 'cache.resolutionTtlSeconds', 0, 86_400, DEFAULT_CACHE.resolutionTtlSeconds),
     resolutionMaxEntries: c.integer(cacheIn.resolutionMaxEntries, 'cache.resolutionMaxEntries', 0, 1_000_000, DEFAULT_CACHE.resolutionMaxEntries),
     secretTtlSeconds: c.integer(cacheIn.secretTtlSeconds, 'cache.secretTtlSeconds', 0, 86_400, DEFAULT_CACHE.secretTtlSeconds),
+    originalTtlSeconds: c.integer(cacheIn.originalTtlSeconds, 'cache.originalTtlSeconds', 0, 3600, DEFAULT_CACHE.originalTtlSeconds),
   };
 
   const namedTransformations: Record<string, string> = {};
@@ -500,5 +501,26 @@ function parseLimits(c: Checker, written: Record<string, unknown>, memorySizeMB:
     if (value === undefined && fallback === undefined) continue;
     limits[name] = c.integer(value, `limits.${name}`, min, max, fallback ?? min);
   }
+  checkOriginalCache(c, limits as LimitsConfig, limitsIn.originalCacheMB !== undefined);
   return limits as LimitsConfig;
+}
+
+/**
+ * The cache of originals is held across requests, so it comes out of the memory budget and a
+ * render gets the rest: written, it may take at most half of what the budget has above the
+ * process's baseline; left out, it is its default for the budget (originalCacheFor).
+ */
+function checkOriginalCache(c: Checker, limits: LimitsConfig, written: boolean): void {
+  if (!written) {
+    limits.originalCacheMB = originalCacheFor(limits.memoryBudgetMB);
+    return;
+  }
+  const most = Math.floor((limits.memoryBudgetMB - PROCESS_BASELINE_MB) / 2);
+  if (limits.originalCacheMB > most) {
+    c.problems.push(
+      `limits.originalCacheMB (${limits.originalCacheMB} MB) does not fit in limits.memoryBudgetMB (${limits.memoryBudgetMB} MB): ` +
+        `the cache comes out of the budget, and at most ${Math.max(0, most)} MB (half of the budget above the ${PROCESS_BASELINE_MB} MB the process needs) may go to it, ` +
+        'so that a render keeps the rest. Lower limits.originalCacheMB, or raise limits.memoryBudgetMB (in Lambda: the function\'s memorySize)',
+    );
+  }
 }

@@ -148,6 +148,12 @@ export interface CacheConfig {
   resolutionMaxEntries: number;
   /** How long keys read from Secrets Manager are reused before a re-read. @default 300 */
   secretTtlSeconds: number;
+  /**
+   * How long a cached original is served without asking S3 again, counted from the GET that
+   * last vouched for it; after that a conditional GET (304 when unchanged). Its size is
+   * `limits.originalCacheMB`. @default 10
+   */
+  originalTtlSeconds: number;
 }
 
 /** The configuration as written by a user: everything but origins and endpoints has a default. */
@@ -184,6 +190,7 @@ export const DEFAULT_CACHE: CacheConfig = {
   resolutionTtlSeconds: 60,
   resolutionMaxEntries: 10_000,
   secretTtlSeconds: 300,
+  originalTtlSeconds: 10,
 };
 
 /** The file the CDK construct writes beside the Lambda bundle: the validated configuration, read once per cold start. */

@@ -3,7 +3,7 @@
 // then one that fits the budget: a negotiated format steps down (AVIF → WebP → PNG or JPEG);
 // an explicit one that does not fit is a 422 naming what would.
 
-import type { LimitsConfig } from '../config';
+import { PROCESS_BASELINE_MB, renderBudgetMB, type LimitsConfig } from '../config';
 import { limitExceeded } from '../errors';
 import type { OutputOptions, TransformStep } from '../request/plan-types';
 import { accepts, type FormatDecision, type ImageFormat } from './format';
@@ -38,7 +38,18 @@ export interface CostInput {
  */
 
 /** Node, sharp and the service before any image work (measured: 85-105 MiB). */
-const BASE_MIB = 128;
+const BASE_MIB = PROCESS_BASELINE_MB;
+
+/**
+ * The budget a request's estimate is held to, in words: `limits.memoryBudgetMB`, less what
+ * the cache of originals may hold across requests (its bytes are not part of the estimate).
+ */
+function budgetText(limits: LimitsConfig): string {
+  const cache = limits.originalCacheMB;
+  return cache === 0
+    ? `the budget is ${limits.memoryBudgetMB} MB (limits.memoryBudgetMB)`
+    : `the budget is ${renderBudgetMB(limits)} MB (limits.memoryBudgetMB ${limits.memoryBudgetMB} less limits.originalCacheMB ${cache})`;
+}
 
 interface EncoderCoefficients {
   /** Bytes per output pixel: [opaque, with alpha]. */
@@ -235,9 +246,9 @@ function overLimits(estimate: CostEstimate, limits: LimitsConfig): string | unde
   if (estimate.format === 'avif' && estimate.width * estimate.height * estimate.frames > limits.maxAvifPixels) {
     return `${name} output of ${size} is over ${limits.maxAvifPixels} pixels (limits.maxAvifPixels)`;
   }
-  if (estimate.memoryMiB > limits.memoryBudgetMB) {
+  if (estimate.memoryMiB > renderBudgetMB(limits)) {
     const intermediate = estimate.largestIntermediatePixels > estimate.width * estimate.height * estimate.frames ? ` (with intermediate images of ${estimate.largestIntermediatePixels} pixels)` : '';
-    return `${name} output of ${size}${intermediate} would need about ${Math.ceil(estimate.memoryMiB)} MB at peak; the budget is ${limits.memoryBudgetMB} MB (limits.memoryBudgetMB)`;
+    return `${name} output of ${size}${intermediate} would need about ${Math.ceil(estimate.memoryMiB)} MB at peak; ${budgetText(limits)}`;
   }
   if (estimate.encodeSeconds > limits.maxEncodeSeconds) {
     return `${name} output of ${size} would take about ${Math.ceil(estimate.encodeSeconds)} s to encode; the limit is ${limits.maxEncodeSeconds} s (limits.maxEncodeSeconds)`;
@@ -269,7 +280,7 @@ function candidates(request: AffordableFormatRequest, alpha: boolean): ImageForm
 }
 
 /**
- * The output format that keeps the request within `limits.memoryBudgetMB`,
+ * The output format that keeps the request within `limits.memoryBudgetMB` (less the cache of originals),
  * `limits.maxEncodeSeconds` and `limits.maxAvifPixels`. Negotiated formats step down silently
  * (the response still varies on Accept); an explicit format over them, or a request no
  * format can afford (a chain's intermediate images too), is a 422 that says why.
@@ -309,10 +320,10 @@ export function checkSvgFilters(svg: Buffer, drawnPixels: number, limits: Limits
   const primitives = svg.toString('utf8').match(SVG_FILTER_PRIMITIVE)?.length ?? 0;
   if (primitives === 0) return;
   const memoryMiB = BASE_MIB + (svg.length + drawnPixels * 4 * (primitives + 2)) / 2 ** 20;
-  if (memoryMiB > limits.memoryBudgetMB) {
+  if (memoryMiB > renderBudgetMB(limits)) {
     throw limitExceeded(
       `This request is over the cost limits: the SVG's ${primitives} filter primitives, drawn at ${drawnPixels} pixels, would need about ${Math.ceil(memoryMiB)} MB at peak; ` +
-        `the budget is ${limits.memoryBudgetMB} MB (limits.memoryBudgetMB)`,
+        budgetText(limits),
       true,
     );
   }

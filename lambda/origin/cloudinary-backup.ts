@@ -1,13 +1,14 @@
 // The Cloudinary backup layout (`type: cloudinary-backup`, README "Serving a Cloudinary backup"): each upload is stored
 // as `<folder>/<resource_type>/<type>/<public_id>/<version>.<format>`. A URL names the asset, so
-// its versions are listed and one is chosen; the choice is cached briefly, never the bytes.
+// its versions are listed and one is chosen; the choice is cached briefly, the bytes by the
+// cache of originals (original-cache.ts), like any origin's.
 
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { LimitsConfig, OriginConfig } from '../config';
 import { encodeKeyPath, folderPrefix } from './keys';
 import type { ResolutionCache } from './resolution-cache';
-import { getObject, listPage } from './s3';
-import type { Origin, StoredObject } from './types';
+import { listPage } from './s3';
+import type { ObjectReader, Origin, StoredObject } from './types';
 
 /** What a request path asks of the backup. */
 export interface BackupRequest {
@@ -110,6 +111,7 @@ export class CloudinaryBackupOrigin implements Origin {
     private readonly client: S3Client,
     private readonly limits: LimitsConfig,
     private readonly resolutions: ResolutionCache<VersionResolution>,
+    private readonly read: ObjectReader,
   ) {}
 
   async fetch(path: string): Promise<StoredObject | null> {
@@ -138,7 +140,7 @@ export class CloudinaryBackupOrigin implements Origin {
 
     const cached = this.resolutions.get(cacheKey);
     if (cached) {
-      const object = await getObject(this.client, this.config, cached.key, this.limits);
+      const object = await this.read(cached.key);
       if (object) return { ...this.toStoredObject(object, cached, request), resolutionCache: 'hit' };
       // Deleted or replaced since it was cached: forget it and resolve again, once.
       this.resolutions.delete(cacheKey);
@@ -146,7 +148,7 @@ export class CloudinaryBackupOrigin implements Origin {
 
     const resolution = resolveCloudinaryVersion(await this.listVersions(prefix), prefix, request, this.config.exactVersions ?? false);
     if (!resolution) return null;
-    const object = await getObject(this.client, this.config, resolution.key, this.limits);
+    const object = await this.read(resolution.key);
     if (!object) return null;
     this.resolutions.set(cacheKey, resolution);
     return { ...this.toStoredObject(object, resolution, request), resolutionCache: 'miss' };

@@ -1,6 +1,6 @@
 // Concurrent requests for one file share one origin call: the first asks, the others wait for
-// its answer, or its error. Nothing is kept once the call settles: this is not a cache, so a
-// file changed in the bucket is seen by the next request, as without it.
+// its answer, or its error. Nothing is kept once the call settles: keeping recent files is the
+// job of the cache of originals below it (original-cache.ts), with its own freshness rule.
 
 import type { Origin, StoredObject } from './types';
 

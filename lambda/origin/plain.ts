@@ -1,19 +1,16 @@
 // The plain S3 layout (`type: s3`): the object key is `<folder>/<path>`.
 
-import type { S3Client } from '@aws-sdk/client-s3';
-import type { LimitsConfig, OriginConfig } from '../config';
+import type { OriginConfig } from '../config';
 import { plainKey } from './keys';
-import { getObject } from './s3';
-import type { Origin, StoredObject } from './types';
+import type { ObjectReader, Origin, StoredObject } from './types';
 
 export class PlainS3Origin implements Origin {
   constructor(
     readonly config: OriginConfig,
-    private readonly client: S3Client,
-    private readonly limits: LimitsConfig,
+    private readonly read: ObjectReader,
   ) {}
 
   fetch(path: string): Promise<StoredObject | null> {
-    return getObject(this.client, this.config, plainKey(path, this.config), this.limits);
+    return this.read(plainKey(path, this.config));
   }
 }

@@ -8,12 +8,13 @@ import { CloudinaryBackupOrigin, type VersionResolution } from './cloudinary-bac
 import { CoalescingOrigin } from './coalescing';
 import { CopyOnMissOrigin } from './copy-on-miss';
 import { FetchUrlOrigin } from './fetch-url';
+import { OriginalCache } from './original-cache';
 import { PlainS3Origin } from './plain';
 import { OriginPreferenceList } from './preference-list';
 import { ResolutionCache } from './resolution-cache';
 import { createS3Client } from './s3';
 import type { SecretStore } from './secrets';
-import type { Origin } from './types';
+import type { ObjectReader, Origin } from './types';
 import { WebOrigin, type OriginHeaderSource } from './web';
 import type { WebTransport } from './web-fetch';
 
@@ -30,14 +31,21 @@ export interface OriginDependencies {
   background?: BackgroundWork;
 }
 
-export function createOrigin(config: AfterimageConfig, origin: OriginConfig, client: S3Client | undefined, deps: OriginDependencies): Origin {
+export function createOrigin(
+  config: AfterimageConfig,
+  origin: OriginConfig,
+  client: S3Client | undefined,
+  deps: OriginDependencies,
+  originals: OriginalCache,
+): Origin {
+  const read: ObjectReader = (key) => originals.read(client!, origin, key, config.limits);
   switch (origin.type) {
     case 's3':
-      return new PlainS3Origin(origin, client!, config.limits);
+      return new PlainS3Origin(origin, read);
     case 'cloudinary-backup': {
       const { resolutionMaxEntries, resolutionTtlSeconds } = config.cache;
       const resolutions = new ResolutionCache<VersionResolution>(resolutionMaxEntries, resolutionTtlSeconds * 1000, deps.now ?? Date.now);
-      return new CloudinaryBackupOrigin(origin, client!, config.limits, resolutions);
+      return new CloudinaryBackupOrigin(origin, client!, config.limits, resolutions, read);
     }
     case 'web':
       return new WebOrigin(origin, config.limits, headerSource(deps), deps.webTransport ?? {});
@@ -61,17 +69,27 @@ export function copyWriterConfig(target: OriginConfig): OriginConfig {
   return source === 'secret' ? { ...target, credentials: { source: 'default-chain' } } : target;
 }
 
-export function createPreferenceLists(config: AfterimageConfig, deps: OriginDependencies): Map<EndpointConfig, OriginPreferenceList> {
+/** The process's one cache of originals, shared by every origin: its bytes come out of the memory budget (limits.originalCacheMB). */
+export function createOriginalCache(config: AfterimageConfig, deps: OriginDependencies): OriginalCache {
+  return new OriginalCache(config.limits.originalCacheMB * 2 ** 20, config.cache.originalTtlSeconds * 1000, deps.now ?? Date.now);
+}
+
+export function createPreferenceLists(
+  config: AfterimageConfig,
+  deps: OriginDependencies,
+  originals: OriginalCache = createOriginalCache(config, deps),
+): Map<EndpointConfig, OriginPreferenceList> {
   const origins = new Map<string, Origin>();
   const background = deps.background ?? new BackgroundWork();
   const clientFor = (origin: OriginConfig) => deps.createClient?.(origin) ?? createS3Client(origin, { limits: config.limits, secrets: deps.secrets });
   for (const origin of config.origins) {
     const client = origin.type === 's3' || origin.type === 'cloudinary-backup' ? clientFor(origin) : undefined;
-    let built = createOrigin(config, origin, client, deps);
+    let built = createOrigin(config, origin, client, deps, originals);
     const target = origin.copyTo === undefined ? undefined : config.origins.find((o) => o.name === origin.copyTo);
     if (target) built = new CopyOnMissOrigin(built, target, clientFor(copyWriterConfig(target)), background, config.limits);
     // One origin object per configured origin, shared by every endpoint that lists it, so
-    // concurrent requests for one file share one call whichever endpoint they came through.
+    // concurrent requests for one file share one call whichever endpoint they came through; below
+    // it, the cache of originals answers the sequential ones.
     origins.set(origin.name, new CoalescingOrigin(built));
   }
   return new Map(config.endpoints.map((e) => [e, new OriginPreferenceList(e.origins.map((name) => origins.get(name)!))]));

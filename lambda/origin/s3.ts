@@ -150,17 +150,40 @@ function deadline(limits: LimitsConfig): AbortSignal {
   return AbortSignal.timeout(limits.originTimeoutMs * (limits.originRetries + 1) + 2000);
 }
 
+/** What a conditional read answers when the object still has the ETag it was asked with. */
+export const NOT_MODIFIED = 'not-modified';
+
 /** Reads one object, or null when it does not exist. Enforces the input size limit before reading the body. */
-export async function getObject(
+export function getObject(client: S3Client, origin: OriginConfig, key: string, limits: LimitsConfig): Promise<StoredObject | null> {
+  return readObject(client, origin, key, limits) as Promise<StoredObject | null>;
+}
+
+/**
+ * Reads one object unless it still has the ETag `etag` (a GET with If-None-Match): then S3
+ * answers 304 with no body, and this NOT_MODIFIED. Null when it does not exist any more.
+ */
+export function getObjectIfChanged(
   client: S3Client,
   origin: OriginConfig,
   key: string,
   limits: LimitsConfig,
-): Promise<StoredObject | null> {
+  etag: string,
+): Promise<StoredObject | null | typeof NOT_MODIFIED> {
+  return readObject(client, origin, key, limits, etag);
+}
+
+async function readObject(
+  client: S3Client,
+  origin: OriginConfig,
+  key: string,
+  limits: LimitsConfig,
+  ifNoneMatch?: string,
+): Promise<StoredObject | null | typeof NOT_MODIFIED> {
   const signal = deadline(limits);
   const started = performance.now();
   try {
-    const output = await client.send(new GetObjectCommand({ Bucket: origin.bucket, Key: key }), { abortSignal: signal });
+    const command = new GetObjectCommand({ Bucket: origin.bucket, Key: key, ...(ifNoneMatch ? { IfNoneMatch: ifNoneMatch } : {}) });
+    const output = await client.send(command, { abortSignal: signal });
     if (output.ContentLength !== undefined && output.ContentLength > limits.maxInputBytes) {
       (output.Body as { destroy?: () => void } | undefined)?.destroy?.();
       throw limitExceeded(`The stored file is ${output.ContentLength} bytes; the limit is ${limits.maxInputBytes} (limits.maxInputBytes)`);
@@ -169,6 +192,9 @@ export async function getObject(
     return { body, contentType: output.ContentType, lastModified: output.LastModified, etag: output.ETag, key, origin, fetchMs: performance.now() - started };
   } catch (error) {
     if (isNotFound(error)) return null;
+    // S3 answers a matching If-None-Match with 304 and no body (GetObject, "conditional requests");
+    // @aws-sdk/client-s3 3.1175 raises it as an error carrying the status (tested against s3rver 3.7.1).
+    if (ifNoneMatch && (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 304) return NOT_MODIFIED;
     throw originFailure(error, origin);
   }
 }

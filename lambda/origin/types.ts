@@ -28,6 +28,8 @@ export interface StoredObject {
   fetchMs?: number;
   /** Whether a Cloudinary-backup resolution came from its cache, on origins that resolve versions. */
   resolutionCache?: 'hit' | 'miss';
+  /** Whether the bytes came from the cache of originals (a fresh or revalidated entry), where it is on. */
+  originalsCache?: 'hit' | 'miss';
 }
 
 export interface Origin {
@@ -35,3 +37,6 @@ export interface Origin {
   /** The object for an image path, or null when it is not there. Any other failure throws an HttpError. */
   fetch(path: string): Promise<StoredObject | null>;
 }
+
+/** Reads one object of an origin by key (through the cache of originals), or null when it is not there. */
+export type ObjectReader = (key: string) => Promise<StoredObject | null>;

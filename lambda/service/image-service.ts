@@ -17,7 +17,8 @@ import { parseRequestUrl } from '../request/parse-url';
 import { selectSigningKey, verifySignature, type SigningKeyProvider } from '../request/signature';
 import { BackgroundWork } from '../origin/background';
 import type { OriginPreferenceList } from '../origin/preference-list';
-import { createFetchOrigins, createPreferenceLists, type OriginDependencies } from '../origin/registry';
+import type { OriginalCache } from '../origin/original-cache';
+import { createFetchOrigins, createOriginalCache, createPreferenceLists, type OriginDependencies } from '../origin/registry';
 import type { StoredObject } from '../origin/types';
 import { RenderSlots } from './render-slots';
 import { redactUrl, serverTiming, type RequestRecord } from './request-record';
@@ -78,13 +79,16 @@ export class ImageService {
   readonly renderSlots: RenderSlots;
   /** Work after the answer (copies on miss): the Lambda handler waits for it once the response has been sent. */
   readonly background: BackgroundWork;
+  /** The originals recently read, shared by every origin (its bytes are for tests and metrics). */
+  readonly originals: OriginalCache;
 
   constructor(
     readonly config: AfterimageConfig,
     deps: ServiceDependencies = {},
   ) {
     this.background = deps.background ?? new BackgroundWork();
-    this.preferenceLists = createPreferenceLists(config, { ...deps, background: this.background });
+    this.originals = createOriginalCache(config, deps);
+    this.preferenceLists = createPreferenceLists(config, { ...deps, background: this.background }, this.originals);
     this.fetchOrigins = createFetchOrigins(config, deps);
     const secrets = deps.secrets;
     this.signingKey = deps.signingKey ?? (secrets ? async (name) => selectSigningKey(await secrets.get(), name) : undefined);
@@ -183,7 +187,7 @@ export class ImageService {
     const started = performance.now();
     const noted = (stored: StoredObject) => {
       const fetchMs = Math.min(stored.fetchMs ?? 0, performance.now() - started);
-      Object.assign(record, { origin: stored.origin.name, key: stored.key, bytesIn: stored.body.length, resolutionCache: stored.resolutionCache });
+      Object.assign(record, { origin: stored.origin.name, key: stored.key, bytesIn: stored.body.length, resolutionCache: stored.resolutionCache, originalsCache: stored.originalsCache });
       Object.assign(record.timings, { lookup: performance.now() - started - fetchMs, ...(stored.fetchMs === undefined ? {} : { fetch: fetchMs }) });
       return stored;
     };

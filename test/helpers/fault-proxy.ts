@@ -31,6 +31,10 @@ export interface ProxiedRequest {
   list: boolean;
   /** The access key id the request was signed with (SigV4 Credential=...). */
   accessKeyId?: string;
+  /** The status the S3 server answered a forwarded request with, once it has. */
+  status?: number;
+  /** The body bytes the S3 server sent for a forwarded request, once it has finished. */
+  bodyBytes?: number;
 }
 
 export interface FaultRule {
@@ -88,6 +92,10 @@ export async function startFaultProxy(target: string | (() => string), keyIds: R
         { host: targetUrl.hostname, port: targetUrl.port, method: req.method, path: req.url, headers },
         (answer) => {
           if (res.destroyed) return answer.resume();
+          info.status = answer.statusCode;
+          let bodyBytes = 0;
+          answer.on('data', (chunk: Buffer) => { bodyBytes += chunk.length; });
+          answer.on('end', () => { info.bodyBytes = bodyBytes; });
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           if (reset) {
             answer.once('data', (chunk: Buffer) => {
