@@ -122,7 +122,7 @@ describe('the limits table', () => {
   it('names the known limits when one is misspelt', () => {
     expect(problemsOf({ origins: [origin], limits: { maxStep: 5 } })).toEqual([
       'unknown setting limits.maxStep (known: maxOutputDimension, maxInputBytes, maxInputPixels, maxOutputPixels, memoryBudgetMB, ' +
-        'maxEncodeSeconds, maxAvifPixels, maxSteps, maxChainLength, originTimeoutMs, originRetries, requestTimeoutMs, maxSvgPixels, ' +
+        'maxEncodeSeconds, maxAvifPixels, maxSteps, maxChainLength, maxLayers, maxLayerText, originTimeoutMs, originRetries, requestTimeoutMs, maxSvgPixels, ' +
         'maxQueuedRenders, maxConcurrentRenders)',
     ]);
   });

@@ -30,7 +30,8 @@ export function createOrigin(config: AfterimageConfig, origin: OriginConfig, cli
   }
 }
 
-export function createPreferenceLists(config: AfterimageConfig, deps: OriginDependencies): Map<EndpointConfig, OriginPreferenceList> {
+/** Every configured origin, built once (one S3 client each), by name. */
+export function createOrigins(config: AfterimageConfig, deps: OriginDependencies): Map<string, Origin> {
   const origins = new Map<string, Origin>();
   for (const origin of config.origins) {
     const client = deps.createClient?.(origin) ?? createS3Client(origin, { limits: config.limits, secrets: deps.secrets });
@@ -38,5 +39,9 @@ export function createPreferenceLists(config: AfterimageConfig, deps: OriginDepe
     // concurrent requests for one file share one call whichever endpoint they came through.
     origins.set(origin.name, new CoalescingOrigin(createOrigin(config, origin, client, deps)));
   }
+  return origins;
+}
+
+export function createPreferenceLists(config: AfterimageConfig, deps: OriginDependencies, origins = createOrigins(config, deps)): Map<EndpointConfig, OriginPreferenceList> {
   return new Map(config.endpoints.map((e) => [e, new OriginPreferenceList(e.origins.map((name) => origins.get(name)!))]));
 }

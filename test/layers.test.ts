@@ -1,0 +1,303 @@
+// README "Layers" end to end: image and text layers in ImageKit URLs (hand-written and built by
+// ImageKit's JavaScript SDK), sent over HTTP to the real local server in front of a real S3
+// server; every result decoded with sharp and checked pixel by pixel.
+
+import { buildSrc } from '@imagekit/javascript';
+import sharp from 'sharp';
+import { s3Origin, startHarness, type Harness, type HttpResult } from '../tools/harness';
+
+const GREY = [100, 100, 100];
+const RED = [255, 0, 0];
+const BLUE = [0, 0, 255];
+
+interface Decoded {
+  status: number;
+  width: number;
+  height: number;
+  /** RGBA of a pixel (alpha 255 when the image has none). */
+  at(x: number, y: number): number[];
+  /** Pixels that differ from another image of the same size, as a bounding box. */
+  raw: Buffer;
+}
+
+async function decoded(result: HttpResult): Promise<Decoded> {
+  if (result.status !== 200) throw new Error(`expected 200 but received ${result.status}: ${result.headers.get('x-afterimage-error')}`);
+  const { data, info } = await sharp(result.body).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  return {
+    status: result.status,
+    width: info.width,
+    height: info.height,
+    raw: data,
+    at(x, y) {
+      const i = (y * info.width + x) * 4;
+      return [...data.subarray(i, i + 4)];
+    },
+  };
+}
+
+function expectColour(actual: number[], expected: number[], tolerance = 6): void {
+  expected.forEach((value, i) => {
+    if (Math.abs(actual[i] - value) > tolerance) throw new Error(`expected colour ≈ [${expected}] but received [${actual}]`);
+  });
+}
+
+/** The box around every pixel where two same-sized images differ. */
+function changedBox(a: Decoded, b: Decoded): { left: number; top: number; right: number; bottom: number } | undefined {
+  let box: { left: number; top: number; right: number; bottom: number } | undefined;
+  for (let y = 0; y < a.height; y++) {
+    for (let x = 0; x < a.width; x++) {
+      const i = (y * a.width + x) * 4;
+      if (Math.abs(a.raw[i] - b.raw[i]) + Math.abs(a.raw[i + 1] - b.raw[i + 1]) + Math.abs(a.raw[i + 2] - b.raw[i + 2]) > 30) {
+        box = box
+          ? { left: Math.min(box.left, x), top: Math.min(box.top, y), right: Math.max(box.right, x), bottom: Math.max(box.bottom, y) }
+          : { left: x, top: y, right: x, bottom: y };
+      }
+    }
+  }
+  return box;
+}
+
+// --- images, drawn with sharp -----------------------------------------------------------------
+
+/** 200x100 opaque grey. */
+const base = () => sharp({ create: { width: 200, height: 100, channels: 3, background: { r: 100, g: 100, b: 100 } } }).png().toBuffer();
+
+/** 20x20: the left half opaque red, the right half transparent. */
+function logo(colour = { r: 255, g: 0, b: 0 }): Promise<Buffer> {
+  return sharp({ create: { width: 20, height: 20, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+    .composite([{ input: { create: { width: 10, height: 20, channels: 4, background: { ...colour, alpha: 1 } } }, left: 0, top: 0 }])
+    .png()
+    .toBuffer();
+}
+
+let harness: Harness;
+
+beforeAll(async () => {
+  harness = await startHarness({
+    buckets: ['images'],
+    config: (s3) => ({
+      origins: [s3Origin(s3, { name: 'main', bucket: 'images' })],
+      limits: { maxLayers: 3 },
+    }),
+    seed: async (s3) => {
+      await s3.put('images', 'base.png', await base(), 'image/png');
+      await s3.put('images', 'logos/brand.png', await logo(), 'image/png');
+      await s3.put('images', 'blue.png', await sharp({ create: { width: 40, height: 40, channels: 3, background: { r: 0, g: 0, b: 255 } } }).png().toBuffer(), 'image/png');
+    },
+  });
+});
+
+afterAll(() => harness.close());
+
+const get = async (path: string) => decoded(await harness.get(path));
+
+describe('image layers: the layer colour where the layer is, the image elsewhere', () => {
+  test('a layer is centred by default, its transparent part shows the image', async () => {
+    const r = await get('/tr:l-image,i-logos@@brand.png,l-end/base.png');
+    expect([r.width, r.height]).toEqual([200, 100]);
+    expectColour(r.at(95, 50), RED); // logo at 90..109 x 40..59, red on its left half
+    expectColour(r.at(105, 50), GREY); // its transparent half
+    expectColour(r.at(89, 50), GREY);
+    expectColour(r.at(10, 10), GREY);
+  });
+
+  // The 40x40 blue layer on the 200x100 image: where its top-left corner lands for every lfo-.
+  test.each([
+    ['center', 80, 30],
+    ['top', 80, 0],
+    ['bottom', 80, 60],
+    ['left', 0, 30],
+    ['right', 160, 30],
+    ['top_left', 0, 0],
+    ['top_right', 160, 0],
+    ['bottom_left', 0, 60],
+    ['bottom_right', 160, 60],
+  ])('lfo-%s puts the layer at (%i, %i)', async (focus, left, top) => {
+    const r = await get(`/tr:l-image,i-blue.png,lfo-${focus},l-end/base.png`);
+    expectColour(r.at(left, top), BLUE);
+    expectColour(r.at(left + 39, top + 39), BLUE);
+    if (left > 0) expectColour(r.at(left - 1, top), GREY);
+    if (left + 40 < 200) expectColour(r.at(left + 40, top), GREY);
+    if (top > 0) expectColour(r.at(left, top - 1), GREY);
+    if (top + 40 < 100) expectColour(r.at(left, top + 40), GREY);
+  });
+
+  // lx/ly place the left/top edge; with N (negative) the right/bottom edge, from the right/bottom.
+  test.each([
+    ['lx-10,ly-20', 10, 20],
+    ['lx-N10,ly-N20', 200 - 40 - 10, 100 - 40 - 20],
+    ['lx-N0,ly-0', 160, 0],
+    ['lx-30,lfo-bottom', 30, 60], // lfo places the axis lx/ly leave free
+    ['ly-N5,lfo-right', 160, 55],
+  ])('%s puts the layer at (%i, %i)', async (position, left, top) => {
+    const r = await get(`/tr:l-image,i-blue.png,${position},l-end/base.png`);
+    expectColour(r.at(left, top), BLUE);
+    expectColour(r.at(left + 39, top + 39), BLUE);
+    if (left > 0) expectColour(r.at(left - 1, top + 1), GREY);
+    if (top > 0) expectColour(r.at(left + 1, top - 1), GREY);
+    if (left + 40 < 200) expectColour(r.at(left + 40, top + 1), GREY);
+    if (top + 40 < 100) expectColour(r.at(left + 1, top + 40), GREY);
+  });
+
+  test('a layer partly outside the image is cut at its edge', async () => {
+    const r = await get('/tr:l-image,i-blue.png,lx-180,ly-N80,l-end/base.png');
+    expect([r.width, r.height]).toEqual([200, 100]);
+    expectColour(r.at(199, 0), BLUE); // the layer spans x 180..219, y -20..19
+    expectColour(r.at(199, 19), BLUE);
+    expectColour(r.at(199, 20), GREY);
+    expectColour(r.at(179, 5), GREY);
+  });
+
+  test('a layer wholly outside the image leaves it as it is', async () => {
+    const r = await get('/tr:l-image,i-blue.png,lx-500,l-end/base.png');
+    expectColour(r.at(199, 50), GREY);
+  });
+
+  test("the layer's own transformations: w, h, e-grayscale, rt, fl, b", async () => {
+    const sized = await get('/tr:l-image,i-blue.png,w-10,h-20,lfo-top_left,l-end/base.png');
+    expectColour(sized.at(9, 19), BLUE);
+    expectColour(sized.at(10, 5), GREY);
+    expectColour(sized.at(5, 20), GREY);
+    const grey = await get('/tr:l-image,i-logos@@brand.png,e-grayscale,lfo-top_left,l-end/base.png');
+    expectColour(grey.at(2, 2), [54, 54, 54]); // Rec. 709 luma of red: 0.2126 × 255
+    const flipped = await get('/tr:l-image,i-logos@@brand.png,fl-h,lfo-top_left,l-end/base.png');
+    expectColour(flipped.at(2, 2), GREY);
+    expectColour(flipped.at(17, 2), RED);
+    const turned = await get('/tr:l-image,i-logos@@brand.png,rt-90,lfo-top_left,l-end/base.png');
+    expectColour(turned.at(10, 2), RED); // the red left half is now the top half
+    expectColour(turned.at(10, 17), GREY);
+    const bordered = await get('/tr:l-image,i-blue.png,b-5_00FF00,lfo-top_left,l-end/base.png');
+    expectColour(bordered.at(2, 2), [0, 255, 0]);
+    expectColour(bordered.at(10, 10), BLUE);
+    expectColour(bordered.at(49, 49), [0, 255, 0]);
+  });
+
+  test("a layer's own chain: steps separated by ':' inside the layer", async () => {
+    const r = await get('/tr:l-image,i-blue.png,w-20:b-2_00FF00,lfo-top_left,l-end/base.png');
+    expectColour(r.at(0, 0), [0, 255, 0]);
+    expectColour(r.at(10, 10), BLUE);
+    expectColour(r.at(23, 10), [0, 255, 0]);
+    expectColour(r.at(24, 10), GREY);
+  });
+
+  test('o- blends the layer with the image', async () => {
+    const r = await get('/tr:l-image,i-blue.png,o-50,lfo-top_left,l-end/base.png');
+    expectColour(r.at(10, 10), [50, 50, 178], 4); // half blue (0, 0, 255), half grey (100)
+    expectColour(r.at(100, 50), GREY);
+  });
+
+  test('several layers in one step, drawn in order', async () => {
+    const r = await get('/tr:l-image,i-blue.png,lfo-top_left,l-end,l-image,i-logos@@brand.png,lfo-top_left,l-end/base.png');
+    expectColour(r.at(2, 2), RED); // the logo over the blue square
+    expectColour(r.at(15, 2), BLUE); // the logo is transparent there
+    expectColour(r.at(30, 30), BLUE);
+  });
+
+  test("layers in any step of a chain: a later step's resize scales an earlier layer", async () => {
+    const r = await get('/tr:l-image,i-blue.png,lfo-top_left,l-end:w-100:l-image,i-logos@@brand.png,lfo-bottom_right,l-end/base.png');
+    expect([r.width, r.height]).toEqual([100, 50]);
+    expectColour(r.at(5, 5), BLUE); // 40x40 became 20x20
+    expectColour(r.at(25, 5), GREY);
+    expectColour(r.at(84, 45), RED); // the logo at 80..99 x 30..49, red on its left half
+    expectColour(r.at(95, 45), GREY);
+  });
+
+  test('layers in the query form and in a JPEG output', async () => {
+    const r = await get('/base.png?tr=f-jpg,l-image,i-blue.png,lfo-top_left,l-end');
+    expectColour(r.at(20, 20), BLUE, 12);
+    expectColour(r.at(100, 50), GREY, 12);
+  });
+});
+
+describe('layer limits and errors', () => {
+  const error = async (path: string) => {
+    const result = await harness.get(path);
+    return { status: result.status, message: result.headers.get('x-afterimage-error') ?? '' };
+  };
+
+  test.each([
+    ['l-image,i-blue.png/base.png', 'a layer must end with l-end'],
+    ['l-end/base.png', 'l-end closes a layer that was never opened'],
+    ['l-video,i-a.mp4,l-end/base.png', 'there is no layer type "video"'],
+    ['l-image,w-10,l-end/base.png', 'an image layer needs its image'],
+    ['l-image,i-a.png,l-image,i-b.png,l-end,l-end/base.png', 'a layer cannot contain another layer'],
+    ['l-image,i-..@@secret.png,l-end/base.png', 'i must be the layer image path'],
+    ['l-image,i-blue.png,lx-abc,l-end/base.png', 'lx must be an integer'],
+    ['l-image,i-blue.png,lfo-middle,l-end/base.png', 'lfo must be one of center'],
+    ['l-image,i-blue.png,o-0,l-end/base.png', 'o must be an integer from 1 to 100'],
+    ['l-image,i-blue.png,o-101,l-end/base.png', 'o must be an integer from 1 to 100'],
+    ['l-image,i-blue.png,w-abc,l-end/base.png', 'w must be a positive integer'],
+    ['l-image,i-blue.png,q-50,l-end/base.png', '"q" applies to the whole response and cannot be used inside a layer'],
+    ['l-image,i-blue.png,zz-1,l-end/base.png', 'unknown parameter "zz" in an image layer'],
+    ['l-image,i-blue.png,l-end,l-image,i-blue.png,l-end,l-image,i-blue.png,l-end:l-image,i-blue.png,l-end/base.png', 'more than 3 layers; the limit is 3 (limits.maxLayers)'],
+    ['l-image,ie-!!!,l-end/base.png', 'ie must be base64'],
+  ])('tr:%s is a 400 naming it', async (chain, message) => {
+    const r = await error(`/tr:${chain}`);
+    expect(r.status).toBe(400);
+    expect(r.message).toContain(message);
+  });
+
+  test('a missing layer image is a 404 naming it', async () => {
+    const r = await error('/tr:l-image,i-logos@@gone.png,l-end/base.png');
+    expect(r.status).toBe(404);
+    expect(r.message).toContain('layer image "logos/gone.png"');
+  });
+
+  test('a layer image that is not an image is a 422 naming it', async () => {
+    await harness.s3.put('images', 'notes.txt', Buffer.from('not an image'), 'text/plain');
+    const r = await error('/tr:l-image,i-notes.txt,l-end/base.png');
+    expect(r.status).toBe(422);
+    expect(r.message).toContain('layer image "notes.txt" is not an image');
+  });
+
+  test('ie- names the layer image in base64 (standard or URL-safe)', async () => {
+    const path = Buffer.from('logos/brand.png').toString('base64url');
+    const r = await get(`/tr:l-image,ie-${path},lfo-top_left,l-end/base.png`);
+    expectColour(r.at(2, 2), RED);
+  });
+});
+
+describe('the ETag covers the layer images', () => {
+  test('a changed logo changes the ETag, and a request with the old one is answered in full', async () => {
+    await harness.s3.put('images', 'logos/changing.png', await logo(), 'image/png');
+    const path = '/tr:l-image,i-logos@@changing.png,lfo-top_left,l-end/base.png';
+    const before = await harness.get(path);
+    expect(before.status).toBe(200);
+    const etag = before.headers.get('etag')!;
+    expect((await harness.get(path, { 'if-none-match': etag })).status).toBe(304);
+    await harness.s3.put('images', 'logos/changing.png', await logo({ r: 0, g: 255, b: 0 }), 'image/png');
+    const after = await harness.get(path, { 'if-none-match': etag });
+    expect(after.status).toBe(200);
+    expect(after.headers.get('etag')).not.toBe(etag);
+    expectColour((await decoded(after)).at(2, 2), [0, 255, 0]);
+  });
+});
+
+describe("URLs built by ImageKit's JavaScript SDK (@imagekit/javascript)", () => {
+  const overlays: [string, Record<string, unknown>, [number, number], number[]][] = [
+    ['an image at a corner', { type: 'image', input: 'blue.png', position: { focus: 'bottom_right' } }, [190, 90], BLUE],
+    ['an image in a folder, by x and y', { type: 'image', input: '/logos/brand.png', position: { x: 30, y: 40 } }, [35, 45], RED],
+    ['an image with negative x and y', { type: 'image', input: 'blue.png', position: { x: 'N5', y: 'N5' } }, [190, 90], BLUE],
+    ['an image with its own transformation', { type: 'image', input: 'blue.png', position: { focus: 'top_left' }, transformation: [{ width: 10, height: 10 }] }, [9, 9], BLUE],
+    ['an image with a chained transformation', { type: 'image', input: 'blue.png', position: { focus: 'top_left' }, transformation: [{ width: 20 }, { rotation: 90 }] }, [19, 19], BLUE],
+    ['an image in base64', { type: 'image', input: 'logos/brand.png', encoding: 'base64', position: { focus: 'top_left' } }, [2, 2], RED],
+    ['an image with opacity', { type: 'image', input: 'blue.png', position: { focus: 'top_left' }, transformation: [{ opacity: 50 }] }, [5, 5], [50, 50, 178]],
+  ];
+
+  describe.each([
+    ['path', 'path'],
+    ['query', 'query'],
+  ] as const)('in the %s form', (_name, transformationPosition) => {
+    test.each(overlays)('%s', async (_label, overlay, [x, y], colour) => {
+      const url = buildSrc({
+        urlEndpoint: harness.baseUrl,
+        src: '/base.png',
+        transformationPosition,
+        transformation: [{ width: 200 }, { overlay } as never],
+      });
+      const r = await decoded(await harness.get(url.slice(harness.baseUrl.length)));
+      expectColour(r.at(x, y), colour, 4);
+      expectColour(r.at(100, 50 + (y > 50 ? -40 : 40)), GREY);
+    });
+  });
+});
