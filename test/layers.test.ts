@@ -209,6 +209,89 @@ describe('image layers: the layer colour where the layer is, the image elsewhere
   });
 });
 
+describe('text layers', () => {
+  /** The box a text layer's background fills: where it differs from the plain image. */
+  const boxOf = async (chain: string) => {
+    const [plain, drawn] = await Promise.all([get('/base.png'), get(`/tr:${chain}/base.png`)]);
+    return { box: changedBox(plain, drawn)!, drawn };
+  };
+
+  test('text changes pixels only inside its box, in its colour', async () => {
+    const { box: filled } = await boxOf('l-text,i-Hello,fs-20,co-FF0000,bg-0000FF,pa-4,lfo-top_left,l-end');
+    expect(filled.left).toBe(0);
+    expect(filled.top).toBe(0);
+    expect(filled.right).toBeGreaterThan(40); // five glyphs of 20 px and the padding
+    expect(filled.bottom).toBeGreaterThan(20);
+    const { box: text, drawn } = await boxOf('l-text,i-Hello,fs-20,co-FF0000,pa-4,lfo-top_left,l-end');
+    expect(text.left).toBeGreaterThanOrEqual(4);
+    expect(text.top).toBeGreaterThanOrEqual(4);
+    expect(text.right).toBeLessThanOrEqual(filled.right - 4);
+    expect(text.bottom).toBeLessThanOrEqual(filled.bottom - 4);
+    // Some pixel of the text is fully red.
+    let red = 0;
+    for (let y = text.top; y <= text.bottom; y++) for (let x = text.left; x <= text.right; x++) if (drawn.at(x, y)[0] > 240 && drawn.at(x, y)[1] < 20) red += 1;
+    expect(red).toBeGreaterThan(20);
+  });
+
+  test('lx/ly and lfo place a text layer as they place an image layer', async () => {
+    const { box } = await boxOf('l-text,i-Hi,fs-20,bg-0000FF,lx-N10,ly-N10,l-end');
+    expect(box.right).toBe(189);
+    expect(box.bottom).toBe(89);
+    const { box: centred } = await boxOf('l-text,i-Hi,fs-20,bg-0000FF,l-end');
+    expect(Math.abs(centred.left + centred.right - 199)).toBeLessThanOrEqual(1);
+    expect(Math.abs(centred.top + centred.bottom - 99)).toBeLessThanOrEqual(1);
+  });
+
+  test('Pango markup in the text is shown as written, never interpreted', async () => {
+    const markup = Buffer.from('<b>A</b>').toString('base64url');
+    const { box: literal } = await boxOf(`l-text,ie-${markup},fs-20,bg-0000FF,lfo-top_left,l-end`);
+    const { box: plain } = await boxOf('l-text,i-A,fs-20,bg-0000FF,lfo-top_left,l-end');
+    expect(literal.right).toBeGreaterThan(plain.right * 5); // eight glyphs, not one bold A
+  });
+
+  test('w- wraps the text in a box of that width; ia- aligns it there', async () => {
+    const { box: oneLine } = await boxOf('l-text,i-one two three four,fs-16,bg-0000FF,lfo-top_left,l-end');
+    const { box: wrapped } = await boxOf('l-text,i-one two three four,fs-16,w-60,bg-0000FF,lfo-top_left,l-end');
+    expect(wrapped.right).toBe(59);
+    expect(wrapped.bottom).toBeGreaterThan(oneLine.bottom * 2);
+    const { box: left } = await boxOf('l-text,i-ab,fs-16,w-150,ia-left,co-FF0000,lfo-top_left,l-end');
+    const { box: right } = await boxOf('l-text,i-ab,fs-16,w-150,ia-right,co-FF0000,lfo-top_left,l-end');
+    expect(left.left).toBeLessThan(5);
+    expect(right.right).toBeGreaterThan(140);
+    expect(right.left).toBeGreaterThan(100);
+  });
+
+  test('ff- and tg- choose the face: serif, sans, bold and italic draw differently', async () => {
+    const draw = (params: string) => get(`/tr:l-text,i-Type,fs-30,co-000000,lfo-top_left,${params},l-end/base.png`);
+    const [sans, serif, times, bold, italic] = await Promise.all([draw('ff-Arial'), draw('ff-serif'), draw('ff-Times'), draw('tg-b'), draw('tg-i')]);
+    expect(changedBox(sans, serif)).toBeDefined();
+    expect(changedBox(serif, times)).toBeUndefined(); // Times is the built-in serif
+    expect(changedBox(sans, bold)).toBeDefined();
+    expect(changedBox(sans, italic)).toBeDefined();
+  });
+
+  test('o- blends a text layer', async () => {
+    const r = await get('/tr:l-text,i-Hi,fs-20,bg-0000FF,o-50,lfo-top_left,l-end/base.png');
+    expectColour(r.at(0, 0), [50, 50, 178], 4);
+  });
+
+  test.each([
+    [`l-text,i-${'x'.repeat(501)},l-end`, 'the text is 501 characters long; the limit is 500 (limits.maxLayerText)'],
+    ['l-text,fs-20,l-end', 'a text layer needs its text'],
+    ['l-text,i-Hi,ff-Comic,l-end', 'ff must be a configured font (none configured) or one of'],
+    ['l-text,i-Hi,fs-0,l-end', 'fs must be a font size in pixels from 1'],
+    ['l-text,i-Hi,co-nocolour,l-end', 'co must be RRGGBB'],
+    ['l-text,i-Hi,tg-u,l-end', 'tg must be b (bold), i (italic) or b_i'],
+    ['l-text,i-Hi,ia-justify,l-end', 'ia must be one of left, center, right'],
+    ['l-text,i-Hi,pa-1_2_3_4_5,l-end', 'pa must be 1 to 4 paddings'],
+    ['l-text,i-Hi,rt-90,l-end', '"rt" is not supported in a text layer'],
+  ])('tr:%s is a 400 naming it', async (chain, message) => {
+    const result = await harness.get(`/tr:${chain}/base.png`);
+    expect(result.status).toBe(400);
+    expect(result.headers.get('x-afterimage-error')).toContain(message);
+  });
+});
+
 describe('layer limits and errors', () => {
   const error = async (path: string) => {
     const result = await harness.get(path);
@@ -282,6 +365,9 @@ describe("URLs built by ImageKit's JavaScript SDK (@imagekit/javascript)", () =>
     ['an image with a chained transformation', { type: 'image', input: 'blue.png', position: { focus: 'top_left' }, transformation: [{ width: 20 }, { rotation: 90 }] }, [19, 19], BLUE],
     ['an image in base64', { type: 'image', input: 'logos/brand.png', encoding: 'base64', position: { focus: 'top_left' } }, [2, 2], RED],
     ['an image with opacity', { type: 'image', input: 'blue.png', position: { focus: 'top_left' }, transformation: [{ opacity: 50 }] }, [5, 5], [50, 50, 178]],
+    ['a text with a background', { type: 'text', text: 'Sale', position: { focus: 'top_left' }, transformation: [{ fontSize: 20, fontColor: 'FFFFFF', background: '0000FF', padding: 6 }] }, [2, 2], BLUE],
+    ['a text that needs base64', { type: 'text', text: 'Sale, 50% off: today/only', position: { x: 10, y: 10 }, transformation: [{ fontSize: 12, background: 'FF0000', width: 80, innerAlignment: 'left', typography: 'b', fontFamily: 'Open Sans', padding: 4 }] }, [11, 11], RED],
+    ['a text at negative x and y', { type: 'text', text: 'Hi', position: { x: 'N0', y: 'N0' }, transformation: [{ fontSize: 20, background: 'FF0000', padding: '2_4' }] }, [198, 98], RED],
   ];
 
   describe.each([
