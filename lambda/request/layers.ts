@@ -101,6 +101,8 @@ const LAYER_KEYS: ReadonlyMap<string, LayerKey> = new Map<string, LayerKey>([
   ['ly', layerKey('both', positionAccepts, parsePosition, (layer, v) => { layer.y = v; })],
   ['lfo', layerKey('both', `one of ${LAYER_FOCI.join(', ')}`, (v) => parseOneOf(v, LAYER_FOCI), (layer, v) => { layer.focus = v; })],
   ['o', layerKey('both', "an integer from 1 to 100 (the layer's opacity in %)", (v) => parseIntegerIn(v, 1, 100), (layer, v) => { layer.opacity = v; })],
+  // ImageKit's other layer modes (multiply, cutout, cutter, displace) are not supported.
+  ['lm', layerKey('image', 'under: the layer is drawn under the image, showing where the image is transparent (what Cloudinary\'s u_ becomes)', (v) => (v === 'under' ? true : undefined), (layer, v) => { layer.under = v; })],
   ['fs', layerKey('text', (ctx) => `a font size in pixels from 1 to ${ctx.limits.maxOutputDimension}`, (v, ctx) => parseIntegerIn(v, 1, ctx.limits.maxOutputDimension), (layer, v) => { layer.fontSize = v; })],
   ['ff', layerKey(
     'text',
