@@ -181,3 +181,18 @@ describe("the Lambda target (the CDK construct's rules)", () => {
     ]);
   });
 });
+
+describe('fonts (README "Layers")', () => {
+  it('names a font file in an origin; the leading slash of its path is dropped', () => {
+    const config = parseConfig({ origins: [origin], fonts: { brand: { origin: 'images', path: '/fonts/Brand.ttf' } } });
+    expect(config.fonts).toEqual({ brand: { origin: 'images', path: 'fonts/Brand.ttf' } });
+  });
+
+  it('refuses an unknown origin, a bad name and unknown keys, naming each', () => {
+    expect(problemsOf({ origins: [origin], fonts: { 'my font': { origin: 'nope', path: 'a.ttf', size: 3 } } })).toEqual([
+      'expected letters, digits, "-" or "_" for the name fonts.my font but received "my font"',
+      'unknown setting fonts.my font.size (known: origin, path)',
+      'expected the name of an origin (images) for fonts.my font.origin but received "nope"',
+    ]);
+  });
+});

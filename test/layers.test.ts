@@ -2,8 +2,11 @@
 // ImageKit's JavaScript SDK), sent over HTTP to the real local server in front of a real S3
 // server; every result decoded with sharp and checked pixel by pixel.
 
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { buildSrc } from '@imagekit/javascript';
 import sharp from 'sharp';
+import { fontFamilyName } from '../lambda/image/fonts';
 import { s3Origin, startHarness, type Harness, type HttpResult } from '../tools/harness';
 
 const GREY = [100, 100, 100];
@@ -70,6 +73,20 @@ function logo(colour = { r: 255, g: 0, b: 0 }): Promise<Buffer> {
     .toBuffer();
 }
 
+/**
+ * DejaVu Sans Mono renamed "Afterimage Brand" (a name of the same length, in every name record):
+ * no system font has that family, so only the configured file can draw it.
+ */
+function brandFont(): Buffer {
+  const file = readFileSync(path.join(path.dirname(require.resolve('dejavu-fonts-ttf/package.json')), 'ttf', 'DejaVuSansMono.ttf'));
+  const rename = (from: Buffer, to: Buffer) => {
+    for (let i = file.indexOf(from); i >= 0; i = file.indexOf(from, i + 1)) to.copy(file, i);
+  };
+  rename(Buffer.from('DejaVu Sans Mono', 'utf16le').swap16(), Buffer.from('Afterimage Brand', 'utf16le').swap16());
+  rename(Buffer.from('DejaVu Sans Mono', 'latin1'), Buffer.from('Afterimage Brand', 'latin1'));
+  return file;
+}
+
 let harness: Harness;
 
 beforeAll(async () => {
@@ -78,9 +95,11 @@ beforeAll(async () => {
     config: (s3) => ({
       origins: [s3Origin(s3, { name: 'main', bucket: 'images' })],
       limits: { maxLayers: 3 },
+      fonts: { brand: { origin: 'main', path: 'fonts/Brand.ttf' }, broken: { origin: 'main', path: 'fonts/none.ttf' } },
     }),
     seed: async (s3) => {
       await s3.put('images', 'base.png', await base(), 'image/png');
+      await s3.put('images', 'fonts/Brand.ttf', brandFont(), 'font/ttf');
       await s3.put('images', 'logos/brand.png', await logo(), 'image/png');
       await s3.put('images', 'blue.png', await sharp({ create: { width: 40, height: 40, channels: 3, background: { r: 0, g: 0, b: 255 } } }).png().toBuffer(), 'image/png');
     },
@@ -270,6 +289,29 @@ describe('text layers', () => {
     expect(changedBox(sans, italic)).toBeDefined();
   });
 
+  test('ff-<name> draws with a font configured in an origin, read from its file', async () => {
+    expect(fontFamilyName(brandFont())).toBe('Afterimage Brand');
+    const draw = (font: string) => get(`/tr:l-text,i-illi WWMM,fs-30,co-000000,lfo-top_left,ff-${font},l-end/base.png`);
+    const [sans, brand] = await Promise.all([draw('sans'), draw('brand')]);
+    expect(changedBox(sans, brand)).toBeDefined();
+    // A monospaced font: the narrow letters take as much room as the wide ones.
+    const { box: brandBox } = await boxOf('l-text,i-iiii,fs-30,bg-0000FF,lfo-top_left,ff-brand,l-end');
+    const { box: sansBox } = await boxOf('l-text,i-iiii,fs-30,bg-0000FF,lfo-top_left,ff-sans,l-end');
+    expect(brandBox.right).toBeGreaterThan(sansBox.right * 1.5);
+  });
+
+  test('a configured font missing from its origin is a 502 naming it, not cached', async () => {
+    const result = await harness.get('/tr:l-text,i-Hi,ff-broken,l-end/base.png');
+    expect(result.status).toBe(502);
+    expect(result.headers.get('x-afterimage-error')).toContain('The font "broken" (fonts.broken) is not in origin "main" at "fonts/none.ttf"');
+  });
+
+  test('a text too large for the memory budget is refused before it is drawn', async () => {
+    const result = await harness.get(`/tr:l-text,i-${'W'.repeat(500)},fs-4000,l-end/base.png`);
+    expect(result.status).toBe(422);
+    expect(result.headers.get('x-afterimage-error')).toContain('limits.memoryBudgetMB');
+  });
+
   test('o- blends a text layer', async () => {
     const r = await get('/tr:l-text,i-Hi,fs-20,bg-0000FF,o-50,lfo-top_left,l-end/base.png');
     expectColour(r.at(0, 0), [50, 50, 178], 4);
@@ -278,7 +320,7 @@ describe('text layers', () => {
   test.each([
     [`l-text,i-${'x'.repeat(501)},l-end`, 'the text is 501 characters long; the limit is 500 (limits.maxLayerText)'],
     ['l-text,fs-20,l-end', 'a text layer needs its text'],
-    ['l-text,i-Hi,ff-Comic,l-end', 'ff must be a configured font (none configured) or one of'],
+    ['l-text,i-Hi,ff-Comic,l-end', 'ff must be a configured font (brand, broken) or one of'],
     ['l-text,i-Hi,fs-0,l-end', 'fs must be a font size in pixels from 1'],
     ['l-text,i-Hi,co-nocolour,l-end', 'co must be RRGGBB'],
     ['l-text,i-Hi,tg-u,l-end', 'tg must be b (bold), i (italic) or b_i'],
