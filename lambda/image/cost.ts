@@ -109,15 +109,17 @@ function readsSourceWhole(step: TransformStep): boolean {
 }
 
 /**
- * Bytes a layer holds while it is drawn: an image layer's decoded input and its result (both
- * RGBA); a text layer's coverage mask and RGBA box, from an upper bound of its size (glyphs at
- * most 0.7 em wide and 1.3 em high).
+ * Bytes a layer holds while it is drawn, over what the image holds: an image layer's decoded
+ * image, every image its own steps hold, its result and the part of it cut to the image (RGBA,
+ * 4 bytes a pixel each); a text layer's coverage mask and RGBA box, from an upper bound of its
+ * size (glyphs at most 0.7 em wide and 1.3 em high), 5 bytes a pixel.
  */
-function layerBytes(layer: Layer, input: CostInput): number {
+function layerBytes(layer: Layer, input: CostInput, width: number, height: number): number {
   if (layer.type === 'image') {
     const size = input.layers?.get(layer.path) ?? { width: input.width, height: input.height };
     const walk = walkSteps({ ...input, ...size, hasAlpha: true, layers: undefined }, layer.steps, false);
-    return size.width * size.height * 4 + Math.max(...walk.buffers, walk.width * walk.height * 4);
+    const result = walk.width * walk.height;
+    return (size.width * size.height + result + Math.min(result, width * height)) * 4 + walk.buffers.reduce((sum, bytes) => sum + (bytes / 3) * 4, 0);
   }
   const [top, right, bottom, left] = layer.padding;
   const textPixels = [...layer.text].length * Math.ceil(layer.fontSize * 0.7) * Math.ceil(layer.fontSize * 1.3);
@@ -194,7 +196,7 @@ function walkSteps(input: CostInput, steps: readonly TransformStep[], animated: 
     if (step.layers?.length) {
       // The result so far is materialised, then held with every layer of the step while they are composited.
       hold();
-      buffers.push(step.layers.reduce((sum, layer) => sum + layerBytes(layer, input), 0));
+      buffers.push(step.layers.reduce((sum, layer) => sum + layerBytes(layer, input, width, height), 0));
     }
     if (index < steps.length - 1) hold();
   });
