@@ -87,6 +87,12 @@ function brandFont(): Buffer {
   return file;
 }
 
+/** A 200x100 GIF of three grey frames. */
+function animatedGif(): Promise<Buffer> {
+  const data = Buffer.alloc(200 * 300 * 3, 100);
+  return sharp(data, { raw: { width: 200, height: 300, channels: 3, pageHeight: 100 } }).gif({ delay: 100 }).toBuffer();
+}
+
 let harness: Harness;
 
 beforeAll(async () => {
@@ -101,6 +107,9 @@ beforeAll(async () => {
       await s3.put('images', 'base.png', await base(), 'image/png');
       await s3.put('images', 'fonts/Brand.ttf', brandFont(), 'font/ttf');
       await s3.put('images', 'logos/brand.png', await logo(), 'image/png');
+      await s3.put('images', 'grey.jpg', await sharp({ create: { width: 200, height: 100, channels: 3, background: { r: 100, g: 100, b: 100 } } }).toColourspace('b-w').jpeg().toBuffer(), 'image/jpeg');
+      await s3.put('images', 'logo.svg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20"><rect width="10" height="20" fill="#ff0000"/></svg>'), 'image/svg+xml');
+      await s3.put('images', 'spinner.gif', await animatedGif(), 'image/gif');
       await s3.put('images', 'blue.png', await sharp({ create: { width: 40, height: 40, channels: 3, background: { r: 0, g: 0, b: 255 } } }).png().toBuffer(), 'image/png');
     },
   });
@@ -219,6 +228,28 @@ describe('image layers: the layer colour where the layer is, the image elsewhere
     expectColour(r.at(25, 5), GREY);
     expectColour(r.at(84, 45), RED); // the logo at 80..99 x 30..49, red on its left half
     expectColour(r.at(95, 45), GREY);
+  });
+
+  test('a colour layer on a greyscale image keeps its colour', async () => {
+    const r = await get('/tr:l-image,i-blue.png,lfo-top_left,l-end/grey.jpg');
+    expectColour(r.at(20, 20), BLUE, 12);
+    expectColour(r.at(100, 50), GREY, 12);
+  });
+
+  test('an SVG layer image is drawn at the size its own steps ask', async () => {
+    const r = await get('/tr:l-image,i-logo.svg,w-40,lfo-top_left,l-end/base.png');
+    expectColour(r.at(15, 35), RED);
+    expectColour(r.at(25, 10), GREY);
+    expectColour(r.at(45, 10), GREY);
+  });
+
+  test('an animation with a layer is rendered on its first frame, the layer on it', async () => {
+    const response = await harness.get('/tr:f-gif,l-image,i-blue.png,lfo-top_left,l-end/spinner.gif');
+    expect((await sharp(response.body).metadata()).pages ?? 1).toBe(1);
+    const r = await decoded(response);
+    expect([r.width, r.height]).toEqual([200, 100]);
+    expectColour(r.at(20, 20), BLUE, 12);
+    expectColour(r.at(100, 50), GREY, 12);
   });
 
   test('layers in the query form and in a JPEG output', async () => {
