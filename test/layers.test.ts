@@ -208,6 +208,28 @@ describe('image layers: the layer colour where the layer is, the image elsewhere
     expectColour(r.at(24, 10), GREY);
   });
 
+  test('i-ik_canvas is a solid colour block: bg, w×h (the image\'s size by default), with its own steps', async () => {
+    const block = await get('/tr:l-image,i-ik_canvas,bg-00FF00,w-30,h-20,lfo-top_left,l-end/base.png');
+    expectColour(block.at(29, 19), [0, 255, 0]);
+    expectColour(block.at(30, 19), GREY);
+    expectColour(block.at(29, 20), GREY);
+    const tint = await get('/tr:l-image,i-ik_canvas,bg-0000FF50,l-end/base.png');
+    expectColour(tint.at(0, 0), [50, 50, 178], 4);
+    expectColour(tint.at(199, 99), [50, 50, 178], 4);
+    const half = await get('/tr:l-image,i-ik_canvas,bg-00FF00,w-0.5,h-0.5,r-max,lfo-top_left,l-end/base.png');
+    expectColour(half.at(50, 25), [0, 255, 0]); // 100x50, rounded into an ellipse
+    expectColour(half.at(1, 1), GREY);
+    expectColour(half.at(100, 25), GREY);
+  });
+
+  test('lxc/lyc place the layer by its centre', async () => {
+    const r = await get('/tr:l-image,i-blue.png,lxc-30,lyc-40,l-end/base.png');
+    expectColour(r.at(10, 20), BLUE); // 10..49 x 20..59
+    expectColour(r.at(49, 59), BLUE);
+    expectColour(r.at(9, 30), GREY);
+    expectColour(r.at(50, 30), GREY);
+  });
+
   test('o- blends the layer with the image', async () => {
     const r = await get('/tr:l-image,i-blue.png,o-50,lfo-top_left,l-end/base.png');
     expectColour(r.at(10, 10), [50, 50, 178], 4); // half blue (0, 0, 255), half grey (100)
@@ -387,6 +409,8 @@ describe('layer limits and errors', () => {
     ['l-image,i-blue.png,zz-1,l-end/base.png', 'unknown parameter "zz" in an image layer'],
     ['l-image,i-blue.png,l-end,l-image,i-blue.png,l-end,l-image,i-blue.png,l-end:l-image,i-blue.png,l-end/base.png', 'more than 3 layers; the limit is 3 (limits.maxLayers)'],
     ['l-image,ie-!!!,l-end/base.png', 'ie must be base64'],
+    ['l-image,i-ik_canvas,w-10,l-end/base.png', 'a solid colour layer needs its colour, bg-<colour>'],
+    ['l-image,i-blue.png,lx-10,lxc-10,l-end/base.png', 'give lx (an edge) or lxc (the centre) of the layer, not both'],
   ])('tr:%s is a 400 naming it', async (chain, message) => {
     const r = await error(`/tr:${chain}`);
     expect(r.status).toBe(400);
@@ -440,6 +464,8 @@ describe("URLs built by ImageKit's JavaScript SDK (@imagekit/javascript)", () =>
     ['an image with opacity', { type: 'image', input: 'blue.png', position: { focus: 'top_left' }, transformation: [{ opacity: 50 }] }, [5, 5], [50, 50, 178]],
     ['a text with a background', { type: 'text', text: 'Sale', position: { focus: 'top_left' }, transformation: [{ fontSize: 20, fontColor: 'FFFFFF', background: '0000FF', padding: 6 }] }, [2, 2], BLUE],
     ['a text that needs base64', { type: 'text', text: 'Sale, 50% off: today/only', position: { x: 10, y: 10 }, transformation: [{ fontSize: 12, background: 'FF0000', width: 80, innerAlignment: 'left', typography: 'b', fontFamily: 'Open Sans', padding: 4 }] }, [11, 11], RED],
+    ['a solid colour block', { type: 'solidColor', color: '00FF00', position: { focus: 'top_left' }, transformation: [{ width: 30, height: 30 }] }, [29, 29], [0, 255, 0]],
+    ['an image placed by its centre', { type: 'image', input: 'blue.png', position: { xCenter: 30, yCenter: 30 } }, [49, 49], BLUE],
     ['a text at negative x and y', { type: 'text', text: 'Hi', position: { x: 'N0', y: 'N0' }, transformation: [{ fontSize: 20, background: 'FF0000', padding: '2_4' }] }, [198, 98], RED],
   ];
 

@@ -116,7 +116,10 @@ function readsSourceWhole(step: TransformStep): boolean {
  */
 function layerBytes(layer: Layer, input: CostInput, width: number, height: number): number {
   if (layer.type === 'image') {
-    const size = input.layers?.get(layer.path) ?? { width: input.width, height: input.height };
+    // A solid colour layer is the size its first step names (the image's by default).
+    const side = (dimension: TransformStep['width'], of: number) => (dimension && 'px' in dimension ? dimension.px : of);
+    const canvas = layer.canvas ? { width: side(layer.steps[0]?.width, width), height: side(layer.steps[0]?.height, height) } : undefined;
+    const size = canvas ?? input.layers?.get(layer.path) ?? { width: input.width, height: input.height };
     const walk = walkSteps({ ...input, ...size, hasAlpha: true, layers: undefined }, layer.steps, false);
     const result = walk.width * walk.height;
     return (size.width * size.height + result + Math.min(result, width * height)) * 4 + walk.buffers.reduce((sum, bytes) => sum + (bytes / 3) * 4, 0);

@@ -5,7 +5,7 @@
 import sharp from 'sharp';
 import { badRequest } from '../errors';
 import { TRANSPARENT, type Colour } from '../request/colour';
-import type { ImageLayer, Layer, LayerPlacement, TextLayer, TransformStep } from '../request/plan-types';
+import type { Dimension, ImageLayer, Layer, LayerPlacement, TextLayer, TransformStep } from '../request/plan-types';
 import { withinDeadline } from './deadline';
 import { faceFor } from './fonts';
 import { materialise, settle, type ImageState } from './state';
@@ -20,8 +20,33 @@ interface Pixels {
 
 type ApplyStep = (state: ImageState, step: TransformStep) => Promise<ImageState>;
 
+/** The side of a solid colour layer: pixels, a share of the image's side, or the image's side. */
+function canvasSide(dimension: Dimension | undefined, side: number): number {
+  if (!dimension) return side;
+  return 'px' in dimension ? dimension.px : Math.max(1, Math.round(dimension.fraction * side));
+}
+
+/** `i-ik_canvas`: a block of the first step's `bg`, `w`×`h`; the rest of its steps run on it. */
+async function canvasPixels(layer: ImageLayer, state: ImageState, applyStep: ApplyStep): Promise<Pixels> {
+  const [{ width, height, background, ...rest }, ...later] = layer.steps;
+  const size = { width: canvasSide(width, state.width), height: canvasSide(height, state.height) };
+  checkLayerSize('a solid colour layer', size.width, size.height, state);
+  let layerState: ImageState = {
+    ...state,
+    image: sharp({ create: { ...size, channels: 4, background: sharpColour(background ?? TRANSPARENT) } }),
+    ...size,
+    frames: 1,
+    hasAlpha: true,
+    animated: false,
+    pending: 'none',
+  };
+  for (const step of [rest, ...later]) layerState = await applyStep(await materialise(layerState), step);
+  return rgba(layerState.image, state);
+}
+
 /** Runs an image layer's own steps on its image (first frame only), as the pipeline runs a chain. */
 async function imageLayerPixels(layer: ImageLayer, state: ImageState, applyStep: ApplyStep): Promise<Pixels> {
+  if (layer.canvas) return canvasPixels(layer, state, applyStep);
   const source = state.layerAssets?.images.get(layer.path);
   if (!source) throw new Error(`layer image "${layer.path}" was not read`); // the service reads every one before the render
   const { bytes, input } = source;
@@ -96,7 +121,7 @@ async function textLayerPixels(layer: TextLayer, state: ImageState): Promise<Pix
   const inBox = layer.align === 'left' ? 0 : layer.align === 'right' ? boxWidth - info.width : Math.floor((boxWidth - info.width) / 2);
   const width = boxWidth + left + right;
   const height = info.height + top + bottom;
-  checkLayerSize(width, height, state);
+  checkLayerSize('a text layer', width, height, state);
   const background = layer.background ?? TRANSPARENT;
   const box = sharp({ create: { width, height, channels: 4, background: sharpColour(background) } }).composite([
     { input: glyphs, raw: { width: info.width, height: info.height, channels: 4 }, left: left + inBox, top },
@@ -107,10 +132,10 @@ async function textLayerPixels(layer: TextLayer, state: ImageState): Promise<Pix
 const sharpColour = (c: Colour) => ({ r: c.r, g: c.g, b: c.b, alpha: c.alpha });
 
 /** A layer as large as an output: the same limits (a text box can grow with its text and padding). */
-function checkLayerSize(width: number, height: number, state: ImageState): void {
+function checkLayerSize(what: string, width: number, height: number, state: ImageState): void {
   const { maxOutputDimension, maxOutputPixels } = state.limits;
   if (width > maxOutputDimension || height > maxOutputDimension || width * height > maxOutputPixels) {
-    throw badRequest(`Invalid transformation: a text layer would be ${width}x${height}; the limit is ${maxOutputDimension} per side and ${maxOutputPixels} pixels (limits.maxOutputDimension, limits.maxOutputPixels)`);
+    throw badRequest(`Invalid transformation: ${what} would be ${width}x${height}; the limit is ${maxOutputDimension} per side and ${maxOutputPixels} pixels (limits.maxOutputDimension, limits.maxOutputPixels)`);
   }
 }
 
@@ -123,17 +148,18 @@ function applyOpacity(pixels: Pixels, opacity: number | undefined): void {
 /**
  * Where a layer's top-left corner goes on a `width`×`height` image. `lx`/`ly` place an edge: the
  * left (top) one from the image's left (top), or, negative, the right (bottom) one from the image's
- * right (bottom). An axis without them follows `lfo` (centre by default).
+ * right (bottom). `lxc`/`lyc` place its centre. An axis without them follows `lfo` (centre by default).
  */
 export function layerOrigin(placement: LayerPlacement, width: number, height: number, layerWidth: number, layerHeight: number): { left: number; top: number } {
   const focus = placement.focus ?? 'center';
-  const axis = (offset: number | undefined, size: number, layerSize: number, start: boolean, end: boolean) => {
+  const axis = (offset: number | undefined, centre: number | undefined, size: number, layerSize: number, start: boolean, end: boolean) => {
     if (offset !== undefined) return offset < 0 || Object.is(offset, -0) ? size - layerSize + offset : offset;
+    if (centre !== undefined) return centre - Math.floor(layerSize / 2);
     return start ? 0 : end ? size - layerSize : Math.round((size - layerSize) / 2);
   };
   return {
-    left: axis(placement.x, width, layerWidth, focus.endsWith('left'), focus.endsWith('right')),
-    top: axis(placement.y, height, layerHeight, focus.startsWith('top'), focus.startsWith('bottom')),
+    left: axis(placement.x, placement.xCenter, width, layerWidth, focus.endsWith('left'), focus.endsWith('right')),
+    top: axis(placement.y, placement.yCenter, height, layerHeight, focus.startsWith('top'), focus.startsWith('bottom')),
   };
 }
 

@@ -99,6 +99,8 @@ const LAYER_KEYS: ReadonlyMap<string, LayerKey> = new Map<string, LayerKey>([
   ['ie', layerKey('both', 'base64 of the layer image path (l-image) or of the text (l-text)', (v, _ctx, layer) => parseInput(decodeBase64Text(v), layer), assignInput)],
   ['lx', layerKey('both', positionAccepts, parsePosition, (layer, v) => { layer.x = v; })],
   ['ly', layerKey('both', positionAccepts, parsePosition, (layer, v) => { layer.y = v; })],
+  ['lxc', layerKey('both', (ctx) => `an integer from 0 to ${ctx.limits.maxOutputDimension}: the layer's centre from the left edge`, (v, ctx) => parseIntegerIn(v, 0, ctx.limits.maxOutputDimension), (layer, v) => { layer.xCenter = v; })],
+  ['lyc', layerKey('both', (ctx) => `an integer from 0 to ${ctx.limits.maxOutputDimension}: the layer's centre from the top edge`, (v, ctx) => parseIntegerIn(v, 0, ctx.limits.maxOutputDimension), (layer, v) => { layer.yCenter = v; })],
   ['lfo', layerKey('both', `one of ${LAYER_FOCI.join(', ')}`, (v) => parseOneOf(v, LAYER_FOCI), (layer, v) => { layer.focus = v; })],
   ['o', layerKey('both', "an integer from 1 to 100 (the layer's opacity in %)", (v) => parseIntegerIn(v, 1, 100), (layer, v) => { layer.opacity = v; })],
   // ImageKit's other layer modes (multiply, cutout, cutter, displace) are not supported.
@@ -128,6 +130,9 @@ const TYPOGRAPHY: ReadonlyMap<string, { bold: boolean; italic: boolean }> = new 
   ['b_i', { bold: true, italic: true }],
   ['i_b', { bold: true, italic: true }],
 ]);
+
+/** `i-ik_canvas`: ImageKit's solid colour layer, of the colour `bg` names. */
+const CANVAS = 'ik_canvas';
 
 /** Step parameters that describe the response, not pixels: they have no meaning inside a layer. */
 const NOT_IN_LAYER = new Set(['q', 'f', 'pr', 'lo', 'md', 'cp', 'orig', 'di', 'n']);
@@ -168,8 +173,17 @@ function parseLayer(param: RawParameter, ctx: ParameterContext): Layer {
     if (Object.keys(draft.step).length > 0) steps.push(draft.step);
   }
   const opening = `l-${type}`;
+  for (const [edge, centre] of [['lx', 'lxc'], ['ly', 'lyc']] as const) {
+    if (layer[edge === 'lx' ? 'x' : 'y'] !== undefined && layer[centre === 'lxc' ? 'xCenter' : 'yCenter'] !== undefined) {
+      throw badRequest(`Invalid transformation "${opening}": give ${edge} (an edge) or ${centre} (the centre) of the layer, not both`);
+    }
+  }
   if (type === 'image') {
     if (layer.path === undefined) throw badRequest(`Invalid transformation "${opening}": an image layer needs its image, i-<path> (with "@@" for "/") or ie-<base64 path>`);
+    if (layer.path === CANVAS) {
+      if (steps[0]?.background === undefined) throw badRequest(`Invalid transformation "${opening},i-${CANVAS}": a solid colour layer needs its colour, bg-<colour>, in its first step`);
+      return { ...(layer as ImageLayer), canvas: true, steps };
+    }
     return { ...(layer as ImageLayer), steps };
   }
   if (layer.text === undefined) throw badRequest(`Invalid transformation "${opening}": a text layer needs its text, i-<text> or ie-<base64 text>`);

@@ -89,6 +89,9 @@ export interface LayerPlacement {
   /** `lx`/`ly`: the layer's left/top edge from the image's left/top; negative: its right/bottom edge from the image's right/bottom. */
   x?: number;
   y?: number;
+  /** `lxc`/`lyc`: the layer's centre, from the image's left/top edge (instead of `lx`/`ly`). */
+  xCenter?: number;
+  yCenter?: number;
   /** `lfo-`: the axes that have no `lx`/`ly` (center by default). */
   focus?: LayerFocus;
   /** `o-`: 1-100, the layer's alpha multiplied by it. */
@@ -101,6 +104,8 @@ export interface ImageLayer extends LayerPlacement {
   type: 'image';
   /** The layer image's path in the endpoint's origins. */
   path: string;
+  /** `i-ik_canvas`: no image is read; a block of the first step's `bg`, `w`×`h` (the image's size by default). */
+  canvas?: true;
   /** The layer's own steps (never layers of its own). */
   steps: TransformStep[];
 }

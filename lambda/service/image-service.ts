@@ -178,7 +178,7 @@ export class ImageService {
     const layers = plan.steps.flatMap((step) => step.layers ?? []);
     if (layers.length === 0) return undefined;
     const origins = this.preferenceLists.get(plan.endpoint)!;
-    const paths = [...new Set(layers.flatMap((layer) => (layer.type === 'image' ? [layer.path] : [])))];
+    const paths = [...new Set(layers.flatMap((layer) => (layer.type === 'image' && !layer.canvas ? [layer.path] : [])))];
     const images = await Promise.all(
       paths.map(async (path): Promise<[string, LayerImage, string]> => {
         const stored = await origins.find(path);
