@@ -370,6 +370,13 @@ describe('text layers', () => {
     expectColour(r.at(0, 0), [50, 50, 178], 4);
   });
 
+  test('odd texts are drawn or refused, never a crash: spaces, newlines, emoji, right-to-left, one long word', async () => {
+    for (const text of [' ', '\n\n', 'a\tb', '😀 ok', 'שלום עולם', 'x'.repeat(400), '&lt;&#0;', '\u0001\u0002']) {
+      const result = await harness.get(`/tr:l-text,ie-${Buffer.from(text).toString('base64url')},fs-16,w-50,l-end/base.png`);
+      expect([text, result.status]).toEqual([text, 200]);
+    }
+  });
+
   test.each([
     [`l-text,i-${'x'.repeat(501)},l-end`, 'the text is 501 characters long; the limit is 500 (limits.maxLayerText)'],
     ['l-text,fs-20,l-end', 'a text layer needs its text'],

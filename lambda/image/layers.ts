@@ -95,12 +95,31 @@ async function textLayerPixels(layer: TextLayer, state: ImageState): Promise<Pix
   if (!font) throw new Error(`font "${layer.font}" was not loaded`); // the plan only names known fonts
   const face = faceFor(font, layer.bold, layer.italic);
   const style = `${layer.bold ? ' Bold' : ''}${layer.italic ? ' Italic' : ''}`;
+  const markup = escapeMarkup(layer.text);
+  // Pango draws nothing for blank text (libvips refuses it): the box is then its padding alone.
+  const glyphs = markup.trim() === '' ? { data: Buffer.alloc(0), info: { width: 0, height: 0 } } : await drawGlyphs(markup, `${face.family}${style} ${layer.fontSize}`, face.file, layer, state);
+  const { info } = glyphs;
+  const [top, right, bottom, left] = layer.padding;
+  const boxWidth = Math.max(info.width, layer.wrapWidth ?? 0);
+  const inBox = layer.align === 'left' ? 0 : layer.align === 'right' ? boxWidth - info.width : Math.floor((boxWidth - info.width) / 2);
+  const width = boxWidth + left + right;
+  const height = info.height + top + bottom;
+  if (width === 0 || height === 0) return { data: Buffer.alloc(0), width, height };
+  checkLayerSize('a text layer', width, height, state);
+  const background = layer.background ?? TRANSPARENT;
+  const box = sharp({ create: { width, height, channels: 4, background: sharpColour(background) } });
+  if (info.width === 0) return rgba(box, state);
+  return rgba(box.composite([{ input: glyphs.data, raw: { width: info.width, height: info.height, channels: 4 }, left: left + inBox, top }]), state);
+}
+
+/** Pango's coverage mask of the text, in the text colour: RGBA. */
+async function drawGlyphs(markup: string, font: string, fontfile: string, layer: TextLayer, state: ImageState): Promise<{ data: Buffer; info: { width: number; height: number } }> {
   // At 72 dpi a point is a pixel: `fs-` is the font size in pixels.
   const text = sharp({
     text: {
-      text: escapeMarkup(layer.text),
-      font: `${face.family}${style} ${layer.fontSize}`,
-      fontfile: face.file,
+      text: markup,
+      font,
+      fontfile,
       dpi: 72,
       align: PANGO_ALIGN[layer.align],
       wrap: 'word-char',
@@ -109,24 +128,14 @@ async function textLayerPixels(layer: TextLayer, state: ImageState): Promise<Pix
   });
   const { data: mask, info } = await withinDeadline(text.extractChannel(0), state.deadline).raw().toBuffer({ resolveWithObject: true });
   const { colour } = layer;
-  const glyphs = Buffer.alloc(info.width * info.height * 4);
+  const data = Buffer.alloc(info.width * info.height * 4);
   for (let i = 0; i < info.width * info.height; i++) {
-    glyphs[i * 4] = colour.r;
-    glyphs[i * 4 + 1] = colour.g;
-    glyphs[i * 4 + 2] = colour.b;
-    glyphs[i * 4 + 3] = Math.round(mask[i] * colour.alpha);
+    data[i * 4] = colour.r;
+    data[i * 4 + 1] = colour.g;
+    data[i * 4 + 2] = colour.b;
+    data[i * 4 + 3] = Math.round(mask[i] * colour.alpha);
   }
-  const [top, right, bottom, left] = layer.padding;
-  const boxWidth = Math.max(info.width, layer.wrapWidth ?? 0);
-  const inBox = layer.align === 'left' ? 0 : layer.align === 'right' ? boxWidth - info.width : Math.floor((boxWidth - info.width) / 2);
-  const width = boxWidth + left + right;
-  const height = info.height + top + bottom;
-  checkLayerSize('a text layer', width, height, state);
-  const background = layer.background ?? TRANSPARENT;
-  const box = sharp({ create: { width, height, channels: 4, background: sharpColour(background) } }).composite([
-    { input: glyphs, raw: { width: info.width, height: info.height, channels: 4 }, left: left + inBox, top },
-  ]);
-  return rgba(box, state);
+  return { data, info: { width: info.width, height: info.height } };
 }
 
 const sharpColour = (c: Colour) => ({ r: c.r, g: c.g, b: c.b, alpha: c.alpha });

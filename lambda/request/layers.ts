@@ -161,6 +161,7 @@ function parseLayer(param: RawParameter, ctx: ParameterContext): Layer {
         const keys = [...LAYER_KEYS].filter(([, k]) => k.on !== 'image').map(([name]) => name);
         throw badRequest(`Invalid transformation "${inner.raw}": "${inner.key}" is not supported in a text layer (supported: ${keys.join(', ')})`);
       }
+      if (inner.key === 'n') throw badRequest(`Invalid transformation "${inner.raw}": a named transformation cannot be used inside a layer`);
       if (NOT_IN_LAYER.has(inner.key)) throw badRequest(`Invalid transformation "${inner.raw}": "${inner.key}" applies to the whole response and cannot be used inside a layer`);
       const definition = PARAMETERS.get(inner.key);
       if (!definition) {
@@ -191,8 +192,7 @@ function parseLayer(param: RawParameter, ctx: ParameterContext): Layer {
   if (length > ctx.limits.maxLayerText) {
     throw badRequest(`Invalid transformation "${opening}": the text is ${length} characters long; the limit is ${ctx.limits.maxLayerText} (limits.maxLayerText)`);
   }
-  const { steps: _unused, ...text } = layer as TextLayer & { steps?: unknown };
-  return text;
+  return layer as TextLayer;
 }
 
 /** `l-image,…,l-end` / `l-text,…,l-end`: one layer, drawn over the step's result. */
