@@ -4,7 +4,7 @@
 
 import { badRequest } from '../errors';
 import type { RawParameter } from './chain';
-import { COLOUR_ACCEPTS, parseColour, TRANSPARENT } from './colour';
+import { COLOUR_ACCEPTS, parseColour, type Colour } from './colour';
 import { checkStep, invalidParameter, parseIntegerIn, parseNumber, parseOneOf, PARAMETERS, type ParameterContext, type ParameterDefinition } from './parameters';
 import { LAYER_FOCI, TEXT_ALIGNMENTS, type ImageLayer, type Layer, type PlanDraft, type TextLayer, type TransformStep } from './plan-types';
 
@@ -20,6 +20,8 @@ const FONT_ALIASES: ReadonlyMap<string, 'sans' | 'serif'> = new Map([
   ...'serif dejavuserif times timesnewroman timesroman georgia garamond ebgaramond palatino baskerville librebaskerville cambria merriweather lora playfairdisplay ptserif notoserif sourceserifpro sourceserif4 ibmplexserif crimsontext' .split(' ').map((n) => [n, 'serif'] as const),
 ]);
 
+/** Default `co-`. */
+const BLACK: Colour = { r: 0, g: 0, b: 0, alpha: 1 };
 /** Default `fs-`, in pixels. */
 export const DEFAULT_FONT_SIZE = 14;
 /** Most pixels of padding on one side of a text layer (`pa-`). */
@@ -147,7 +149,7 @@ function parseLayer(param: RawParameter, ctx: ParameterContext): Layer {
   }
   const layer: LayerDraft = type === 'image'
     ? { type, steps: [] }
-    : { type, fontSize: DEFAULT_FONT_SIZE, font: 'sans', bold: false, italic: false, colour: { ...TRANSPARENT, alpha: 1 }, padding: [0, 0, 0, 0], align: 'center' };
+    : { type, fontSize: DEFAULT_FONT_SIZE, font: 'sans', bold: false, italic: false, colour: BLACK, padding: [0, 0, 0, 0], align: 'center' };
   const steps: TransformStep[] = [];
   for (const rawStep of param.layer) {
     const draft: PlanDraft = { step: {}, output: {}, request: { original: false }, given: new Map() };
