@@ -100,11 +100,13 @@ beforeAll(async () => {
     buckets: ['images'],
     config: (s3) => ({
       origins: [s3Origin(s3, { name: 'main', bucket: 'images' })],
-      limits: { maxLayers: 3 },
+      limits: { maxLayers: 3, maxInputBytes: 600_000 },
       fonts: { brand: { origin: 'main', path: 'fonts/Brand.ttf' }, broken: { origin: 'main', path: 'fonts/none.ttf' } },
     }),
     seed: async (s3) => {
       await s3.put('images', 'base.png', await base(), 'image/png');
+      // Noise does not compress: about 1 MB, over limits.maxInputBytes (the fonts stay under it).
+      await s3.put('images', 'huge.png', await sharp({ create: { width: 600, height: 600, channels: 3, background: 'grey', noise: { type: 'gaussian', mean: 128, sigma: 60 } } }).png().toBuffer(), 'image/png');
       await s3.put('images', 'fonts/Brand.ttf', brandFont(), 'font/ttf');
       await s3.put('images', 'logos/brand.png', await logo(), 'image/png');
       await s3.put('images', 'grey.jpg', await sharp({ create: { width: 200, height: 100, channels: 3, background: { r: 100, g: 100, b: 100 } } }).toColourspace('b-w').jpeg().toBuffer(), 'image/jpeg');
@@ -435,6 +437,12 @@ describe('layer limits and errors', () => {
     const r = await error('/tr:l-image,i-notes.txt,l-end/base.png');
     expect(r.status).toBe(422);
     expect(r.message).toContain('layer image "notes.txt" is not an image');
+  });
+
+  test('a layer image obeys the input limits: over limits.maxInputBytes is a 422 naming it', async () => {
+    const r = await error('/tr:l-image,i-huge.png,l-end/base.png');
+    expect(r.status).toBe(422);
+    expect(r.message).toMatch(/^ELIMIT - The layer image "huge.png": .*limits\.maxInputBytes/);
   });
 
   test('ie- names the layer image in base64 (standard or URL-safe)', async () => {

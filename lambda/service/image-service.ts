@@ -181,14 +181,10 @@ export class ImageService {
     const paths = [...new Set(layers.flatMap((layer) => (layer.type === 'image' && !layer.canvas ? [layer.path] : [])))];
     const images = await Promise.all(
       paths.map(async (path): Promise<[string, LayerImage, string]> => {
-        const stored = await origins.find(path);
+        const named = (error: unknown) => (error instanceof HttpError ? new HttpError(error.code, `The layer image "${path.slice(0, 200)}": ${error.message}`, error.noStore) : error);
+        const stored = await origins.find(path).catch((error) => Promise.reject(named(error)));
         if (!stored) throw notFound(`No origin of this endpoint has the layer image "${path.slice(0, 200)}"`);
-        let input: Awaited<ReturnType<typeof inspectInput>>;
-        try {
-          input = await inspectInput(stored.body, this.config.limits);
-        } catch (error) {
-          throw error instanceof HttpError ? new HttpError(error.code, `The layer image "${path.slice(0, 200)}": ${error.message}`, error.noStore) : error;
-        }
+        const input = await inspectInput(stored.body, this.config.limits).catch((error) => Promise.reject(named(error)));
         if (!input) throw unreadable(`The layer image "${path.slice(0, 200)}" is not an image`);
         return [path, { bytes: stored.body, input }, JSON.stringify([stored.origin.name, stored.key, stored.etag ?? String(stored.body.length), stored.lastModified?.toISOString()])];
       }),
