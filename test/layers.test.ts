@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { buildSrc } from '@imagekit/javascript';
+import { buildSrc, buildTransformationString } from '@imagekit/javascript';
 import sharp from 'sharp';
 import { fontFamilyName } from '../lambda/image/fonts';
 import { s3Origin, startHarness, type Harness, type HttpResult } from '../tools/harness';
@@ -483,6 +483,18 @@ describe("URLs built by ImageKit's JavaScript SDK (@imagekit/javascript)", () =>
     ['an image placed by its centre', { type: 'image', input: 'blue.png', position: { xCenter: 30, yCenter: 30 } }, [49, 49], BLUE],
     ['a text at negative x and y', { type: 'text', text: 'Hi', position: { x: 'N0', y: 'N0' }, transformation: [{ fontSize: 20, background: 'FF0000', padding: '2_4' }] }, [198, 98], RED],
   ];
+
+  test('buildTransformationString: an image overlay and a text overlay in two steps of a chain, as a tr= value', async () => {
+    const chain = buildTransformationString([
+      { width: 200, overlay: { type: 'image', input: 'blue.png', position: { focus: 'top_left' } } } as never,
+      { overlay: { type: 'text', text: 'Hi there', position: { focus: 'bottom_right' }, transformation: [{ fontSize: 16, background: 'FF0000', padding: 3 }] } } as never,
+    ]);
+    expect(chain).toMatch(/^w-200,l-image,i-blue\.png,lfo-top_left,l-end:l-text,i-Hi%20there,lfo-bottom_right,fs-16,bg-FF0000,pa-3,l-end$/);
+    const r = await get(`/base.png?tr=${chain}`);
+    expectColour(r.at(5, 5), BLUE);
+    expectColour(r.at(198, 98), RED);
+    expectColour(r.at(100, 50), GREY);
+  });
 
   describe.each([
     ['path', 'path'],
