@@ -1,19 +1,14 @@
 // The core every adapter calls: URL → request plan → origin lookup → image pipeline → response.
 // It knows nothing of Lambda events or node:http; the handler and the local server adapt to it.
 
-import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
-import * as nodePath from 'node:path';
+import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
 import packageJson from '../../package.json';
 import type { AfterimageConfig, EndpointConfig } from '../config';
-import { HttpError, methodNotAllowed, notFound, originFailed, unreadable } from '../errors';
+import { HttpError, methodNotAllowed, notFound, unreadable } from '../errors';
 import { affordableFormat, checkSvgFilters } from '../image/cost';
 import { deadlineExceeded, type Deadline } from '../image/deadline';
-import { builtInFonts, fontFamilyName, type FontFaces } from '../image/fonts';
 import { CONTENT_TYPES, chooseFormat, formatWishOf } from '../image/format';
-import type { LayerAssets, LayerImage } from '../image/layer-assets';
 import { inspectInput, renderImage } from '../image/pipeline';
 import { svgScale } from '../image/svg';
 import { buildPlan, type RequestPlan } from '../request/plan';
@@ -21,7 +16,8 @@ import { parseRequestUrl } from '../request/parse-url';
 import { selectSigningKey, verifySignature, type SigningKeyProvider } from '../request/signature';
 import type { OriginPreferenceList } from '../origin/preference-list';
 import { createOrigins, createPreferenceLists, type OriginDependencies } from '../origin/registry';
-import type { Origin, StoredObject } from '../origin/types';
+import type { StoredObject } from '../origin/types';
+import { LayerAssetReader, type ReadLayerAssets } from './layer-assets';
 import { RenderSlots } from './render-slots';
 import { SANDBOX_CSP, canonicalLink, errorResponse, etagMatches, makeEtag, type ServiceResponse } from './respond';
 
@@ -71,9 +67,7 @@ export interface ServiceDependencies extends OriginDependencies {
 
 export class ImageService {
   private readonly preferenceLists: Map<EndpointConfig, OriginPreferenceList>;
-  private readonly origins: Map<string, Origin>;
-  /** Configured fonts (`fonts`), read from their origin once per process. */
-  private readonly fonts = new Map<string, Promise<{ faces: FontFaces; version: string }>>();
+  private readonly layerAssets: LayerAssetReader;
   private readonly signingKey?: SigningKeyProvider;
   private readonly now: () => number;
   /** Bounds the renders running at once in this process; the rest queue. */
@@ -83,8 +77,9 @@ export class ImageService {
     readonly config: AfterimageConfig,
     deps: ServiceDependencies = {},
   ) {
-    this.origins = createOrigins(config, deps);
-    this.preferenceLists = createPreferenceLists(config, deps, this.origins);
+    const origins = createOrigins(config, deps);
+    this.preferenceLists = createPreferenceLists(config, deps, origins);
+    this.layerAssets = new LayerAssetReader(config, origins);
     const secrets = deps.secrets;
     this.signingKey = deps.signingKey ?? (secrets ? async (name) => selectSigningKey(await secrets.get(), name) : undefined);
     this.now = deps.now ?? Date.now;
@@ -140,7 +135,7 @@ export class ImageService {
     const plan = buildPlan(parsed, this.config);
     await verifySignature(parsed, this.signingKey, this.now());
     const { stored, fallback } = await this.lookup(plan);
-    const layers = await this.layerAssets(plan);
+    const layers = await this.layerAssets.read(plan, this.preferenceLists.get(plan.endpoint)!);
     const response = await this.respond(plan, stored, request, head, deadline, layers);
     const cacheControl = this.limitedCacheControl(parsed.expires, fallback);
     if (cacheControl) response.headers['cache-control'] = cacheControl;
@@ -170,68 +165,13 @@ export class ImageService {
     throw notFound(`No origin of this endpoint has "${plan.path.slice(0, 200)}"`);
   }
 
-  /**
-   * The layer images (from the endpoint's origins, as the image itself) and the fonts the plan's
-   * layers use, and their versions for the ETag. A missing layer image is a 404 naming it.
-   */
-  private async layerAssets(plan: RequestPlan): Promise<{ assets: LayerAssets; versions: string[] } | undefined> {
-    const layers = plan.steps.flatMap((step) => step.layers ?? []);
-    if (layers.length === 0) return undefined;
-    const origins = this.preferenceLists.get(plan.endpoint)!;
-    const paths = [...new Set(layers.flatMap((layer) => (layer.type === 'image' && !layer.canvas ? [layer.path] : [])))];
-    const images = await Promise.all(
-      paths.map(async (path): Promise<[string, LayerImage, string]> => {
-        const named = (error: unknown) => (error instanceof HttpError ? new HttpError(error.code, `The layer image "${path.slice(0, 200)}": ${error.message}`, error.noStore) : error);
-        const stored = await origins.find(path).catch((error) => Promise.reject(named(error)));
-        if (!stored) throw notFound(`No origin of this endpoint has the layer image "${path.slice(0, 200)}"`);
-        const input = await inspectInput(stored.body, this.config.limits).catch((error) => Promise.reject(named(error)));
-        if (!input) throw unreadable(`The layer image "${path.slice(0, 200)}" is not an image`);
-        return [path, { bytes: stored.body, input }, JSON.stringify([stored.origin.name, stored.key, stored.etag ?? String(stored.body.length), stored.lastModified?.toISOString()])];
-      }),
-    );
-    const fontNames = [...new Set(layers.flatMap((layer) => (layer.type === 'text' ? [layer.font] : [])))];
-    const fonts = await Promise.all(fontNames.map(async (name): Promise<[string, FontFaces, string]> => {
-      const builtIn = builtInFonts().get(name);
-      if (builtIn) return [name, builtIn, name];
-      const { faces, version } = await this.configuredFont(name);
-      return [name, faces, version];
-    }));
-    return {
-      assets: { images: new Map(images.map(([path, image]) => [path, image])), fonts: new Map(fonts.map(([name, faces]) => [name, faces])) },
-      versions: [...images.map(([path, , version]) => `${path}=${version}`), ...fonts.map(([name, , version]) => `font ${name}=${version}`)],
-    };
-  }
-
-  /** A configured font, read from its origin and written to a file Pango can load, once per process. */
-  private configuredFont(name: string): Promise<{ faces: FontFaces; version: string }> {
-    let font = this.fonts.get(name);
-    if (!font) {
-      const { origin: originName, path } = this.config.fonts![name];
-      font = (async () => {
-        const stored = await this.origins.get(originName)!.fetch(path);
-        if (!stored) throw originFailed(`The font "${name}" (fonts.${name}) is not in origin "${originName}" at "${path}"`);
-        const family = fontFamilyName(stored.body);
-        if (!family) throw originFailed(`The font "${name}" (fonts.${name}) at "${path}" is not a TrueType or OpenType font`);
-        const hash = createHash('sha256').update(stored.body).digest('hex').slice(0, 32);
-        const dir = nodePath.join(tmpdir(), 'afterimage-fonts');
-        const file = nodePath.join(dir, `${hash}${nodePath.extname(path).toLowerCase() === '.otf' ? '.otf' : '.ttf'}`);
-        await mkdir(dir, { recursive: true });
-        await writeFile(file, stored.body);
-        return { faces: { regular: { file, family } }, version: hash };
-      })();
-      this.fonts.set(name, font);
-      font.catch(() => this.fonts.delete(name)); // read again by the next request
-    }
-    return font;
-  }
-
   private async respond(
     plan: RequestPlan,
     stored: StoredObject,
     request: ServiceRequest,
     head: boolean,
     deadline: Deadline,
-    layers?: { assets: LayerAssets; versions: string[] },
+    layers?: ReadLayerAssets,
   ): Promise<ServiceResponse> {
     const headers: Record<string, string> = {
       'cache-control': stored.immutable ? 'public, max-age=31536000, immutable' : this.config.output.cacheControl,
