@@ -267,6 +267,17 @@ describe('image layers: the layer colour where the layer is, the image elsewhere
     expectColour(r.at(45, 10), GREY);
   });
 
+  test('an SVG image with a layer is drawn, not served as stored (the layer would be lost)', async () => {
+    await harness.s3.put('images', 'base.svg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100"><rect width="200" height="100" fill="#646464"/></svg>'), 'image/svg+xml');
+    const response = await harness.get('/tr:l-image,i-blue.png,lfo-top_left,l-end/base.svg', { accept: 'image/webp,*/*' });
+    expect(response.headers.get('content-type')).toBe('image/webp');
+    expect(response.headers.get('vary')).toBe('Accept');
+    const r = await decoded(response);
+    expectColour(r.at(20, 20), BLUE, 12);
+    expectColour(r.at(100, 50), GREY, 12);
+    expect((await harness.get('/tr:w-100/base.svg')).headers.get('content-type')).toBe('image/svg+xml'); // without layers, as stored
+  });
+
   test('an animation with a layer is rendered on its first frame, the layer on it', async () => {
     const response = await harness.get('/tr:f-gif,l-image,i-blue.png,lfo-top_left,l-end/spinner.gif');
     expect((await sharp(response.body).metadata()).pages ?? 1).toBe(1);

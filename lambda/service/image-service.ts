@@ -199,7 +199,8 @@ export class ImageService {
       formatWish: formatWishOf(stored.requestedExtension, stored.storedFormat),
       configured: this.config.output.format,
       accept: request.headers.accept,
-      input,
+      // An SVG with layers is drawn, never served as stored: it is chosen a format as a PNG is.
+      input: layers && input.format === 'svg' ? { ...input, format: 'png' } : input,
     });
     if (wanted.negotiated) headers.vary = 'Accept';
     // Within the cost limits before the work, and before the ETag, which names the format. An
