@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { CONFIG_FILE_NAME } from '../lambda/config/schema';
 import { PLAYGROUND_FILE_NAME } from '../lambda/playground/signed-access';
+import { BUILT_IN_FONT_FILES } from '../lambda/image/fonts';
 
 /** The package root: the folder holding lib/ and lambda/, wherever the package is installed. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..');
@@ -107,10 +108,22 @@ export function lambdaNodejsBundling(configFile: string, withPlayground = false)
       afterBundling: (inputDir: string, outputDir: string) => [
         `cp ${shellQuote(path.join(inputDir, path.relative(PACKAGE_ROOT, configFile)))} ${shellQuote(path.join(outputDir, CONFIG_FILE_NAME))}`,
         ...(withPlayground ? [`cp ${shellQuote(path.join(inputDir, 'lambda', 'playground', 'index.html'))} ${shellQuote(path.join(outputDir, PLAYGROUND_FILE_NAME))}`] : []),
+        ...fontCommands(inputDir, outputDir),
         ...pruneCommands(outputDir),
       ],
     },
   };
+}
+
+/**
+ * The text layers' built-in fonts (lambda/image/fonts.ts) and their licence, copied into
+ * `fonts/` beside the bundle: Lambda's Node.js image has no fonts of its own.
+ */
+export function fontCommands(inputDir: string, outputDir: string): string[] {
+  const packageDir = path.dirname(require.resolve('dejavu-fonts-ttf/package.json'));
+  const files = [...BUILT_IN_FONT_FILES.map((file) => path.join(packageDir, 'ttf', file)), path.join(packageDir, 'LICENSE')];
+  const sources = files.map((file) => shellQuote(path.join(inputDir, path.relative(PACKAGE_ROOT, file))));
+  return [`mkdir -p ${shellQuote(path.join(outputDir, 'fonts'))}`, `cp ${sources.join(' ')} ${shellQuote(path.join(outputDir, 'fonts'))}`];
 }
 
 /**

@@ -25,6 +25,15 @@ export function badgeSvg(size: number): string {
 </svg>`;
 }
 
+/** A wordmark on a transparent background (PNG with alpha): the sample watermark for layers. */
+export function logoSvg(width: number, height: number): string {
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">
+  <rect x="0" y="0" width="${height}" height="${height}" rx="${height * 0.2}" fill="#0f172a"/>
+  <path d="M${height * 0.2} ${height * 0.8} L${height * 0.5} ${height * 0.2} L${height * 0.8} ${height * 0.8} Z" fill="#fde047"/>
+  <rect x="${height * 1.2}" y="${height * 0.3}" width="${width - height * 1.3}" height="${height * 0.4}" rx="${height * 0.2}" fill="#ffffff" fill-opacity="0.9"/>
+</svg>`;
+}
+
 export async function seedSamples(s3: EmbeddedS3): Promise<string[]> {
   const landscape = await sharp(Buffer.from(landscapeSvg(1600, 1067))).jpeg({ quality: 85 }).toBuffer();
   const portrait = await sharp(Buffer.from(landscapeSvg(800, 1200))).jpeg({ quality: 85 }).toBuffer();
@@ -33,6 +42,7 @@ export async function seedSamples(s3: EmbeddedS3): Promise<string[]> {
     ['products/landscape.jpg', landscape, 'image/jpeg'],
     ['products/portrait.jpg', portrait, 'image/jpeg'],
     ['brand/badge.png', badge, 'image/png'],
+    ['brand/logo.png', await sharp(Buffer.from(logoSvg(480, 120))).png().toBuffer(), 'image/png'],
     ['brand/logo.svg', Buffer.from(badgeSvg(200)), 'image/svg+xml'],
     ['docs/readme.txt', Buffer.from('Not an image: served as stored.\n'), 'text/plain'],
   ];
@@ -96,4 +106,5 @@ export const CLOUDINARY_EXAMPLES: [url: string, what: string][] = [
   [`/${SAMPLE_CLOUD}/image/upload/v1600000000/products/sneaker.jpg`, 'an explicit old version (exactVersions): the red one'],
   [`/${SAMPLE_CLOUD}/image/upload/c_pad,b_rgb:f1f5f9,h_300,w_300/sample.png`, 'one version stored as PNG and JPEG: the PNG'],
   [`/${SAMPLE_CLOUD}/tr:w-200,r-max/image/upload/brand/badge.png`, 'ImageKit parameters on the same endpoint'],
+  [`/${SAMPLE_CLOUD}/image/upload/w_600/l_brand:badge/c_scale,w_120/fl_layer_apply,g_south_east,x_20,y_20/v1/products/sneaker.jpg`, 'a Cloudinary layer: the badge, from the same backup, in the corner'],
 ];

@@ -112,6 +112,8 @@ async function main(): Promise<void> {
       '/tr:w-200,h-200,f-png/brand/badge.png',
       '/products/landscape.jpg?tr=w-600,q-50',
       '/tr:w-800:w-200/products/landscape.jpg',
+      '/tr:w-800,l-image,i-brand@@logo.png,w-200,o-85,lx-N24,ly-N24,l-end/products/landscape.jpg',
+      '/tr:w-800,l-text,i-Summer%20sale,fs-48,co-FFFFFF,bg-0F172A70,pa-12_24,tg-b,lfo-bottom,ly-N32,l-end/products/landscape.jpg',
     ]) console.log(`  ${base}${example}`);
     console.log(`\nFrom a sample Cloudinary backup (${SAMPLE_BACKUP_FOLDER}image/upload/… in the same bucket):`);
     for (const [example, what] of CLOUDINARY_EXAMPLES) console.log(`  ${base}${example}\n      ${what}`);

@@ -2,6 +2,7 @@
 // deployment (or `npm start`), each ending in pass, fail (with what was expected, what came
 // back and the likely cause) or not applicable (with why). `afterimage smoke` (cli/commands/smoke.ts) is the command.
 
+import sharp from 'sharp';
 import { signUrl } from '../lambda/request/signature';
 import { NoAnswer, REASON_HEADER, diagnose, formatBytes, send, summarize, viaCloudFront, type Exchange, type SendOptions } from './http';
 
@@ -185,6 +186,18 @@ function expectVary(exchange: Exchange): void {
   }
 }
 
+/** How far a text layer's magenta box reaches along the image's second row, from the left edge. */
+async function magentaRun(png: Buffer): Promise<number> {
+  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  let x = 0;
+  while (x < info.width) {
+    const i = (info.width + x) * 3;
+    if (!(data[i] > 230 && data[i + 1] < 25 && data[i + 2] > 230)) break;
+    x += 1;
+  }
+  return x;
+}
+
 /** An `f-auto` check for one Accept header. */
 function negotiation(name: string, variant: 'avif' | 'webp' | 'plain', accept: string): Check {
   return {
@@ -316,6 +329,29 @@ const CHECKS: Check[] = [
   {
     name: '400 for a bad chain',
     run: (run) => expectError(run, `${run.base}/tr:w-abc/${run.key}`, 400, 'EINVAL'),
+  },
+  {
+    name: 'text layer, shipped font',
+    async run(run) {
+      // Ten narrow and ten wide letters on a magenta box: in a real font the wide line is far
+      // wider; where no font was found, every letter is the same empty box.
+      const boxes: number[] = [];
+      for (const letters of ['iiiiiiiiii', 'WWWWWWWWWW']) {
+        const exchange = await run.send(`${run.base}/tr:w-${1000 + run.width},f-png,l-text,i-${letters},fs-40,bg-FF00FF,pa-4,lfo-top_left,l-end/${run.key}`);
+        expectImage(exchange, 'image/png');
+        boxes.push(await magentaRun(exchange.body));
+      }
+      const [narrow, wide] = boxes;
+      if (!(narrow > 40 && wide > 2 * narrow)) {
+        throw new Unexpected(
+          `text boxes ${narrow} and ${wide} px wide`,
+          'a line of ten W at least twice as wide as a line of ten i',
+          `${narrow} px and ${wide} px`,
+          'text is not drawn with the shipped fonts: the fonts/ folder is missing from the Lambda asset (see lib/lambda-bundling.ts), or Pango could not load it',
+        );
+      }
+      return { outcome: 'pass', detail: `text boxes ${narrow} px (i) and ${wide} px (W) wide` };
+    },
   },
   {
     name: 'CloudFront cache hit',

@@ -137,6 +137,7 @@ describe('the CDK asset (real bundling, a configuration of 1,000 named transform
     const allowed: RegExp[] = [
       /^index\.js$/,
       new RegExp(`^${CONFIG_FILE_NAME.replace('.', '\\.')}$`),
+      /^fonts\/(DejaVu(Sans|Serif)(-Bold|-Oblique|-Italic|-BoldOblique|-BoldItalic)?\.ttf|LICENSE)$/,
       /^node_modules\/sharp\/(package\.json|LICENSE|dist\/[a-z]+\.cjs)$/,
       /^node_modules\/@img\/colour\/(package\.json|LICENSE\.md|(index|color)\.cjs)$/,
       /^node_modules\/@img\/sharp-linux-arm64\/(package\.json|LICENSE|index\.cjs|lib\/sharp-linux-arm64-[\d.]+\.node)$/,

@@ -189,8 +189,8 @@ describe('Cloudinary forms beyond the table', () => {
 
 describe('any other Cloudinary parameter is a 400 naming it (spec 8)', () => {
   const UNSUPPORTED: [what: string, options: Options, named: RegExp][] = [
-    ['an overlay', { overlay: 'text:arial_20:hi' }, /"l_text:arial_20:hi": the parameter "l" is not supported/],
-    ['opacity', { opacity: 50 }, /"o_50": the parameter "o"/],
+    ['a text style layers do not support', { overlay: 'text:arial_20_underline:hi' }, /"l_text:arial_20_underline:hi": l must be .*the style "underline" is not supported/],
+    ['opacity of the image itself', { opacity: 50 }, /"o_50": o_ is supported in a layer only/],
     ['a default image', { default_image: 'avatar.png' }, /"d_avatar.png": the parameter "d"/],
     ['an unsupported effect', { effect: 'pixelate' }, /"e_pixelate": e must be/],
     ['an unsupported crop mode', { width: 10, height: 10, crop: 'fill_pad' }, /"c_fill_pad": c must be one of scale, fit/],
@@ -279,7 +279,7 @@ describe('end to end: SDK URLs against a Cloudinary backup (spec 8)', () => {
   });
 
   it('an unsupported parameter is a 400 with the reason header', async () => {
-    const response = await get({ transformation: [{ overlay: 'text:arial_20:hi' }] });
+    const response = await get({ transformation: [{ overlay: 'text:arial_20_underline:hi' }] });
     expect(response.status).toBe(400);
     expect(response.headers.get('x-afterimage-error')).toMatch(/^EINVAL - Invalid Cloudinary transformation "l_text/);
   });

@@ -132,7 +132,7 @@ describe('the limits table', () => {
   it('names the known limits when one is misspelt', () => {
     expect(problemsOf({ origins: [origin], limits: { maxStep: 5 } })).toEqual([
       'unknown setting limits.maxStep (known: maxOutputDimension, maxInputBytes, maxInputPixels, maxOutputPixels, memoryBudgetMB, originalCacheMB, ' +
-        'maxEncodeSeconds, maxAvifPixels, maxSteps, maxChainLength, originTimeoutMs, originRetries, requestTimeoutMs, maxSvgPixels, ' +
+        'maxEncodeSeconds, maxAvifPixels, maxSteps, maxChainLength, maxLayers, maxLayerText, originTimeoutMs, originRetries, requestTimeoutMs, maxSvgPixels, ' +
         'maxQueuedRenders, maxConcurrentRenders)',
     ]);
   });
@@ -256,6 +256,21 @@ describe('web and Cloudinary origins, copy on miss, fetch URLs: every new key ch
     }
     expect(problemsOf({ origins: [origin], endpoints: [{ prefix: '', origins: ['images'], fetchAllowPrivateNetwork: true }] })).toEqual([
       'endpoints[0].fetchAllowPrivateNetwork applies only with fetchAllowedHosts',
+    ]);
+  });
+});
+
+describe('fonts (README "Layers")', () => {
+  it('names a font file in an origin; the leading slash of its path is dropped', () => {
+    const config = parseConfig({ origins: [origin], fonts: { brand: { origin: 'images', path: '/fonts/Brand.ttf' } } });
+    expect(config.fonts).toEqual({ brand: { origin: 'images', path: 'fonts/Brand.ttf' } });
+  });
+
+  it('refuses an unknown origin, a bad name and unknown keys, naming each', () => {
+    expect(problemsOf({ origins: [origin], fonts: { 'my font': { origin: 'nope', path: 'a.ttf', size: 3 } } })).toEqual([
+      'expected letters, digits, "-" or "_" for the name fonts.my font but received "my font"',
+      'unknown setting fonts.my font.size (known: origin, path)',
+      'expected the name of an origin (images) for fonts.my font.origin but received "nope"',
     ]);
   });
 });

@@ -147,6 +147,17 @@ describe('the cost model, checked before the work', () => {
 });
 
 describe('peak memory of the worst requests the limits allow (VmHWM of a child process)', () => {
+  // README "Layers": a layer image's decoding, its own steps and its result count, as a text box does.
+  it.each([
+    ['an image layer turned by its own step', 'f-jpg,l-image,i-layer.png,rt-45,l-end'],
+    ['two layers of one image, one resized', 'f-jpg,l-image,i-layer.png,w-1000,l-end,l-image,i-layer.png,o-50,lfo-top_left,l-end'],
+    ['a long wrapped text on a background', `f-jpg,l-text,ie-${Buffer.from('Sale! '.repeat(80)).toString('base64url')},fs-60,w-1400,bg-FF000050,pa-20,l-end`],
+  ])('layers count: %s peaks within the estimate', async (_name, chain) => {
+    const result = await measurePeakRss({ inputFile: await noiseImage('jpeg', 1500, 1500), chain, layerFiles: { 'layer.png': await noiseImage('png', 2000, 2000) } });
+    expect(result.status).toBe(200);
+    expect(result.peakMiB).toBeLessThanOrEqual(result.estimateMiB!);
+  }, 60_000);
+
   it('at full scale: w-8192,h-8192 for a browser that takes AVIF stays within the default budget', async () => {
     const file = await noiseImage('jpeg', 600, 400);
     const result = await measurePeakRss({ inputFile: file, chain: 'w-8192,h-8192', accept: AVIF_AND_WEBP });

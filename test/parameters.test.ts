@@ -372,7 +372,7 @@ describe('orig, di, n', () => {
 describe('unknown keys, limits', () => {
   it('an unknown key is a 400 listing the known ones', () => {
     expect(rejection('zoom-2')).toBe(
-      'Invalid transformation "zoom-2": unknown parameter "zoom" (known: w, h, ar, dpr, c, cm, fo, x, y, xc, yc, q, f, pr, lo, md, cp, bg, b, r, bl, e-grayscale, e-sharpen, e-contrast, e-usm, rt, fl, t, orig, di, n)',
+      'Invalid transformation "zoom-2": unknown parameter "zoom" (known: w, h, ar, dpr, c, cm, fo, x, y, xc, yc, q, f, pr, lo, md, cp, bg, b, r, bl, e-grayscale, e-sharpen, e-contrast, e-usm, rt, fl, t, orig, di, l, n)',
     );
     expect(rejection('zz-1')).toMatch(/^Invalid transformation "zz-1": unknown parameter "zz" \(known: /);
   });

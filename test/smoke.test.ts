@@ -167,6 +167,7 @@ describe('against the local server (npm start): every check that makes sense the
       HEAD: 'pass',
       '404 with reason': 'pass',
       '400 for a bad chain': 'pass',
+      'text layer, shipped font': 'pass',
       'CloudFront cache hit': 'n/a',
       'Function URL refused': 'n/a',
       'response over 6 MB': 'pass',
@@ -189,7 +190,7 @@ describe('against the local server (npm start): every check that makes sense the
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     for (const name of CHECK_NAMES) expect(stdout).toMatch(new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} +(pass|n/a) +\\S`, 'm'));
     expect(stdout).toMatch(/^CloudFront cache hit +n\/a +no x-cache header/m);
-    expect(stdout).toMatch(/^10 passed, 0 failed, 2 not applicable$/m);
+    expect(stdout).toMatch(/^11 passed, 0 failed, 2 not applicable$/m);
     expect(stdout).not.toMatch(/First failure/);
   });
 
@@ -260,10 +261,26 @@ describe('against a broken deployment the smoke test fails, the first failure ex
     try {
       const results = await runSmokeChecks(target({ baseUrl: silent.url, largePath: undefined, signing: undefined }), { ...FAST, timeoutMs: 300 });
       expect(firstFailure(results)).toMatchObject({ name: 'f-auto, Accept AVIF', detail: expect.stringMatching(/: timed out$/) });
-      expect(results.filter((r) => r.outcome === 'fail').map((r) => r.detail)).toEqual(Array(7).fill(firstFailure(results)!.detail));
+      expect(results.filter((r) => r.outcome === 'fail').map((r) => r.detail)).toEqual(Array(8).fill(firstFailure(results)!.detail));
       expect(silent.requests).toHaveLength(1);
     } finally {
       await silent.close();
+    }
+  });
+
+  it('text drawn without a font (every letter the same box): the text layer check fails and says why', async () => {
+    // Stands in for a function without its fonts/ folder: the wide line is drawn as the narrow one.
+    const noFonts = await proxy({
+      request: (req) => {
+        req.url = req.url!.replace('i-WWWWWWWWWW', 'i-iiiiiiiiii');
+      },
+    });
+    try {
+      const results = await runSmokeChecks(target({ baseUrl: noFonts.url, largePath: undefined, signing: undefined }), FAST);
+      expect(byName(results, 'text layer, shipped font')).toMatchObject({ outcome: 'fail', expected: 'a line of ten W at least twice as wide as a line of ten i', cause: expect.stringMatching(/fonts\/ folder is missing from the Lambda asset/) });
+      expect(byName(results, 'HEAD').outcome).toBe('pass');
+    } finally {
+      await noFonts.close();
     }
   });
 

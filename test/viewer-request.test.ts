@@ -120,6 +120,8 @@ describe('viewer-request: widths are snapped at the edge exactly as the runtime 
       for (const extra of ['', ',h-1', ',h-200', ',h-8000', ',h-9000', ',dpr-2', ',dpr-10', ',dpr-0.05', ',dpr-0.01,h-100', ',dpr-0.5,h-75', ',dpr-3,h-10', ',e-grayscale,e-contrast', ',c-at_max,h-300', ',c-at_least,h-8000', ',b-3000_000000', ',h-0.5'])
         chains.push(`w-${w}${extra}`);
     chains.push('w-333:w-100', 'n-thumb:w-500', 'h-200', 'dpr-2', 'w-333,w-334');
+    // Layers (README "Layers"): a layer's own w- sizes the layer, not the response; a `:` inside a layer is the layer's own.
+    chains.push('l-image,i-x.png,w-333:rt-90,l-end', 'w-333,l-image,i-x.png,w-50,l-end', 'l-image,i-x.png,rt-90:w-333,l-end:w-333', 'l-text,i-Hi,w-333,l-end');
     for (const chain of chains) {
       const path = run(`/sized/tr:${chain}/a.jpg`).uri!;
       expect([chain, planOf(path)]).toEqual([chain, planOf(`/sized/tr:${chain}/a.jpg`)]);

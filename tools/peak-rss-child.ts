@@ -4,7 +4,9 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseConfig } from '../lambda/config';
+import { builtInFonts } from '../lambda/image/fonts';
 import { chooseFormat } from '../lambda/image/format';
+import type { LayerImage } from '../lambda/image/layer-assets';
 import { inspectInput, renderImage } from '../lambda/image/pipeline';
 import { affordableFormat, estimateCost } from '../lambda/image/cost';
 import { buildPlan } from '../lambda/request/plan';
@@ -26,6 +28,13 @@ async function main(): Promise<void> {
   const wanted = chooseFormat({ explicit: plan.output.format, configured: config.output.format, accept: job.accept, input });
   if (wanted.format === 'svg') throw new Error('SVG inputs are not measured here');
   const wantedFormat = wanted.format;
+  const images = new Map<string, LayerImage>();
+  for (const [path, file] of Object.entries(job.layerFiles ?? {})) {
+    const layerBytes = readFileSync(file);
+    images.set(path, { bytes: layerBytes, input: (await inspectInput(layerBytes, config.limits))! });
+  }
+  const layerAssets = { images, fonts: builtInFonts() };
+  const layers = new Map([...images].map(([path, image]) => [path, image.input]));
   const start = process.hrtime.bigint();
   let result: PeakRssResult;
   let estimateMiB: number | undefined;
@@ -34,15 +43,15 @@ async function main(): Promise<void> {
   const baselineKiB = statusKiB('VmRSS');
   try {
     const format = affordableFormat({
-      input: { ...input, bytes: bytes.length },
+      input: { ...input, bytes: bytes.length, layers },
       steps: plan.steps,
       output: plan.output,
       decision: { ...wanted, format: wantedFormat },
       accept: job.accept,
       limits: config.limits,
     });
-    estimateMiB = estimateCost({ ...input, bytes: bytes.length }, plan.steps, plan.output, format).memoryMiB;
-    const rendered = await renderImage(bytes, input, { steps: plan.steps, output: plan.output, format, defaultQuality: config.output.quality, limits: config.limits });
+    estimateMiB = estimateCost({ ...input, bytes: bytes.length, layers }, plan.steps, plan.output, format).memoryMiB;
+    const rendered = await renderImage(bytes, input, { steps: plan.steps, output: plan.output, format, defaultQuality: config.output.quality, limits: config.limits, layerAssets });
     result = { status: 200, format, width: rendered.width, height: rendered.height, bytes: rendered.body.length, baselineMiB: 0, peakMiB: 0, ms: 0 };
   } catch (error) {
     const { status, code, message } = error as { status?: number; code?: string; message: string };

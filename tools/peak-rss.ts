@@ -20,6 +20,8 @@ export interface PeakRssJob {
   /** `Accept` of the request, for `f-auto` (the default output format). */
   accept?: string;
   limits?: Partial<LimitsConfig>;
+  /** The layer images the chain names (`i-<path>`), by path: the files they are read from. */
+  layerFiles?: Record<string, string>;
 }
 
 export interface PeakRssResult {

@@ -91,6 +91,14 @@ export const LIMITS = {
     default: 2048, min: 16, max: 65536,
     doc: 'longest chain in characters (400 above)',
   },
+  maxLayers: {
+    default: 5, min: 0, max: 50,
+    doc: 'most layers (`l-image`, `l-text`, Cloudinary `l_`/`u_`) in one request, every step counted (400 above)',
+  },
+  maxLayerText: {
+    default: 500, min: 1, max: 5000,
+    doc: 'longest text of a text layer, in characters (400 above)',
+  },
   originTimeoutMs: {
     default: 5000, min: 100, max: 120_000,
     doc: 'timeout of one origin call (504 past it)',

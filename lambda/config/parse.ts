@@ -12,6 +12,7 @@ import {
   type CacheConfig,
   type CredentialsConfig,
   type EndpointConfig,
+  type FontConfig,
   type OriginConfig,
   type OutputConfig,
   type TransformationsRule,
@@ -400,7 +401,7 @@ export function parseConfig(input: unknown, options: ParseOptions = {}): Afterim
   const c = new Checker(options.target ?? 'any');
   const root = c.object(input, 'the configuration');
   if (!root) throw new ConfigError(c.problems);
-  c.unknownKeys(root, 'config', ['origins', 'endpoints', 'output', 'limits', 'cache', 'namedTransformations', '$schema']);
+  c.unknownKeys(root, 'config', ['origins', 'endpoints', 'output', 'limits', 'cache', 'namedTransformations', 'fonts', '$schema']);
 
   const origins: OriginConfig[] = [];
   if (!Array.isArray(root.origins) || root.origins.length === 0) {
@@ -477,9 +478,28 @@ export function parseConfig(input: unknown, options: ParseOptions = {}): Afterim
     }
   }
 
+  const fonts = parseFonts(c, root.fonts, originNames);
+
   const problems = [...c.problems, ...c.targetProblems];
   if (problems.length > 0) throw new ConfigError(problems);
-  return { origins, endpoints, output, limits, cache, namedTransformations };
+  return { origins, endpoints, output, limits, cache, namedTransformations, ...(fonts ? { fonts } : {}) };
+}
+
+/** `fonts`: name → a TTF/OTF file in an origin, for `ff-<name>` in text layers (README "Layers"). */
+function parseFonts(c: Checker, input: unknown, originNames: ReadonlySet<string>): Record<string, FontConfig> | undefined {
+  if (input === undefined) return undefined;
+  const fonts: Record<string, FontConfig> = {};
+  for (const [name, value] of Object.entries(c.object(input, 'fonts') ?? {})) {
+    if (!NAME.test(name)) c.expected('letters, digits, "-" or "_"', `the name fonts.${name}`, name);
+    const font = c.object(value, `fonts.${name}`);
+    if (!font) continue;
+    c.unknownKeys(font, `fonts.${name}`, ['origin', 'path']);
+    const origin = c.string(font.origin, `fonts.${name}.origin`);
+    const path = c.string(font.path, `fonts.${name}.path`);
+    if (origin !== undefined && !originNames.has(origin)) c.expected(`the name of an origin (${[...originNames].join(', ')})`, `fonts.${name}.origin`, origin);
+    if (origin !== undefined && path !== undefined) fonts[name] = { origin, path: path.replace(/^\/+/, '') };
+  }
+  return fonts;
 }
 
 /**

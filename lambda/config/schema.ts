@@ -156,6 +156,14 @@ export interface CacheConfig {
   originalTtlSeconds: number;
 }
 
+/** A font for text layers (`ff-<name>`), read from an origin once per process (README "Layers"). */
+export interface FontConfig {
+  /** The origin's name. */
+  origin: string;
+  /** The TTF or OTF file's path in that origin. */
+  path: string;
+}
+
 /** The configuration as written by a user: everything but origins and endpoints has a default. */
 export interface AfterimageConfigInput {
   origins: OriginConfig[];
@@ -166,6 +174,8 @@ export interface AfterimageConfigInput {
   cache?: Partial<CacheConfig>;
   /** Named transformations for `n-<name>`: name → chain, e.g. `{ "thumb": "w-200,h-200" }`. */
   namedTransformations?: Record<string, string>;
+  /** Fonts for text layers, by the name `ff-` uses, e.g. `{ "brand": { "origin": "assets", "path": "fonts/Brand.ttf" } }`. */
+  fonts?: Record<string, FontConfig>;
 }
 
 /** The validated configuration, with every default filled in. */
@@ -176,6 +186,7 @@ export interface AfterimageConfig {
   limits: LimitsConfig;
   cache: CacheConfig;
   namedTransformations: Record<string, string>;
+  fonts?: Record<string, FontConfig>;
 }
 
 export const DEFAULT_OUTPUT: OutputConfig = {

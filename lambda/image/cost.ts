@@ -5,7 +5,7 @@
 
 import { PROCESS_BASELINE_MB, renderBudgetMB, type LimitsConfig } from '../config';
 import { limitExceeded } from '../errors';
-import type { OutputOptions, TransformStep } from '../request/plan-types';
+import type { Layer, OutputOptions, TransformStep } from '../request/plan-types';
 import { accepts, type FormatDecision, type ImageFormat } from './format';
 import { requestedBox, resizeTarget, rotatedBounds } from './geometry';
 import { supportsAnimation } from './operations';
@@ -27,6 +27,8 @@ export interface CostInput {
   progressive: boolean;
   /** Size of the stored file. */
   bytes: number;
+  /** The layer images' upright sizes, by path (README "Layers"). */
+  layers?: ReadonlyMap<string, { width: number; height: number }>;
 }
 
 /*
@@ -117,6 +119,28 @@ function readsSourceWhole(step: TransformStep): boolean {
   return step.rotate !== undefined || step.blur !== undefined || step.flip === 'v' || step.flip === 'h_v' || step.contrast === true || step.trim !== undefined || step.focus === 'auto' || step.focus === 'face';
 }
 
+/**
+ * Bytes a layer holds while it is drawn, over what the image holds: an image layer's decoded
+ * image, every image its own steps hold, its result and the part of it cut to the image (RGBA,
+ * 4 bytes a pixel each); a text layer's coverage mask and RGBA box, from an upper bound of its
+ * size (glyphs at most 0.7 em wide and 1.3 em high), 5 bytes a pixel.
+ */
+function layerBytes(layer: Layer, input: CostInput, width: number, height: number): number {
+  if (layer.type === 'image') {
+    // A solid colour layer is the size its first step names (the image's by default).
+    const side = (dimension: TransformStep['width'], of: number) => (dimension && 'px' in dimension ? dimension.px : of);
+    const canvas = layer.canvas ? { width: side(layer.steps[0]?.width, width), height: side(layer.steps[0]?.height, height) } : undefined;
+    const size = canvas ?? input.layers?.get(layer.path) ?? { width: input.width, height: input.height };
+    const walk = walkSteps({ ...input, ...size, hasAlpha: true, layers: undefined }, layer.steps, false);
+    const result = walk.width * walk.height;
+    return (size.width * size.height + result + Math.min(result, width * height)) * 4 + walk.buffers.reduce((sum, bytes) => sum + (bytes / 3) * 4, 0);
+  }
+  const [top, right, bottom, left] = layer.padding;
+  const textPixels = [...layer.text].length * Math.ceil(layer.fontSize * 0.7) * Math.ceil(layer.fontSize * 1.3);
+  const boxPixels = textPixels + (left + right) * layer.fontSize * 1.3 + (top + bottom) * Math.max(layer.wrapWidth ?? 0, layer.fontSize);
+  return textPixels * 5 + boxPixels * 4;
+}
+
 interface Walk {
   /** Bytes of each image materialised between operations, in order. */
   buffers: number[];
@@ -182,6 +206,11 @@ function walkSteps(input: CostInput, steps: readonly TransformStep[], animated: 
       height += 2 * step.border.width;
       if (step.border.colour.alpha < 1) alpha = true;
       grow();
+    }
+    if (step.layers?.length) {
+      // The result so far is materialised, then held with every layer of the step while they are composited.
+      hold();
+      buffers.push(step.layers.reduce((sum, layer) => sum + layerBytes(layer, input, width, height), 0));
     }
     if (index < steps.length - 1) hold();
   });

@@ -9,6 +9,7 @@ import { badRequest } from '../errors';
 import { TRANSPARENT, WHITE, type Colour } from '../request/colour';
 import type { Focus, TransformStep } from '../request/plan-types';
 import { withinDeadline } from './deadline';
+import { drawLayers } from './layers';
 import { cornerRadii, extractSpan, padding, padResizeInner, requestedBox, resizeTarget, rotatedBounds, spanFits, type Size } from './geometry';
 import { after, checkOutputSize, materialise, settle, type ImageState } from './state';
 
@@ -269,8 +270,14 @@ export const border: StepOperation = {
   animationSafe: (step) => step.border === undefined,
 };
 
+/** `l-image…l-end`, `l-text…l-end`: drawn over the step's result, in order (README "Layers"). First frame only. */
+export const layers: StepOperation = {
+  apply: (state, step) => (step.layers?.length ? drawLayers(state, step.layers, applyStep) : state),
+  animationSafe: (step) => !step.layers?.length,
+};
+
 /** Applied to every step, in this order (README "URL reference"). A new operation is one more entry. */
-export const STEP_OPERATIONS: readonly StepOperation[] = [trim, cropAndResize, rotate, flip, effects, roundCorners, border];
+export const STEP_OPERATIONS: readonly StepOperation[] = [trim, cropAndResize, rotate, flip, effects, roundCorners, border, layers];
 
 /**
  * Whether every step can run on all frames of an animation in one sharp pipeline: every

@@ -8,6 +8,7 @@ import type { OutputOptions, TransformStep } from '../request/plan-types';
 import { WHITE } from '../request/colour';
 import { deadlineExceeded, isSharpTimeout, withinDeadline, type Deadline } from './deadline';
 import type { ImageFormat, InputDescription } from './format';
+import type { LayerAssets } from './layer-assets';
 import { applyStep, supportsAnimation } from './operations';
 import { materialise, type ImageState } from './state';
 import { rasteriseSvg } from './svg';
@@ -72,6 +73,8 @@ export interface RenderOptions {
   limits: LimitsConfig;
   /** Bounds every sharp pipeline of this render; without it, nothing does. */
   deadline?: Deadline;
+  /** The layer images and fonts of the plan's layers, read by the service. */
+  layerAssets?: LayerAssets;
 }
 
 export interface RenderResult {
@@ -118,6 +121,7 @@ async function renderWith(bytes: Buffer, input: InspectedInput, options: RenderO
   const started = performance.now();
   try {
     let state = input.format === 'svg' ? await rasteriseSvg(bytes, input, options.steps[0], options.limits, deadline) : openRaster(bytes, input, options, failOn);
+    state = { ...state, layerAssets: options.layerAssets };
     for (let i = 0; i < options.steps.length; i++) {
       if (i > 0) state = await materialise(state);
       state = await applyStep(state, options.steps[i]);

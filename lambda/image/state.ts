@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import type { LimitsConfig } from '../config';
 import { badRequest } from '../errors';
 import { withinDeadline, type Deadline } from './deadline';
+import type { LayerAssets } from './layer-assets';
 
 /**
  * What the pipeline holds that sharp has not run yet, as far as a later operation cares:
@@ -37,6 +38,8 @@ export interface ImageState {
   materialised: boolean;
   /** Bounds every pipeline run for this request. */
   deadline?: Deadline;
+  /** The layer images and fonts the plan's layers use (README "Layers"). */
+  layerAssets?: LayerAssets;
 }
 
 /** The later of two pending levels: what the pipeline holds after one more operation. */

@@ -74,11 +74,12 @@ export function createOriginalCache(config: AfterimageConfig, deps: OriginDepend
   return new OriginalCache(config.limits.originalCacheMB * 2 ** 20, config.cache.originalTtlSeconds * 1000, deps.now ?? Date.now);
 }
 
-export function createPreferenceLists(
+/** Every configured origin, built once (one S3 client each), by name. */
+export function createOrigins(
   config: AfterimageConfig,
   deps: OriginDependencies,
   originals: OriginalCache = createOriginalCache(config, deps),
-): Map<EndpointConfig, OriginPreferenceList> {
+): Map<string, Origin> {
   const origins = new Map<string, Origin>();
   const background = deps.background ?? new BackgroundWork();
   const clientFor = (origin: OriginConfig) => deps.createClient?.(origin) ?? createS3Client(origin, { limits: config.limits, secrets: deps.secrets });
@@ -92,6 +93,10 @@ export function createPreferenceLists(
     // it, the cache of originals answers the sequential ones.
     origins.set(origin.name, new CoalescingOrigin(built));
   }
+  return origins;
+}
+
+export function createPreferenceLists(config: AfterimageConfig, deps: OriginDependencies, origins = createOrigins(config, deps)): Map<EndpointConfig, OriginPreferenceList> {
   return new Map(config.endpoints.map((e) => [e, new OriginPreferenceList(e.origins.map((name) => origins.get(name)!))]));
 }
 

@@ -10,14 +10,21 @@ export interface RawParameter {
   value: string;
   /** As written, for error messages. */
   raw: string;
+  /** A layer (`l-image,…,l-end`): its own parameters, in steps (`:` inside a layer separates its own steps). */
+  layer?: RawParameter[][];
 }
 
 export interface ChainContext {
   namedTransformations: Record<string, string>;
 }
 
-/** Splits one parameter into key and value (README "URL reference"). */
+/** Splits one parameter into key and value (README "URL reference"); a whole layer is one parameter. */
 export function splitParameter(raw: string): RawParameter {
+  const layer = LAYER_TEXT.exec(raw);
+  if (layer) {
+    const inner = layer[2] === undefined ? [] : splitSteps(layer[2]).map((step) => step.map(splitParameter));
+    return { key: 'l', value: layer[1], raw, layer: inner };
+  }
   if (raw.startsWith('e-')) {
     const dash = raw.indexOf('-', 2);
     return dash < 0
@@ -28,8 +35,32 @@ export function splitParameter(raw: string): RawParameter {
   return dash < 0 ? { key: raw, value: '', raw } : { key: raw.slice(0, dash), value: raw.slice(dash + 1), raw };
 }
 
+/** `l-<type>`, its parameters, `l-end`, as splitSteps keeps them together. */
+const LAYER_TEXT = /^l-([^,:]*)(?:[,:](.*))?[,:]l-end$/s;
+
+/**
+ * Splits a chain into steps of parameters. A layer, from `l-<type>` to `l-end`, is one
+ * parameter whatever `,` and `:` it holds (ImageKit's SDK writes a layer's own steps with `:`).
+ */
 function splitSteps(chain: string): string[][] {
-  return chain.split(':').map((step) => step.split(',').filter((p) => p !== ''));
+  const steps: string[][] = [[]];
+  let layer: string | undefined;
+  for (const token of chain.split(/([,:])/)) {
+    if (layer !== undefined) {
+      if (token.startsWith('l-') && token !== 'l-end') {
+        throw badRequest(`Invalid transformation "${token}": a layer cannot contain another layer (in "${layer.slice(0, 100)}")`);
+      }
+      layer += token;
+      if (token === 'l-end') {
+        steps[steps.length - 1].push(layer);
+        layer = undefined;
+      }
+    } else if (token === ':') steps.push([]);
+    else if (token.startsWith('l-') && token !== 'l-end') layer = token;
+    else if (token !== ',' && token !== '') steps[steps.length - 1].push(token);
+  }
+  if (layer !== undefined) throw badRequest(`Invalid transformation "${layer.slice(0, 100)}": a layer must end with l-end`);
+  return steps;
 }
 
 /** Parses a chain into steps of raw parameters, expanding `n-<name>`. */

@@ -183,11 +183,14 @@ export const CLOUDINARY_PARAMETERS: ReadonlyMap<string, CloudinaryParameter> = n
 
 /** Every parameter Cloudinary has that the table does not: written in a URL, they are a 400, never a folder. */
 const UNSUPPORTED_CLOUDINARY_KEYS = new Set([
-  'ac', 'af', 'br', 'co', 'cs', 'd', 'dl', 'dn', 'du', 'eo', 'fn', 'fps', 'if', 'ki', 'l', 'o', 'p', 'pg', 'so', 'sp', 'u', 'vc', 'vs', 'z',
+  'ac', 'af', 'br', 'cs', 'd', 'dl', 'dn', 'du', 'eo', 'fn', 'fps', 'if', 'ki', 'p', 'pg', 'so', 'sp', 'vc', 'vs', 'z',
 ]);
 
+/** Keys that only mean something in a layer (README "Layers"): the layer itself, and its colour and opacity. */
+const LAYER_ONLY_KEYS = new Set(['l', 'u', 'co', 'o']);
+
 /** Every key that makes a segment a component (the CloudFront Function splits URLs by the same list). */
-export const CLOUDINARY_COMPONENT_KEYS: readonly string[] = [...CLOUDINARY_PARAMETERS.keys(), ...UNSUPPORTED_CLOUDINARY_KEYS];
+export const CLOUDINARY_COMPONENT_KEYS: readonly string[] = [...CLOUDINARY_PARAMETERS.keys(), ...UNSUPPORTED_CLOUDINARY_KEYS, ...LAYER_ONLY_KEYS];
 
 const RESOURCE_TYPES = new Set(['image', 'video', 'raw']);
 const DELIVERY_TYPE = /^[a-z][a-z_]*$/;
@@ -204,23 +207,31 @@ export function looksLikeComponent(segment: string): boolean {
   for (const part of parts) {
     const match = PART.exec(part);
     if (!match) return false;
-    if (CLOUDINARY_PARAMETERS.has(match[1]) || UNSUPPORTED_CLOUDINARY_KEYS.has(match[1]) || match[1].startsWith('$')) known = true;
+    if (CLOUDINARY_PARAMETERS.has(match[1]) || UNSUPPORTED_CLOUDINARY_KEYS.has(match[1]) || LAYER_ONLY_KEYS.has(match[1]) || match[1].startsWith('$')) known = true;
   }
   return known;
 }
 
-/** One component → one step of chain text. Throws a 400 naming the first parameter we cannot serve. */
-export function translateComponent(segment: string): string {
-  const parts = segment.split(',').filter((p) => p !== '');
+/**
+ * A component's parameters by key. The component is split at its commas as written, before
+ * percent-decoding: Cloudinary's escaping (`%2C` for a comma in a text layer) stays in the value.
+ */
+function readComponent(segment: string, decode: (text: string) => string = (t) => t): Map<string, string> {
   const component = new Map<string, string>();
-  for (const part of parts) {
+  for (const part of segment.split(',').filter((p) => p !== '').map(decode)) {
     const match = PART.exec(part);
     if (!match) throw badRequest(`Invalid Cloudinary transformation "${part}": expected <parameter>_<value>, as in w_300`);
     if (component.has(match[1])) {
-      throw badRequest(`Invalid Cloudinary transformation "${segment}": ${match[1]}_ is given twice in one component`);
+      throw badRequest(`Invalid Cloudinary transformation "${decode(segment)}": ${match[1]}_ is given twice in one component`);
     }
     component.set(match[1], match[2]);
   }
+  return component;
+}
+
+/** One component → one step of chain text. Throws a 400 naming the first parameter we cannot serve. */
+export function translateComponent(segment: string | Map<string, string>): string {
+  const component = typeof segment === 'string' ? readComponent(segment) : new Map(segment);
   // Without `c_`, Cloudinary scales to both dimensions (it distorts); here that is c-force.
   if (!component.has('c') && hasBox(component)) component.set('c', 'scale');
 
@@ -256,6 +267,157 @@ function applyDprToSizes(components: readonly string[]): string[] {
   return parts.map((p) => (sizes(p) ? (p.some(isDpr) ? p : [...p, lone[0]]) : p.filter((part) => !isDpr(part))).join(','));
 }
 
+// --- layers (README "Layers"): `l_`/`u_` … `fl_layer_apply` → `l-image|l-text,…,l-end` ----------
+
+/** `g_` in a layer placement → `lfo-`; the gravities that find something in the pixels have no meaning for a layer. */
+const LAYER_GRAVITY: Record<string, string> = {
+  center: 'center',
+  north: 'top',
+  south: 'bottom',
+  east: 'right',
+  west: 'left',
+  north_west: 'top_left',
+  north_east: 'top_right',
+  south_west: 'bottom_left',
+  south_east: 'bottom_right',
+};
+
+/** `l_text:<font>_<size>[_<style>…]` style words and what they become. */
+const TEXT_STYLES: Record<string, string[]> = { normal: [], bold: [], italic: [], left: ['ia-left'], center: ['ia-center'], right: ['ia-right'] };
+
+/** Percent-decoding that leaves what is not an escape as it is (`50%` stays `50%`). */
+function decodeCloudinaryEscapes(text: string): string {
+  return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run;
+    }
+  });
+}
+
+const refuse = (key: string, value: string, accepts: string) => badRequest(`Invalid Cloudinary transformation "${key}_${value}": ${key} must be ${accepts}`);
+
+/**
+ * `g_`, `x_`, `y_` of a layer → `lfo-`, `lx-`, `ly-`. Cloudinary offsets a layer inward from the
+ * edge its gravity names (x_10 with g_east: 10 px from the right); here that is `lx-N10`. An
+ * offset along an axis the gravity centres, or outward, has no chain form: a 400.
+ */
+function layerPlacement(g: string | undefined, x: string | undefined, y: string | undefined): string[] {
+  const gravity = g ?? 'center';
+  if (!Object.hasOwn(LAYER_GRAVITY, gravity)) throw refuse('g', gravity, `one of ${Object.keys(LAYER_GRAVITY).join(', ')} for a layer`);
+  const focus = LAYER_GRAVITY[gravity];
+  const out = focus === 'center' ? [] : [`lfo-${focus}`];
+  const axis = (key: 'x' | 'y', value: string | undefined, start: boolean, end: boolean) => {
+    if (value === undefined || /^-?0+$/.test(value)) return;
+    if (!/^-?\d+$/.test(value)) throw refuse(key, value, 'a whole number of pixels in a layer placement');
+    if (!start && !end) throw refuse(key, value, `0 with g_${gravity}: an offset along the axis the gravity centres is not supported`);
+    if (value.startsWith('-')) throw refuse(key, value, 'positive: an offset out of the image is not supported');
+    out.push(`l${key}-${end ? 'N' : ''}${value}`);
+  };
+  axis('x', x, focus.endsWith('left'), focus.endsWith('right'));
+  axis('y', y, focus.startsWith('top'), focus.startsWith('bottom'));
+  return out;
+}
+
+/** Removes a key from a component, returning its value. */
+function take(component: Map<string, string>, key: string): string | undefined {
+  const value = component.get(key);
+  component.delete(key);
+  return value;
+}
+
+/** `l_text:<font>_<size>[_bold][_italic][_<alignment>]:<text>` and the text's `co_`, `b_`, `w_` → a text layer's parameters. */
+function textLayer(value: string, component: Map<string, string>, inner: readonly Map<string, string>[]): string[] {
+  const match = /^text:([^:]*):(.+)$/s.exec(value);
+  const accepts = 'l_text:<font>_<size>[_bold][_italic]:<text>, as in l_text:Arial_40_bold:Sale';
+  if (!match) throw refuse('l', value, accepts);
+  const [font, size, ...styles] = match[1].split('_');
+  if (!font || !size || !/^\d+$/.test(size)) throw refuse('l', value, accepts);
+  const params = [`ff-${font}`, `fs-${size}`];
+  for (const style of styles) {
+    if (!Object.hasOwn(TEXT_STYLES, style)) throw refuse('l', value, `${accepts}; the style "${style}" is not supported (supported: ${Object.keys(TEXT_STYLES).join(', ')})`);
+    params.push(...TEXT_STYLES[style]);
+  }
+  const bold = styles.includes('bold');
+  const italic = styles.includes('italic');
+  if (bold || italic) params.push(`tg-${[bold ? 'b' : '', italic ? 'i' : ''].filter(Boolean).join('_')}`);
+  // Cloudinary's own escaping (`%2C`, `%2F`) is still in the text: decoded here, carried as base64.
+  const text = decodeCloudinaryEscapes(match[2]);
+  params.unshift(`ie-${Buffer.from(text, 'utf8').toString('base64url')}`);
+  const co = take(component, 'co');
+  const b = take(component, 'b');
+  const w = take(component, 'w');
+  const c = take(component, 'c');
+  for (const [key, v] of [['co', co], ['b', b]] as const) {
+    if (v === undefined) continue;
+    const translated = colour(v);
+    if (!translated) throw refuse(key, v, 'a colour: a name, rgb:RRGGBB or rgb:RRGGBBAA');
+    params.push(`${key === 'co' ? 'co' : 'bg'}-${translated}`);
+  }
+  if (w !== undefined) {
+    if (!/^\d+$/.test(w)) throw refuse('w', w, 'a width in pixels for a text layer');
+    params.push(`w-${w}`);
+  }
+  if (c !== undefined && c !== 'fit') throw refuse('c', c, 'fit (or left out) in a text layer');
+  const extra = [...component.keys(), ...inner.flatMap((step) => [...step.keys()])][0];
+  if (extra !== undefined) {
+    throw badRequest(`Invalid Cloudinary transformation "${extra}_": a text layer takes only co_, b_, w_, c_fit, o_ and its placement here`);
+  }
+  return ['l-text', ...params];
+}
+
+/** `l_<public_id>` (folders with `:`) or `u_<public_id>` → an image layer, looked up beside the base image (`<resource_type>/<type>/<public_id>`). */
+function imageLayer(key: 'l' | 'u', value: string, base: readonly [string, string], component: Map<string, string>, inner: readonly Map<string, string>[]): string[] {
+  if (/^(fetch|video|subtitles|lut|audio):/.test(value) || value === '' || value.startsWith('text:')) {
+    throw refuse(key, value, 'the public id of an image (folders with ":"), or l_text:<font>_<size>:<text>');
+  }
+  const path = `${base[0]}/${base[1]}/${value.replace(/:/g, '/')}`;
+  const input = /^[\w./ -]+$/.test(path) ? `i-${path.replace(/\//g, '@@')}` : `ie-${Buffer.from(path, 'utf8').toString('base64url')}`;
+  const steps = [component, ...inner].map((step) => translateComponent(step)).filter((step) => step !== '');
+  return ['l-image', input, ...(key === 'u' ? ['lm-under'] : []), ...(steps.length > 0 ? [steps.join(':')] : [])];
+}
+
+/**
+ * The components as steps of chain text. A layer opens at a component with `l_` (or `u_`, an
+ * underlay); the components after it, up to one with `fl_layer_apply`, are the layer's own, and
+ * that one places it (`g_`, `x_`, `y_`). Without a `fl_layer_apply`, the layer is its component
+ * alone, with its placement in it (the older form, as the Node SDK writes `overlay:`).
+ */
+function translateComponents(segments: readonly string[], decode: (text: string) => string, base: readonly [string, string]): string[] {
+  const components = segments.map((segment) => readComponent(segment, decode));
+  const steps: string[] = [];
+  for (let i = 0; i < components.length; i++) {
+    const component = components[i];
+    const key = component.has('l') ? 'l' : component.has('u') ? 'u' : undefined;
+    if (component.get('fl') === 'layer_apply') throw badRequest('Invalid Cloudinary transformation "fl_layer_apply": it closes a layer, but no l_ or u_ opened one');
+    if (key === undefined) {
+      for (const only of ['co', 'o']) if (component.has(only)) throw badRequest(`Invalid Cloudinary transformation "${only}_${component.get(only)}": ${only}_ is supported in a layer only`);
+      steps.push(translateComponent(component));
+      continue;
+    }
+    let close = -1;
+    for (let j = i + 1; j < components.length && close < 0; j++) {
+      if (components[j].get('fl') === 'layer_apply') close = j;
+      else if (components[j].has('l') || components[j].has('u')) throw badRequest(`Invalid Cloudinary transformation "${key}_${component.get(key)}": a layer cannot contain another layer`);
+    }
+    const value = take(component, key)!;
+    const inner = close < 0 ? [] : components.slice(i + 1, close);
+    const placementFrom = close < 0 ? component : components[close];
+    if (close >= 0) take(placementFrom, 'fl');
+    const placement = layerPlacement(take(placementFrom, 'g'), take(placementFrom, 'x'), take(placementFrom, 'y'));
+    const leftover = close >= 0 ? [...placementFrom][0] : undefined;
+    if (leftover) throw badRequest(`Invalid Cloudinary transformation "${leftover[0]}_${leftover[1]}": only g_, x_ and y_ are supported beside fl_layer_apply`);
+    const opacities = [component, ...inner].map((step) => take(step, 'o')).filter((o) => o !== undefined);
+    const opacity = opacities.length > 0 ? [`o-${opacities[opacities.length - 1]}`] : [];
+    const layer = key === 'l' && value.startsWith('text:') ? textLayer(value, component, inner) : imageLayer(key, value, base, component, inner);
+    const [opening, ...rest] = layer;
+    steps.push([opening, ...placement, ...opacity, ...rest, 'l-end'].join(','));
+    if (close >= 0) i = close;
+  }
+  return steps;
+}
+
 export interface CloudinaryPath {
   /** What a Cloudinary-backup origin expects: `<resource_type>/<type>/[v<version>/]<public_id>.<ext>`. */
   segments: string[];
@@ -272,16 +434,21 @@ export interface CloudinaryPath {
  * one, leading segments that look like components are components; this is why Cloudinary's SDKs
  * write `v1` before a public id in a folder.
  */
-export function translateCloudinaryPath(segments: readonly string[]): CloudinaryPath | undefined {
+export function translateCloudinaryPath(rawSegments: readonly string[], decode: (text: string) => string = (t) => t): CloudinaryPath | undefined {
+  const segments = rawSegments.map(decode);
   if (segments.length < 3 || !RESOURCE_TYPES.has(segments[0]) || !DELIVERY_TYPE.test(segments[1])) return undefined;
-  const rest = segments.slice(2).filter((s, i) => !(i === 0 && URL_SIGNATURE.test(s)));
+  const signed = URL_SIGNATURE.test(segments[2]) ? 1 : 0;
+  // Components are read as written (their commas before decoding); the public id decoded.
+  const rawRest = rawSegments.slice(2 + signed);
+  const rest = segments.slice(2 + signed);
   const versionIndex = rest.findIndex((s, i) => i < rest.length - 1 && VERSION.test(s));
   let componentCount = 0;
-  if (versionIndex >= 0 && rest.slice(0, versionIndex).every((s) => looksLikeComponent(s) || s === '')) {
+  if (versionIndex >= 0 && rawRest.slice(0, versionIndex).every((s) => looksLikeComponent(s) || s === '')) {
     componentCount = versionIndex;
   } else {
-    while (componentCount < rest.length - 1 && looksLikeComponent(rest[componentCount])) componentCount += 1;
+    while (componentCount < rest.length - 1 && looksLikeComponent(rawRest[componentCount])) componentCount += 1;
   }
-  const steps = applyDprToSizes(rest.slice(0, componentCount)).filter((s) => s !== '').map(translateComponent).filter((s) => s !== '');
+  const components = applyDprToSizes(rawRest.slice(0, componentCount)).filter((s) => s !== '');
+  const steps = translateComponents(components, decode, [segments[0], segments[1]]).filter((s) => s !== '');
   return { segments: [segments[0], segments[1], ...rest.slice(componentCount)], chain: steps.join(':') };
 }

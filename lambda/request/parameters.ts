@@ -10,6 +10,8 @@ import { CROP_MODES, CROP_STRATEGIES, FLIPS, FOCI, OUTPUT_FORMATS, type Dimensio
 
 export interface ParameterContext extends ChainContext {
   limits: LimitsConfig;
+  /** The configured fonts' names, for `ff-` in text layers (README "Layers"). */
+  fonts?: readonly string[];
 }
 
 /** What a parameter accepts, completing "<key> must be …"; a function when it names a configured limit. */

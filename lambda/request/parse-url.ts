@@ -96,7 +96,7 @@ export function parseRequestUrl(endpoints: EndpointConfig[], rawPath: string, ra
     path = fetchUrl = fetched.url;
   } else if (endpoint.cloudinaryUrls) {
     // README "Keeping Cloudinary URLs alive": the components become a chain, run after a `tr:` segment and before `?tr=`.
-    const cloudinary = translateCloudinaryPath(pathSegments.map((s) => decodeOnce(s, 'path')));
+    const cloudinary = translateCloudinaryPath(pathSegments, (s) => decodeOnce(s, 'path'));
     if (cloudinary) {
       if (cloudinary.chain !== '') chains.push(cloudinary.chain);
       path = cloudinary.segments.join('/');

@@ -72,7 +72,65 @@ export interface TransformStep {
   flip?: Flip;
   /** `t`: trim uniform borders with this threshold. */
   trim?: number;
+  /** `l-image…l-end`, `l-text…l-end`: drawn in order over the step's result (README "Layers"). */
+  layers?: Layer[];
 }
+
+/** `lfo-`: where a layer sits on the image it is drawn over. */
+export const LAYER_FOCI = ['center', 'top', 'bottom', 'left', 'right', 'top_left', 'top_right', 'bottom_left', 'bottom_right'] as const;
+export type LayerFocus = (typeof LAYER_FOCI)[number];
+
+/** `ia-`: how the lines of a text layer align in its box. */
+export const TEXT_ALIGNMENTS = ['left', 'center', 'right'] as const;
+export type TextAlignment = (typeof TEXT_ALIGNMENTS)[number];
+
+/** Where and how a layer is drawn; shared by image and text layers. */
+export interface LayerPlacement {
+  /** `lx`/`ly`: the layer's left/top edge from the image's left/top; negative: its right/bottom edge from the image's right/bottom. */
+  x?: number;
+  y?: number;
+  /** `lxc`/`lyc`: the layer's centre, from the image's left/top edge (instead of `lx`/`ly`). */
+  xCenter?: number;
+  yCenter?: number;
+  /** `lfo-`: the axes that have no `lx`/`ly` (center by default). */
+  focus?: LayerFocus;
+  /** `o-`: 1-100, the layer's alpha multiplied by it. */
+  opacity?: number;
+  /** Drawn under the image (Cloudinary's `u_`): shows where the image is transparent. */
+  under?: true;
+}
+
+export interface ImageLayer extends LayerPlacement {
+  type: 'image';
+  /** The layer image's path in the endpoint's origins. */
+  path: string;
+  /** `i-ik_canvas`: no image is read; a block of the first step's `bg`, `w`×`h` (the image's size by default). */
+  canvas?: true;
+  /** The layer's own steps (never layers of its own). */
+  steps: TransformStep[];
+}
+
+export interface TextLayer extends LayerPlacement {
+  type: 'text';
+  text: string;
+  /** `fs-`, pixels. */
+  fontSize: number;
+  /** `ff-`: `sans`, `serif` or a configured font's name. */
+  font: string;
+  bold: boolean;
+  italic: boolean;
+  /** `co-`. */
+  colour: Colour;
+  /** `bg-`: behind the text and its padding. */
+  background?: Colour;
+  /** `pa-`: top, right, bottom, left. */
+  padding: [number, number, number, number];
+  /** `w-`: the box's width; lines wrap inside it. */
+  wrapWidth?: number;
+  align: TextAlignment;
+}
+
+export type Layer = ImageLayer | TextLayer;
 
 export interface OutputOptions {
   /** Explicit `f-` format; absent = the configured default (README "Output"). */

@@ -5,8 +5,9 @@
 import type { AfterimageConfig, EndpointConfig } from '../config';
 import { badRequest } from '../errors';
 import { parseChain } from './chain';
+import { LAYER_PARAMETER, countLayers } from './layers';
 import { checkNamedOnly, snapToAllowedWidth } from './endpoint-rules';
-import { PARAMETERS, checkStep, type ParameterContext } from './parameters';
+import { PARAMETERS, checkStep, type ParameterContext, type ParameterDefinition } from './parameters';
 import type { ParsedUrl } from './parse-url';
 import type { OutputOptions, PlanDraft, TransformStep } from './plan-types';
 
@@ -26,6 +27,9 @@ export interface RequestPlan {
   fetchUrl?: string;
 }
 
+/** Every parameter a step takes: the registry, and layers (which read the registry for their own steps). */
+const STEP_PARAMETERS: ReadonlyMap<string, ParameterDefinition> = new Map([...PARAMETERS, [LAYER_PARAMETER.key, LAYER_PARAMETER]]);
+
 /**
  * Builds the plan for a parsed URL. Throws a 400 naming the first bad parameter; never
  * touches an origin.
@@ -34,7 +38,7 @@ export function buildPlan(parsed: ParsedUrl, config: AfterimageConfig): RequestP
   const output: OutputOptions = {};
   const request: PlanDraft['request'] = { original: false };
   const steps: TransformStep[] = [];
-  const ctx: ParameterContext = { limits: config.limits, namedTransformations: config.namedTransformations };
+  const ctx: ParameterContext = { limits: config.limits, namedTransformations: config.namedTransformations, fonts: Object.keys(config.fonts ?? {}) };
   let transformed = false;
   checkNamedOnly(parsed.chains, parsed.endpoint);
 
@@ -45,9 +49,9 @@ export function buildPlan(parsed: ParsedUrl, config: AfterimageConfig): RequestP
     for (const rawStep of parseChain(chain, ctx)) {
       const draft: PlanDraft = { step: {}, output, request, given: new Map() };
       for (const param of rawStep) {
-        const definition = PARAMETERS.get(param.key);
+        const definition = STEP_PARAMETERS.get(param.key);
         if (!definition) {
-          throw badRequest(`Invalid transformation "${param.raw}": unknown parameter "${param.key}" (known: ${[...PARAMETERS.keys(), 'n'].join(', ')})`);
+          throw badRequest(`Invalid transformation "${param.raw}": unknown parameter "${param.key}" (known: ${[...STEP_PARAMETERS.keys(), 'n'].join(', ')})`);
         }
         definition.apply(param, draft, ctx);
         draft.given.set(param.key, param);
@@ -56,6 +60,9 @@ export function buildPlan(parsed: ParsedUrl, config: AfterimageConfig): RequestP
       checkStep(draft, ctx);
       snapToAllowedWidth(draft, parsed.endpoint, config.limits);
       if (Object.keys(draft.step).length > 0) steps.push(draft.step);
+      if (countLayers(steps) > config.limits.maxLayers) {
+        throw badRequest(`Invalid transformation: more than ${config.limits.maxLayers} layers; the limit is ${config.limits.maxLayers} (limits.maxLayers)`);
+      }
       if (steps.length > config.limits.maxSteps) {
         throw badRequest(`Invalid transformation: more than ${config.limits.maxSteps} steps; the limit is ${config.limits.maxSteps} (limits.maxSteps)`);
       }

@@ -18,8 +18,9 @@ import { selectSigningKey, verifySignature, type SigningKeyProvider } from '../r
 import { BackgroundWork } from '../origin/background';
 import type { OriginPreferenceList } from '../origin/preference-list';
 import type { OriginalCache } from '../origin/original-cache';
-import { createFetchOrigins, createOriginalCache, createPreferenceLists, type OriginDependencies } from '../origin/registry';
+import { createFetchOrigins, createOriginalCache, createOrigins, createPreferenceLists, type OriginDependencies } from '../origin/registry';
 import type { StoredObject } from '../origin/types';
+import { LayerAssetReader, type ReadLayerAssets } from './layer-assets';
 import { RenderSlots } from './render-slots';
 import { redactUrl, serverTiming, type RequestRecord } from './request-record';
 import { SANDBOX_CSP, canonicalLink, errorResponse, etagMatches, makeEtag, type ServiceResponse } from './respond';
@@ -73,6 +74,7 @@ export class ImageService {
   private readonly preferenceLists: Map<EndpointConfig, OriginPreferenceList>;
   /** Cloudinary fetch URLs' origin, by endpoint (those with fetchAllowedHosts). */
   private readonly fetchOrigins: Map<EndpointConfig, OriginPreferenceList>;
+  private readonly layerAssets: LayerAssetReader;
   private readonly signingKey?: SigningKeyProvider;
   private readonly now: () => number;
   /** Bounds the renders running at once in this process; the rest queue. */
@@ -88,8 +90,10 @@ export class ImageService {
   ) {
     this.background = deps.background ?? new BackgroundWork();
     this.originals = createOriginalCache(config, deps);
-    this.preferenceLists = createPreferenceLists(config, { ...deps, background: this.background }, this.originals);
+    const origins = createOrigins(config, { ...deps, background: this.background }, this.originals);
+    this.preferenceLists = createPreferenceLists(config, deps, origins);
     this.fetchOrigins = createFetchOrigins(config, deps);
+    this.layerAssets = new LayerAssetReader(config, origins);
     const secrets = deps.secrets;
     this.signingKey = deps.signingKey ?? (secrets ? async (name) => selectSigningKey(await secrets.get(), name) : undefined);
     this.now = deps.now ?? Date.now;
@@ -163,7 +167,8 @@ export class ImageService {
     const plan = buildPlan(parsed, this.config);
     await verifySignature(parsed, this.signingKey, this.now());
     const { stored, fallback } = await this.lookup(plan, record);
-    const response = await this.respond(plan, stored, request, head, deadline, record);
+    const layers = await this.layerAssets.read(plan, this.preferenceLists.get(plan.endpoint)!);
+    const response = await this.respond(plan, stored, request, head, deadline, record, layers);
     const cacheControl = this.limitedCacheControl(parsed.expires, fallback);
     // An upstream's `private` / `no-store` (web origins) is never loosened.
     if (cacheControl && !stored.cacheControl) response.headers['cache-control'] = cacheControl;
@@ -202,7 +207,15 @@ export class ImageService {
     throw notFound(`No origin of this endpoint has "${plan.path.slice(0, 200)}"`);
   }
 
-  private async respond(plan: RequestPlan, stored: StoredObject, request: ServiceRequest, head: boolean, deadline: Deadline, record: RequestRecord): Promise<ServiceResponse> {
+  private async respond(
+    plan: RequestPlan,
+    stored: StoredObject,
+    request: ServiceRequest,
+    head: boolean,
+    deadline: Deadline,
+    record: RequestRecord,
+    layers?: ReadLayerAssets,
+  ): Promise<ServiceResponse> {
     const headers: Record<string, string> = {
       'cache-control': stored.cacheControl ?? (stored.immutable ? this.config.output.versionedCacheControl : this.config.output.cacheControl),
       'x-content-type-options': 'nosniff',
@@ -231,7 +244,8 @@ export class ImageService {
       formatWish: formatWishOf(stored.requestedExtension, stored.storedFormat),
       configured: this.config.output.format,
       accept: request.headers.accept,
-      input,
+      // An SVG with layers is drawn, never served as stored: it is chosen a format as a PNG is.
+      input: layers && input.format === 'svg' ? { ...input, format: 'png' } : input,
     });
     if (wanted.negotiated) headers.vary = 'Accept';
     // Within the cost limits before the work, and before the ETag, which names the format. An
@@ -243,7 +257,13 @@ export class ImageService {
     const decision = wanted.format === 'svg' ? wanted : {
       ...wanted,
       format: affordableFormat({
-        input: { ...input, width: Math.max(1, Math.round(input.width * drawn)), height: Math.max(1, Math.round(input.height * drawn)), bytes: stored.body.length },
+        input: {
+          ...input,
+          width: Math.max(1, Math.round(input.width * drawn)),
+          height: Math.max(1, Math.round(input.height * drawn)),
+          bytes: stored.body.length,
+          layers: new Map([...(layers?.assets.images ?? [])].map(([path, image]) => [path, image.input])),
+        },
         steps: plan.steps,
         output: plan.output,
         decision: { ...wanted, format: wanted.format },
@@ -253,7 +273,7 @@ export class ImageService {
     };
     // Before the 304 below: a 304 carries the headers its 200 would (a cache refreshes them from it).
     if (decision.format === 'svg') headers['content-security-policy'] = SANDBOX_CSP;
-    const etag = makeEtag(['image', RENDERER_VERSION, ...originVersion, JSON.stringify(plan.steps), JSON.stringify(plan.output), decision.format, String(this.config.output.quality)]);
+    const etag = makeEtag(['image', RENDERER_VERSION, ...originVersion, JSON.stringify(plan.steps), JSON.stringify(plan.output), decision.format, String(this.config.output.quality), ...(layers?.versions ?? [])]);
     if (etagMatches(request.headers['if-none-match'], etag)) return this.finish(request, head, 304, headers, etag);
 
     if (decision.format === 'svg') {
@@ -274,6 +294,7 @@ export class ImageService {
         defaultQuality: this.config.output.quality,
         limits: this.config.limits,
         deadline,
+        layerAssets: layers?.assets,
       });
     } finally {
       release();

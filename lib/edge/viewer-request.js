@@ -119,8 +119,12 @@ function snapStep(step, widths) {
   return params.filter(function (p) { return p !== ''; }).join(',');
 }
 
+// A chain with layers (`l-image,…,l-end`) is left as written: a `:` inside a layer separates
+// the layer's own steps, whose w- sizes the layer, not the response.
+var LAYER = /(^|[,:])l-/;
+
 function snapChain(chain, widths) {
-  if (!PLAIN_CHAIN.test(chain)) return chain;
+  if (!PLAIN_CHAIN.test(chain) || LAYER.test(chain)) return chain;
   return chain.split(':').map(function (step) { return snapStep(step, widths); }).join(':');
 }
 
