@@ -101,6 +101,8 @@ beforeAll(async () => {
     config: (s3) => ({
       origins: [s3Origin(s3, { name: 'main', bucket: 'images' })],
       limits: { maxLayers: 3, maxInputBytes: 600_000 },
+      // Every read asks S3 (a 304 keeps the cached bytes), so a replaced logo shows at once.
+      cache: { originalTtlSeconds: 0 },
       fonts: { brand: { origin: 'main', path: 'fonts/Brand.ttf' }, broken: { origin: 'main', path: 'fonts/none.ttf' } },
     }),
     seed: async (s3) => {

@@ -190,7 +190,7 @@ describe('metrics in Embedded Metric Format, flushed with each invocation', () =
     }
   });
 
-  test('the request blob: requests, bytes out, origin latency, transform time, resolution cache hits and misses', () => {
+  test('the request blob: requests, bytes out, origin latency, transform time, resolution and originals cache hits and misses', () => {
     const [first, , second] = blobs;
     const names = first._aws.CloudWatchMetrics[0].Metrics.map((m) => `${m.Name}:${m.Unit}`).sort();
     expect(names).toEqual(
@@ -198,6 +198,8 @@ describe('metrics in Embedded Metric Format, flushed with each invocation', () =
         `${METRIC.bytesOut}:Bytes`,
         `${METRIC.originErrors}:Count`,
         `${METRIC.originLatency}:Milliseconds`,
+        `${METRIC.originalsCacheHits}:Count`,
+        `${METRIC.originalsCacheMisses}:Count`,
         `${METRIC.requests}:Count`,
         `${METRIC.resolutionCacheHits}:Count`,
         `${METRIC.resolutionCacheMisses}:Count`,
@@ -207,6 +209,7 @@ describe('metrics in Embedded Metric Format, flushed with each invocation', () =
     expect(first._aws.CloudWatchMetrics[0].Dimensions).toEqual([['service']]);
     expect(first).toMatchObject({ [METRIC.requests]: 1, [METRIC.resolutionCacheMisses]: 1, [METRIC.resolutionCacheHits]: 0, [METRIC.originErrors]: 0 });
     expect(second).toMatchObject({ [METRIC.resolutionCacheMisses]: 0, [METRIC.resolutionCacheHits]: 1 });
+    expect(first).toMatchObject({ [METRIC.originalsCacheMisses]: 1, [METRIC.originalsCacheHits]: 0 });
     expect(first[METRIC.bytesOut]).toBeGreaterThan(100);
     expect(first[METRIC.transformTime]).toBeGreaterThan(0);
   });
@@ -305,8 +308,8 @@ describe('npm start: one short human line per request', () => {
       server.closeAllConnections();
     }
     const lines = records.map(humanLine);
-    expect(lines[0]).toMatch(/^GET \/tr:w-60\/products\/landscape\.jpg 200 [\d.]+ k?B \d+ ms \(samples\)$/);
-    expect(lines[1]).toMatch(/^GET \/demo\/image\/upload\/w_60\/sample\.jpg 200 [\d.]+ k?B \d+ ms \(cloudinary-backup, resolution miss\)$/);
+    expect(lines[0]).toMatch(/^GET \/tr:w-60\/products\/landscape\.jpg 200 [\d.]+ k?B \d+ ms \(samples, originals miss\)$/);
+    expect(lines[1]).toMatch(/^GET \/demo\/image\/upload\/w_60\/sample\.jpg 200 [\d.]+ k?B \d+ ms \(cloudinary-backup, resolution miss, originals miss\)$/);
     expect(lines[2]).toMatch(/^GET \/nope\.jpg 404 ENOENT \d+ B \d+ ms$/);
   });
 });

@@ -9,7 +9,7 @@ import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
 import { file, redirect, selfSignedCertificate, status, startWebServer, type WebServer } from './helpers/web-server';
 import { decode, s3Origin, solidImage, startHarness, type Harness } from '../tools/harness';
 import { createStreamingHandler } from '../lambda/function-url';
-import { parseConfig } from '../lambda/config';
+import { DEFAULT_OUTPUT, parseConfig } from '../lambda/config';
 import { copyWriterConfig } from '../lambda/origin/registry';
 import { originHeadersFromEnvironment } from '../lambda/origin/web';
 import { LambdaRuntime, awslambdaDouble, functionUrlEvent, installLambdaRuntime, type StreamingHandler } from './helpers/lambda-runtime';
@@ -332,7 +332,7 @@ describe('upstream validators and caching rules', () => {
 
   it('an ordinary upstream answer gets the configured Cache-Control', async () => {
     const response = await expectImage('/web/both.jpg', BLUE);
-    expect(response.headers.get('cache-control')).toBe('public, max-age=31536000, stale-while-revalidate=86400');
+    expect(response.headers.get('cache-control')).toBe(DEFAULT_OUTPUT.cacheControl);
   });
 });
 
