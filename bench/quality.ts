@@ -209,7 +209,10 @@ async function effortTables(corpus: CorpusImage[], m: Measurements): Promise<voi
     { codec: 'jpeg', label: 'mozjpeg off (libjpeg-turbo, optimised Huffman)', options: { mozjpeg: false }, match: true },
     { codec: 'jpeg', label: 'mozjpeg on (trellis, progressive scans)', options: { mozjpeg: true }, match: true },
     ...[0, 1, 2, 3, 4, 5, 6].map((effort) => ({ codec: 'webp' as const, label: `effort ${effort}`, options: { effort }, match: true })),
+    ...(['photo', 'picture', 'drawing', 'text'] as const).map((preset) => ({ codec: 'webp' as const, label: `preset ${preset}`, options: { preset }, match: true })),
+    { codec: 'webp', label: 'smartSubsample', options: { smartSubsample: true }, match: true },
     ...[0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((effort) => ({ codec: 'avif' as const, label: `effort ${effort}`, options: { effort }, few: effort >= 4, match: effort <= 3 })),
+    ...(['iq', 'ssim', 'psnr'] as const).map((tune) => ({ codec: 'avif' as const, label: `tune ${tune}`, options: { tune }, match: true })),
     { codec: 'avif', label: `effort ${ENCODER_SETTINGS.avif.effort}, chroma 4:4:4`, options: { chromaSubsampling: '4:4:4' }, match: true },
     { codec: 'avif', label: `effort ${ENCODER_SETTINGS.avif.effort}, chroma 4:2:0`, options: { chromaSubsampling: '4:2:0' }, match: true },
   ];

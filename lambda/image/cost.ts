@@ -59,6 +59,9 @@ const ENCODERS: Record<string, EncoderCoefficients> = {
   gif: { bytesPerPixel: [14, 44], secondsPerMegapixel: [1.8, 5.5] },
 };
 
+/** q-auto's search: at most 6 JPEG encodes, decodes and SSIMs of a 65 536-pixel proxy (measured: 15-40 ms; rounded up). */
+const AUTO_QUALITY_SEARCH_SECONDS = 0.1;
+
 /** Bytes per input pixel the decoder holds: streaming decoders hold a few rows, the others the whole image. */
 function decoderBytesPerPixel(input: CostInput): number {
   const raw = Math.max(3, input.channels) * input.bytesPerSample;
@@ -190,6 +193,9 @@ export function estimateCost(input: CostInput, steps: readonly TransformStep[], 
   if ((format === 'jpeg' && walk.alpha && steps.length > 0) || (output.keepMetadata && buffers.length > 0)) {
     buffers.push(outputPixels * (walk.alpha ? 4 : 3));
   }
+  // q-auto materialises the result once to search its quality (auto-quality.ts): one more raw copy.
+  const searched = output.autoQuality !== undefined && !animated && (format === 'jpeg' || ((format === 'webp' || format === 'avif') && !output.lossless));
+  if (searched) buffers.push(outputPixels * (walk.alpha ? 4 : 3));
   const coefficients = ENCODERS[encoderKey(format, output)];
   const rawBytesPerPixel = Math.max(3, input.channels) * input.bytesPerSample;
   const decoderBytes = steps.length > 0 && readsSourceWhole(steps[0]) ? Math.max(decoderBytesPerPixel(input), rawBytesPerPixel) : decoderBytesPerPixel(input);
@@ -208,7 +214,7 @@ export function estimateCost(input: CostInput, steps: readonly TransformStep[], 
   return {
     format,
     memoryMiB: BASE_MIB + (input.bytes + pixelsBytes) / 2 ** 20,
-    encodeSeconds: (outputPixels / 1e6) * coefficients.secondsPerMegapixel[alpha ? 1 : 0],
+    encodeSeconds: (outputPixels / 1e6) * coefficients.secondsPerMegapixel[alpha ? 1 : 0] + (searched ? AUTO_QUALITY_SEARCH_SECONDS : 0),
     width: walk.width,
     height: walk.height,
     frames,
