@@ -9,7 +9,8 @@
 // is checked: bytes against JPEG, and how far its SSIM lands from the JPEG's.
 //
 //   npm run bench:quality                 # all tables (about 10 minutes on 2 busy cores)
-//   npm run bench:quality -- --no-effort  # the mapping only
+//   npm run bench:quality -- --no-effort  # without the effort table
+//   (--no-mapping, --no-runtime, --no-auto, --no-avif-time leave out the other tables)
 
 import os from 'node:os';
 import sharp from 'sharp';
@@ -122,7 +123,7 @@ async function classMatch(images: CorpusImage[], codec: Codec, q: number, m: Mea
   return low;
 }
 
-async function mappingTables(corpus: CorpusImage[], m: Measurements): Promise<void> {
+async function mappingTables(corpus: CorpusImage[], m: Measurements, codecs: readonly ('webp' | 'avif')[]): Promise<void> {
   console.log('## Equivalent quality: the lowest WebP / AVIF quality whose mean SSIM over the class reaches the JPEG\'s\n');
   console.log('Bytes ÷ JPEG bytes: median over the images at that quality; ΔSSIM: lowest image (SSIM − its JPEG\'s); ±0.005: images within.\n');
   console.log('| JPEG q | class | JPEG SSIM (median) | WebP q | WebP bytes ÷ JPEG | WebP ΔSSIM lowest, ±0.005 | AVIF q | AVIF bytes ÷ JPEG | AVIF ΔSSIM lowest, ±0.005 |');
@@ -133,6 +134,10 @@ async function mappingTables(corpus: CorpusImage[], m: Measurements): Promise<vo
       const jpegs = await Promise.all(images.map((image) => m.measure(image, 'jpeg', q)));
       const cells: string[] = [];
       for (const codec of ['webp', 'avif'] as const) {
+        if (!codecs.includes(codec)) {
+          cells.push('', '', '');
+          continue;
+        }
         const quality = await classMatch(images, codec, q, m);
         const results = [];
         for (const image of images) results.push(await m.measure(image, codec, quality));
@@ -242,24 +247,32 @@ async function effortTables(corpus: CorpusImage[], m: Measurements): Promise<voi
     );
   }
 
-  // The target: a 1200-wide AVIF, p50 of the encode alone (the input already decoded, as after a resize).
+}
+
+/** The target: a 1200-wide AVIF, p50 of the encode alone (the input already decoded, as after a resize). */
+async function avifTimeTable(): Promise<void> {
   const large = await photoCorpus(1200, 800);
   console.log('\n## AVIF at 1200×800: encode time by effort (the five photographs, three times each, q-80 through the table)\n');
-  console.log('| effort | p50 ms | max ms | total bytes |');
-  console.log('| --- | --- | --- | --- |');
+  console.log('Wall time, and the CPU time of the process (all libvips threads) for the same encodes.\n');
+  console.log('| effort | p50 ms | max ms | CPU ms p50 | total bytes |');
+  console.log('| --- | --- | --- | --- | --- |');
   for (const effort of [0, 1, 2, 3, 4]) {
     const times: number[] = [];
+    const cpu: number[] = [];
     let bytes = 0;
     for (const image of large) {
       for (let i = 0; i < 3; i++) {
         const start = process.hrtime.bigint();
+        const cpuStart = process.cpuUsage();
         const body = await encoder(open(image), 'avif', formatQuality('avif', 80), { effort }).toBuffer();
         times.push(Number(process.hrtime.bigint() - start) / 1e6);
+        const used = process.cpuUsage(cpuStart);
+        cpu.push((used.user + used.system) / 1000);
         if (i === 0) bytes += body.length;
       }
     }
     const marker = effort === ENCODER_SETTINGS.avif.effort ? ' (chosen)' : '';
-    console.log(`| ${effort}${marker} | ${fixed(median(times), 0)} | ${fixed(Math.max(...times), 0)} | ${bytes} |`);
+    console.log(`| ${effort}${marker} | ${fixed(median(times), 0)} | ${fixed(Math.max(...times), 0)} | ${fixed(median(cpu), 0)} | ${bytes} |`);
   }
 }
 
@@ -269,10 +282,13 @@ async function main(): Promise<void> {
   console.log(`sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}, Node ${process.version}; settings ${JSON.stringify(ENCODER_SETTINGS)}\n`);
   const corpus = await qualityCorpus();
   const m = new Measurements();
-  if (!args.has('--no-mapping')) await mappingTables(corpus, m);
+  // `--avif-only` / `--webp-only`: search one format's column (after changing its encoder settings).
+  const codecs = args.has('--avif-only') ? (['avif'] as const) : args.has('--webp-only') ? (['webp'] as const) : (['webp', 'avif'] as const);
+  if (!args.has('--no-mapping')) await mappingTables(corpus, m, codecs);
   if (!args.has("--no-runtime")) await runtimeTable(corpus, m);
   if (!args.has('--no-auto')) await autoQualityTable(corpus, m);
   if (!args.has('--no-effort')) await effortTables(corpus, m);
+  if (!args.has('--no-avif-time')) await avifTimeTable();
   console.log(`\nload at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 }
 

@@ -10,7 +10,7 @@ import { estimateCost, type CostInput } from '../lambda/image/cost';
 import { AUTO_QUALITY_TARGETS, autoQualityOf, meanSsim, proxyOf, searchAutoQuality } from '../lambda/image/auto-quality';
 import type { ImageFormat } from '../lambda/image/format';
 import { inspectInput, renderImage } from '../lambda/image/pipeline';
-import { formatQuality, QUALITY_TABLE } from '../lambda/image/quality';
+import { ENCODER_SETTINGS, formatQuality, QUALITY_TABLE } from '../lambda/image/quality';
 import { translateComponent } from '../lambda/request/cloudinary-url';
 import { buildPlan } from '../lambda/request/plan';
 import { parseRequestUrl } from '../lambda/request/parse-url';
@@ -78,7 +78,7 @@ describe('q in WebP and AVIF is the quality that looks like a JPEG at q', () => 
   it('AVIF q-80 is encoded at the table\'s quality: the same bytes as sharp at that quality', async () => {
     const source = await png(photos[0]);
     const avif = await render(source, 'avif', { quality: 80 });
-    const direct = await sharp(source).avif({ quality: formatQuality('avif', 80), effort: 2, chromaSubsampling: '4:2:0' }).toBuffer();
+    const direct = await sharp(source).avif({ ...ENCODER_SETTINGS.avif, quality: formatQuality('avif', 80) }).toBuffer();
     expect(avif.equals(direct)).toBe(true);
   });
 

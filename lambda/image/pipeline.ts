@@ -210,8 +210,9 @@ async function encode(state: ImageState, bytes: Buffer, options: RenderOptions, 
     case 'webp':
       return image.webp({ ...ENCODER_SETTINGS.webp, quality: formatQuality('webp', quality), lossless: output.lossless ?? false });
     case 'avif':
-      // Lossless AVIF keeps full-resolution colour: 4:2:0 would not be lossless.
-      if (output.lossless) return image.avif({ lossless: true, effort: ENCODER_SETTINGS.avif.effort });
+      // Lossless AVIF keeps full-resolution colour (4:2:0 would not be lossless) and effort 2,
+      // which its cost coefficients were measured with.
+      if (output.lossless) return image.avif({ lossless: true, effort: 2 });
       return image.avif({ ...ENCODER_SETTINGS.avif, quality: formatQuality('avif', quality) });
     case 'gif':
       return image.gif();

@@ -13,11 +13,11 @@ import type { ImageFormat } from './format';
 export const QUALITY_TABLE: readonly { jpeg: number; webp: number; avif: number }[] = [
   { jpeg: 1, webp: 1, avif: 1 },
   { jpeg: 40, webp: 48, avif: 39 },
-  { jpeg: 50, webp: 69, avif: 45 },
+  { jpeg: 50, webp: 69, avif: 44 },
   { jpeg: 60, webp: 78, avif: 49 },
   { jpeg: 70, webp: 84, avif: 56 },
-  { jpeg: 75, webp: 86, avif: 63 },
-  { jpeg: 80, webp: 88, avif: 68 },
+  { jpeg: 75, webp: 86, avif: 60 },
+  { jpeg: 80, webp: 88, avif: 67 },
   { jpeg: 85, webp: 90, avif: 75 },
   { jpeg: 90, webp: 92, avif: 82 },
   { jpeg: 100, webp: 100, avif: 100 },
@@ -42,5 +42,5 @@ export function formatQuality(format: ImageFormat, quality: number): number {
 export const ENCODER_SETTINGS = {
   jpeg: { mozjpeg: false },
   webp: { effort: 4 },
-  avif: { effort: 2, chromaSubsampling: '4:2:0' },
+  avif: { effort: 3, chromaSubsampling: '4:2:0' },
 } as const;
