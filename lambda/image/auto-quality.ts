@@ -137,7 +137,7 @@ async function proxySsim(proxy: RawImage, quality: number, deadline?: Deadline):
 /**
  * The lowest JPEG quality in the level's range whose proxy SSIM reaches its target (the range's
  * top when none does): a bisection, so at most ⌈log2(max − min + 1)⌉ encodes of the proxy
- * (5 for `good`), each of at most 65 536 pixels.
+ * (5 for `best`, 6 for the others), each of at most 65 536 pixels.
  */
 export async function searchAutoQuality(image: RawImage, level: AutoQualityLevel, deadline?: Deadline): Promise<number> {
   const target = AUTO_QUALITY_TARGETS[level];

@@ -59,7 +59,7 @@ const ENCODERS: Record<string, EncoderCoefficients> = {
   gif: { bytesPerPixel: [14, 44], secondsPerMegapixel: [1.8, 5.5] },
 };
 
-/** q-auto's search: at most 6 JPEG encodes, decodes and SSIMs of a 65 536-pixel proxy (measured: 15-40 ms; rounded up). */
+/** q-auto's search: at most 6 JPEG encodes, decodes and SSIMs of a 65 536-pixel proxy (measured: 20-90 ms on a busy 2-core machine; rounded up). */
 const AUTO_QUALITY_SEARCH_SECONDS = 0.1;
 
 /** Bytes per input pixel the decoder holds: streaming decoders hold a few rows, the others the whole image. */
