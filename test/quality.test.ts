@@ -182,6 +182,14 @@ describe('q-auto: a perceptual target, searched per image', () => {
     expect(estimateCost(input, [], { autoQuality: 'good', lossless: true }, 'webp')).toEqual(estimateCost(input, [], { lossless: true }, 'webp'));
   });
 
+  it('an animation kept animated is not searched: it takes the level\'s typical quality', async () => {
+    const frames = await Promise.all(['#ff0000', '#00ff00', '#0000ff'].map((colour) => sharp({ create: { width: 64, height: 48, channels: 3, background: colour } }).png().toBuffer()));
+    const gif = await sharp(frames, { join: { animated: true } }).gif().toBuffer();
+    const auto = await render(gif, 'webp', { autoQuality: 'eco' });
+    expect((await sharp(auto).metadata()).pages).toBe(3);
+    expect(auto.equals(await render(gif, 'webp', { quality: AUTO_QUALITY_TARGETS.eco.fallback }))).toBe(true);
+  });
+
   it('PNG output and an image with alpha are rendered too (no search for PNG)', async () => {
     const source = await sharp(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="300" height="200"><circle cx="150" cy="100" r="80" fill="#7c3aed" fill-opacity="0.8"/></svg>')).png().toBuffer();
     expect((await sharp(await render(source, 'png', { autoQuality: 'good' })).metadata()).format).toBe('png');
