@@ -124,11 +124,11 @@ const TABLE: [row: string, build: Build, chain: string][] = [
   ]),
   // Quality and format
   ['q_<n>', (i) => i.delivery(quality(55)), 'q-55'],
-  ['q_auto', (i) => i.delivery(quality(autoQuality())), 'q-70'],
-  ['q_auto:best', (i) => i.delivery(quality(autoBest())), 'q-86'],
-  ['q_auto:good', (i) => i.delivery(quality(autoGood())), 'q-70'],
-  ['q_auto:eco', (i) => i.delivery(quality(autoEco())), 'q-60'],
-  ['q_auto:low', (i) => i.delivery(quality(autoLow())), 'q-50'],
+  ['q_auto', (i) => i.delivery(quality(autoQuality())), 'q-auto'],
+  ['q_auto:best', (i) => i.delivery(quality(autoBest())), 'q-auto_best'],
+  ['q_auto:good', (i) => i.delivery(quality(autoGood())), 'q-auto_good'],
+  ['q_auto:eco', (i) => i.delivery(quality(autoEco())), 'q-auto_eco'],
+  ['q_auto:low', (i) => i.delivery(quality(autoLow())), 'q-auto_low'],
   ['f_auto', (i) => i.delivery(format(autoFormat())), 'f-auto'],
   ['f_webp', (i) => i.delivery(format(webp())), 'f-webp'],
   ['f_png', (i) => i.delivery(format(png())), 'f-png'],
@@ -186,7 +186,7 @@ describe('translation of every row url-gen can express (spec 8)', () => {
       .effect(grayscale())
       .delivery(quality(autoQuality()))
       .delivery(format(autoFormat())));
-    expect(result.chain).toBe('c-maintain_ratio,fo-top,h-300,w-400:rt-90:e-grayscale:q-70:f-auto');
+    expect(result.chain).toBe('c-maintain_ratio,fo-top,h-300,w-400:rt-90:e-grayscale:q-auto:f-auto');
   });
 
   it('keeps an explicit version and the extension in the path the backup origin reads', () => {

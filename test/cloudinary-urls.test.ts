@@ -69,11 +69,11 @@ const TABLE: [row: string, options: Options, chain: string][] = [
     ['auto', 'auto'], ['face', 'face'],
   ].map(([g, fo]) => [`g_${g}`, { width: 100, height: 100, crop: 'fill', gravity: g }, `c-maintain_ratio,fo-${fo},h-100,w-100`]) as [string, Options, string][]),
   ['q_<n>', { quality: 55 }, 'q-55'],
-  ['q_auto', { quality: 'auto' }, 'q-70'],
-  ['q_auto:best', { quality: 'auto:best' }, 'q-86'],
-  ['q_auto:good', { quality: 'auto:good' }, 'q-70'],
-  ['q_auto:eco', { quality: 'auto:eco' }, 'q-60'],
-  ['q_auto:low', { quality: 'auto:low' }, 'q-50'],
+  ['q_auto', { quality: 'auto' }, 'q-auto'],
+  ['q_auto:best', { quality: 'auto:best' }, 'q-auto_best'],
+  ['q_auto:good', { quality: 'auto:good' }, 'q-auto_good'],
+  ['q_auto:eco', { quality: 'auto:eco' }, 'q-auto_eco'],
+  ['q_auto:low', { quality: 'auto:low' }, 'q-auto_low'],
   ['f_auto', { fetch_format: 'auto' }, 'f-auto'],
   ['f_webp', { fetch_format: 'webp' }, 'f-webp'],
   ['f_png', { fetch_format: 'png' }, 'f-png'],
@@ -111,7 +111,7 @@ describe('translation of every row of the table, from SDK URLs (spec 8)', () => 
     const result = translate({
       transformation: [{ width: 400, height: 300, crop: 'fill', gravity: 'north' }, { angle: 90 }, { effect: 'grayscale' }, { quality: 'auto', fetch_format: 'auto' }],
     });
-    expect(result.chain).toBe('c-maintain_ratio,fo-top,h-300,w-400:rt-90:e-grayscale:f-auto,q-70');
+    expect(result.chain).toBe('c-maintain_ratio,fo-top,h-300,w-400:rt-90:e-grayscale:f-auto,q-auto');
   });
 
   it('keeps the version marker and the extension in the path the backup origin reads', () => {

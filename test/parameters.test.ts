@@ -228,8 +228,8 @@ describe('output options: q, f, pr, lo, md, cp apply to the final image', () => 
   });
 
   it.each([
-    ['q-0', 'q must be an integer from 1 to 100'],
-    ['q-101', 'q must be an integer from 1 to 100'],
+    ['q-0', 'q must be an integer from 1 to 100, auto or auto_best, auto_good, auto_eco, auto_low'],
+    ['q-101', 'q must be an integer from 1 to 100, auto or auto_best, auto_good, auto_eco, auto_low'],
     ['f-bmp', 'f must be one of auto, webp, avif, jpg, jpeg, png, gif, orig'],
     ['pr-yes', 'pr must be true or false'],
     ['lo-1', 'lo must be true or false'],

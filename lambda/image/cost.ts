@@ -67,10 +67,13 @@ const ENCODERS: Record<string, EncoderCoefficients> = {
   'png-interlaced': { bytesPerPixel: [7, 10], secondsPerMegapixel: [0.1, 0.15] },
   webp: { bytesPerPixel: [8, 36], secondsPerMegapixel: [0.3, 1] },
   'webp-lossless': { bytesPerPixel: [34, 46], secondsPerMegapixel: [2, 2] },
-  avif: { bytesPerPixel: [37, 56], secondsPerMegapixel: [0.8, 1.8] },
+  avif: { bytesPerPixel: [37, 56], secondsPerMegapixel: [1, 1.8] }, // effort 3, 4:2:0 (quality.ts): 0.94-0.97 / 1.3-1.6 CPU s per MP on noise
   'avif-lossless': { bytesPerPixel: [44, 60], secondsPerMegapixel: [1.4, 2.3] },
   gif: { bytesPerPixel: [14, 44], secondsPerMegapixel: [1.8, 5.5] },
 };
+
+/** q-auto's search: at most 6 JPEG encodes, decodes and SSIMs of a 65 536-pixel proxy (measured: 20-90 ms on a busy 2-core machine; rounded up). */
+const AUTO_QUALITY_SEARCH_SECONDS = 0.1;
 
 /** Bytes per input pixel the decoder holds: streaming decoders hold a few rows, the others the whole image. */
 function decoderBytesPerPixel(input: CostInput): number {
@@ -230,6 +233,9 @@ export function estimateCost(input: CostInput, steps: readonly TransformStep[], 
   if ((format === 'jpeg' && walk.alpha && steps.length > 0) || (output.keepMetadata && buffers.length > 0)) {
     buffers.push(outputPixels * (walk.alpha ? 4 : 3));
   }
+  // q-auto materialises the result once to search its quality (auto-quality.ts): one more raw copy.
+  const searched = output.autoQuality !== undefined && !animated && (format === 'jpeg' || ((format === 'webp' || format === 'avif') && !output.lossless));
+  if (searched) buffers.push(outputPixels * (walk.alpha ? 4 : 3));
   const coefficients = ENCODERS[encoderKey(format, output)];
   const rawBytesPerPixel = Math.max(3, input.channels) * input.bytesPerSample;
   const decoderBytes = steps.length > 0 && readsSourceWhole(steps[0]) ? Math.max(decoderBytesPerPixel(input), rawBytesPerPixel) : decoderBytesPerPixel(input);
@@ -248,7 +254,7 @@ export function estimateCost(input: CostInput, steps: readonly TransformStep[], 
   return {
     format,
     memoryMiB: BASE_MIB + (input.bytes + pixelsBytes) / 2 ** 20,
-    encodeSeconds: (outputPixels / 1e6) * coefficients.secondsPerMegapixel[alpha ? 1 : 0],
+    encodeSeconds: (outputPixels / 1e6) * coefficients.secondsPerMegapixel[alpha ? 1 : 0] + (searched ? AUTO_QUALITY_SEARCH_SECONDS : 0),
     width: walk.width,
     height: walk.height,
     frames,

@@ -8,8 +8,10 @@ import type { OutputOptions, TransformStep } from '../request/plan-types';
 import { WHITE } from '../request/colour';
 import { deadlineExceeded, isSharpTimeout, withinDeadline, type Deadline } from './deadline';
 import type { ImageFormat, InputDescription } from './format';
+import { AUTO_QUALITY_TARGETS, searchAutoQuality } from './auto-quality';
 import type { LayerAssets } from './layer-assets';
 import { applyStep, supportsAnimation } from './operations';
+import { ENCODER_SETTINGS, formatQuality } from './quality';
 import { materialise, type ImageState } from './state';
 import { rasteriseSvg } from './svg';
 
@@ -181,13 +183,25 @@ async function onInputMetadata(result: sharp.Sharp, bytes: Buffer, limits: Limit
 }
 
 /**
- * Encodes the final image (README "Parameters", output options). Pixels always end in sRGB; `cp`
+ * Encodes the final image (README "Parameters", output options). `q` is a JPEG quality: WebP
+ * and AVIF are encoded at the quality that looks the same (quality.ts). Pixels always end in sRGB; `cp`
  * attaches an sRGB profile; transparency is kept where the format has alpha, JPEG is flattened
  * on the last `bg` (white by default).
  */
 async function encode(state: ImageState, bytes: Buffer, options: RenderOptions, failOn: FailOn): Promise<sharp.Sharp> {
   const { output } = options;
-  const quality = output.quality ?? options.defaultQuality;
+  let quality = output.quality ?? options.defaultQuality;
+  // q-auto: the quality is searched on the rendered pixels (materialised here once).
+  const lossy = options.format === 'jpeg' || ((options.format === 'webp' || options.format === 'avif') && !output.lossless);
+  if (output.autoQuality && lossy) {
+    if (state.animated) quality = AUTO_QUALITY_TARGETS[output.autoQuality].fallback;
+    else {
+      const { data, info } = await withinDeadline(state.image, options.deadline).raw().toBuffer({ resolveWithObject: true });
+      quality = await searchAutoQuality({ data, width: info.width, height: info.height, channels: info.channels }, output.autoQuality, options.deadline);
+      const channels = info.channels as 1 | 2 | 3 | 4;
+      state = { ...state, image: sharp(data, { raw: { width: info.width, height: info.height, channels } }), width: info.width, height: info.height, hasAlpha: channels % 2 === 0, pending: 'none', materialised: true };
+    }
+  }
   // sharp flattens before its geometry and effects, so whatever is pending is settled first.
   if (options.format === 'jpeg' && state.hasAlpha && state.pending !== 'none') state = await materialise(state);
   let image = state.image;
@@ -199,13 +213,16 @@ async function encode(state: ImageState, bytes: Buffer, options: RenderOptions, 
   if (output.keepColourProfile) image = image.withIccProfile('srgb');
   switch (options.format) {
     case 'jpeg':
-      return image.jpeg({ quality, progressive: output.progressive ?? false });
+      return image.jpeg({ ...ENCODER_SETTINGS.jpeg, quality, progressive: output.progressive ?? false });
     case 'png':
       return image.png({ progressive: output.progressive ?? false });
     case 'webp':
-      return image.webp({ quality, lossless: output.lossless ?? false });
+      return image.webp({ ...ENCODER_SETTINGS.webp, quality: formatQuality('webp', quality), lossless: output.lossless ?? false });
     case 'avif':
-      return image.avif({ quality, lossless: output.lossless ?? false, effort: 2 });
+      // Lossless AVIF keeps full-resolution colour (4:2:0 would not be lossless) and effort 2,
+      // which its cost coefficients were measured with.
+      if (output.lossless) return image.avif({ lossless: true, effort: 2 });
+      return image.avif({ ...ENCODER_SETTINGS.avif, quality: formatQuality('avif', quality) });
     case 'gif':
       return image.gif();
   }

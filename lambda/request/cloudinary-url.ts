@@ -25,8 +25,8 @@ const INTEGER = /^-?\d+$/;
 const signed = (value: string) => (value.startsWith('-') ? `N${value.slice(1)}` : value);
 const clamp = (n: number, min: number, max: number) => Math.min(max, Math.max(min, Math.round(n)));
 
-/** `q_auto` levels, as the spec fixes them. */
-const AUTO_QUALITY: Record<string, number> = { 'auto:best': 86, auto: 70, 'auto:good': 70, 'auto:eco': 60, 'auto:low': 50 };
+/** `q_auto[:level]` → `q-auto_<level>`: a perceptual target searched per image (README "Output"). */
+const AUTO_QUALITY: Record<string, string> = { 'auto:best': 'auto_best', auto: 'auto', 'auto:good': 'auto_good', 'auto:eco': 'auto_eco', 'auto:low': 'auto_low' };
 
 /** `fl_progressive[:<mode>]` → `pr-`: sharp has one progressive encoding for every mode but `none`. */
 const PROGRESSIVE: Record<string, boolean> = {

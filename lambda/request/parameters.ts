@@ -6,7 +6,7 @@ import type { LimitsConfig } from '../config';
 import { badRequest } from '../errors';
 import type { ChainContext, RawParameter } from './chain';
 import { COLOUR_ACCEPTS, parseColour } from './colour';
-import { CROP_MODES, CROP_STRATEGIES, FLIPS, FOCI, OUTPUT_FORMATS, type Dimension, type PlanDraft, type UnsharpMask } from './plan-types';
+import { AUTO_QUALITY_LEVELS, CROP_MODES, CROP_STRATEGIES, FLIPS, FOCI, OUTPUT_FORMATS, type AutoQualityLevel, type Dimension, type PlanDraft, type UnsharpMask } from './plan-types';
 
 export interface ParameterContext extends ChainContext {
   limits: LimitsConfig;
@@ -90,6 +90,13 @@ export function parseFlag(value: string): boolean | undefined {
 /** One of a plan's listed values (plan-types.ts), typed as that value. */
 export function parseOneOf<T extends string>(value: string, allowed: readonly T[]): T | undefined {
   return allowed.find((candidate) => candidate === value);
+}
+
+/** `q-80`, or `q-auto` (= `q-auto_good`) / `q-auto_best` … `q-auto_low`: a perceptual target. */
+function parseQuality(value: string): number | AutoQualityLevel | undefined {
+  if (value === 'auto') return 'good';
+  if (value.startsWith('auto_')) return parseOneOf(value.slice(5), AUTO_QUALITY_LEVELS);
+  return parseIntegerIn(value, 1, 100);
 }
 
 /** `w`/`h`: an integer ≥ 1 up to the configured maximum, or a fraction 0 < v < 1. */
@@ -211,8 +218,14 @@ export const PARAMETER_LIST: ParameterDefinition[] = [
     d.step.yCenter = v;
   }),
   // --- output options (apply to the final image, whichever step names them)
-  defineParameter('q', 'an integer from 1 to 100', (v) => parseIntegerIn(v, 1, 100), (d, v) => {
-    d.output.quality = v;
+  defineParameter('q', `an integer from 1 to 100, auto or ${AUTO_QUALITY_LEVELS.map((l) => `auto_${l}`).join(', ')}`, parseQuality, (d, v) => {
+    if (typeof v === 'number') {
+      d.output.quality = v;
+      delete d.output.autoQuality;
+    } else {
+      d.output.autoQuality = v;
+      delete d.output.quality;
+    }
   }),
   defineParameter('f', `one of ${FORMAT_SPELLINGS.join(', ')}`, parseFormat, (d, v) => {
     d.output.format = v;

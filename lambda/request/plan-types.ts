@@ -25,6 +25,10 @@ export type Flip = (typeof FLIPS)[number];
 export const OUTPUT_FORMATS = ['auto', 'webp', 'avif', 'jpeg', 'png', 'gif', 'orig'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
+/** `q-auto_<level>` (`q-auto` is `good`): a perceptual target instead of a fixed quality (Cloudinary's `q_auto:<level>`). */
+export const AUTO_QUALITY_LEVELS = ['best', 'good', 'eco', 'low'] as const;
+export type AutoQualityLevel = (typeof AUTO_QUALITY_LEVELS)[number];
+
 /** A width or height: pixels, or a share of the step's input. */
 export type Dimension = { px: number } | { fraction: number };
 
@@ -135,7 +139,10 @@ export type Layer = ImageLayer | TextLayer;
 export interface OutputOptions {
   /** Explicit `f-` format; absent = the configured default (README "Output"). */
   format?: OutputFormat;
+  /** `q-<n>`: a JPEG quality; WebP and AVIF are encoded at its equivalent (image/quality.ts). */
   quality?: number;
+  /** `q-auto[_level]`: the quality is searched per image (image/auto-quality.ts); the last `q` given wins. */
+  autoQuality?: AutoQualityLevel;
   /** `pr`: progressive JPEG, interlaced PNG. */
   progressive?: boolean;
   /** `lo`: lossless WebP / AVIF. */

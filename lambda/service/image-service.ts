@@ -9,7 +9,9 @@ import { HttpError, methodNotAllowed, notFound, unreadable } from '../errors';
 import { affordableFormat, checkSvgFilters } from '../image/cost';
 import { deadlineExceeded, type Deadline } from '../image/deadline';
 import { CONTENT_TYPES, chooseFormat, formatWishOf } from '../image/format';
+import { AUTO_QUALITY_TARGETS } from '../image/auto-quality';
 import { inspectInput, renderImage } from '../image/pipeline';
+import { ENCODER_SETTINGS, QUALITY_TABLE } from '../image/quality';
 import { svgScale } from '../image/svg';
 import { buildPlan, type RequestPlan } from '../request/plan';
 import { CANONICAL_HEADER, viewerPathOf } from '../request/cache-key';
@@ -29,7 +31,11 @@ export type { ServiceResponse } from './respond';
 export type { RequestRecord } from './request-record';
 
 /** Part of every image ETag: a release that renders differently must not be answered with 304. */
-const RENDERER_VERSION = `afterimage ${packageJson.version}, sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}`;
+// The encoders' tables too: a new quality mapping, encoder effort or q-auto target renders new bytes.
+const RENDERER_VERSION = [
+  `afterimage ${packageJson.version}, sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}`,
+  JSON.stringify([QUALITY_TABLE, ENCODER_SETTINGS, AUTO_QUALITY_TARGETS]),
+].join('\n');
 
 /** Cache lifetime of a default image (`di-`), so the real file shows once it is uploaded. */
 const DEFAULT_IMAGE_MAX_AGE = 300;
