@@ -18,6 +18,7 @@ import sharp from 'sharp';
 import type { AfterimageConfigInput } from '../lambda/config';
 import { EMBEDDED_KEYS } from '../local/embedded-s3';
 import type { CellResult, DirectMessage, DirectMode } from './direct-child';
+import { lambdaCostTable, MB_PER_VCPU, pageCost, PRICES, S3_FETCH_MS } from './cost';
 import { cameraJpeg, cutoutPng, uploadJpeg } from './images';
 import { resetPeak, statsOf, type ProcessStats } from './process-stats';
 import { countsSince, startCountedS3, type CountedS3, type S3Requests } from './s3-server';
@@ -323,6 +324,7 @@ export async function sideBySide(): Promise<void> {
     // Warm-up (JIT, keep-alive connections, libvips), and the outputs compared: afterimage's
     // against limit+S3's replay of its sharp calls (the same bytes when the settings match).
     const notes: string[] = [];
+    const outputBytes = new Map<string, number[]>();
     for (const workload of WORKLOADS) {
       if (workload.revalidation) {
         await afterimage.contender.run(workload, 1, 1);
@@ -330,6 +332,7 @@ export async function sideBySide(): Promise<void> {
       }
       const [ours, limit, theirs] = [await afterimage.contender.bodies(workload), await direct.contenders[0].bodies(workload), await ipx.contender.bodies(workload)];
       await direct.contenders[1].bodies(workload);
+      outputBytes.set(workload.id, ours.map((b) => b.length));
       if (!ours.every((body, i) => body.equals(limit[i]))) {
         notes.push(`- ${workload.title}: afterimage's output differs from limit+S3's (${ours.map((b) => b.length).join('/')} vs ${limit.map((b) => b.length).join('/')} bytes): bring bench/workloads.ts in step with afterimage's encoder settings.`);
       }
@@ -363,7 +366,7 @@ export async function sideBySide(): Promise<void> {
       const cell = cells.get(key(c, w.id, n));
       return cell ? summarise(cell, w) : undefined;
     };
-    report(summary, notes, { startedAt, loadBefore, loadAfter: loadavg()[0], seconds: (performance.now() - started) / 1000, sizes: { camera: camera.length, cutout: cutout.length, upload: upload.length } });
+    report(summary, notes, { outputBytes, startedAt, loadBefore, loadAfter: loadavg()[0], seconds: (performance.now() - started) / 1000, sizes: { camera: camera.length, cutout: cutout.length, upload: upload.length } });
   } finally {
     for (const child of children) child.kill('SIGTERM');
     agent.destroy();
@@ -371,7 +374,24 @@ export async function sideBySide(): Promise<void> {
   }
 }
 
+/** The cost table, from afterimage's measured CPU time per image (bench/cost.ts for prices and assumptions). */
+function costOnPaper(summary: (c: ContenderName, w: Workload, n: number) => Summary | undefined, info: RunInfo, srcsetGets: number): void {
+  const cpu = (w: Workload) => median(CONCURRENCIES.map((n) => summary('afterimage', w, n)!.cpuMsPerImage));
+  const images = WORKLOADS.filter((w) => !w.revalidation);
+  console.log('\n### Cost on paper (arm64 Lambda)\n');
+  console.log(`Expected duration = CPU ms per image ÷ min(1, memory ÷ ${MB_PER_VCPU} MB) + ${S3_FETCH_MS} ms waiting for S3; cost per million images = duration × GB × $${PRICES.lambdaArmPerGbSecond}/GB-s + $${(PRICES.lambdaPerRequest * 1e6).toFixed(2)} per million requests. CPU ms measured here on x86; Graviton may differ. Prices: ${PRICES.source}.\n`);
+  console.log(lambdaCostTable(images.map((w) => ({ title: w.title, cpuMs: cpu(w) }))));
+  const burst = WORKLOADS.find((w) => w.requests.length > 1)!;
+  const widths = burst.requests.map((r) => r.render.width);
+  const chosen = widths.indexOf(960) >= 0 ? widths.indexOf(960) : Math.floor(widths.length / 2);
+  const bytes = info.outputBytes.get(burst.id)?.[chosen] ?? 0;
+  console.log(`\nA typical page: 10 images in srcsets, each viewer fetching the ${widths[chosen]}w WebP (${(bytes / 1024).toFixed(0)} KB here: these synthetic photos are grainier than most); S3 GETs per render as measured on the burst (${fmt(srcsetGets)} per ${widths.length} widths). S3 GET $${(PRICES.s3Get * 1000).toFixed(4)} per 1,000; CloudFront $${PRICES.cloudFrontPerGb}/GB and $${(PRICES.cloudFrontPerRequest * 10000).toFixed(4)} per 10,000 HTTPS requests.\n`);
+  console.log(pageCost({ images: 10, bytesPerImage: bytes, s3GetsPerRender: srcsetGets / widths.length, cpuMs: cpu(burst), memoryMB: 1536 }));
+}
+
 interface RunInfo {
+  /** afterimage's bytes per request of each workload. */
+  outputBytes: Map<string, number[]>;
   startedAt: Date;
   loadBefore: number;
   loadAfter: number;
@@ -434,6 +454,8 @@ function report(summary: (c: ContenderName, w: Workload, n: number) => Summary |
   const burst = WORKLOADS.find((w) => w.requests.length > 1)!;
   const gets = summary('afterimage', burst, 1)!.s3PerUnit.get;
   targets.push({ text: `srcset burst: ${fmt(gets)} S3 GETs per burst of ${burst.requests.length} widths (section 2, the originals cache: 1)`, pass: gets <= 1 });
+
+  costOnPaper(summary, info, gets);
 
   console.log('\n### Targets (issue 10)\n');
   for (const { text, pass } of targets) console.log(`- **${pass ? 'PASS' : 'FAIL'}** ${text}`);
