@@ -84,7 +84,7 @@ export function pageCost(options: { images: number; bytesPerImage: number; s3Get
     '| --- | ---: |',
     `| CloudFront bytes out (${(gb * 1e3).toFixed(2)} MB a page) | ${perMillionViews.bytes.toFixed(2)} |`,
     `| CloudFront requests | ${perMillionViews.requests.toFixed(2)} |`,
-    `| on a cache miss only: Lambda renders at ${memoryMB} MB | ${perMillionMisses.lambda.toFixed(2)} |`,
-    `| on a cache miss only: S3 GETs (${s3GetsPerRender} per render) | ${perMillionMisses.s3.toFixed(2)} |`,
+    `| renders at ${memoryMB} MB, were every view a cache miss (each URL is rendered once, then served by CloudFront) | ${perMillionMisses.lambda.toFixed(2)} |`,
+    `| S3 GETs for those renders (${s3GetsPerRender} per render) | ${perMillionMisses.s3.toFixed(2)} |`,
   ].join('\n');
 }

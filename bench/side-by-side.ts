@@ -380,7 +380,7 @@ function costOnPaper(summary: (c: ContenderName, w: Workload, n: number) => Summ
   const images = WORKLOADS.filter((w) => !w.revalidation);
   console.log('\n### Cost on paper (arm64 Lambda)\n');
   console.log(`Expected duration = CPU ms per image ÷ min(1, memory ÷ ${MB_PER_VCPU} MB) + ${S3_FETCH_MS} ms waiting for S3; cost per million images = duration × GB × $${PRICES.lambdaArmPerGbSecond}/GB-s + $${(PRICES.lambdaPerRequest * 1e6).toFixed(2)} per million requests. CPU ms measured here on x86; Graviton may differ. Prices: ${PRICES.source}.\n`);
-  console.log(lambdaCostTable(images.map((w) => ({ title: w.title, cpuMs: cpu(w) }))));
+  console.log(lambdaCostTable(images.map((w) => ({ title: w.requests.length > 1 ? `srcset burst, per image (${w.requests.length} widths)` : w.title, cpuMs: cpu(w) }))));
   const burst = WORKLOADS.find((w) => w.requests.length > 1)!;
   const widths = burst.requests.map((r) => r.render.width);
   const chosen = widths.indexOf(960) >= 0 ? widths.indexOf(960) : Math.floor(widths.length / 2);
