@@ -8,8 +8,8 @@
 //    allow, against limits.memoryBudgetMB: the known worst cases and, per format, the largest
 //    input the cost model lets a heavy chain run on.
 //
-// Knobs: BENCH_ROUNDS (default 3), BENCH_SCALE (units per cell, default 1),
-// BENCH_SIDE_BY_SIDE=0 or BENCH_WORST_CASES=0 to skip a part.
+// Knobs: BENCH_ROUNDS (default 3), BENCH_SCALE (units per cell, default 1), BENCH_WORKLOADS
+// (ids, comma-separated), BENCH_SIDE_BY_SIDE=0 or BENCH_WORST_CASES=0 to skip a part.
 
 import { DEFAULT_LIMITS } from '../lambda/config';
 import { largestAllowedInput, measurePeakRss, noiseImage, type PeakRssJob, type WorstCase } from '../tools/peak-rss';
