@@ -93,7 +93,11 @@ async function answer(message: DirectMessage): Promise<unknown> {
     }
     case 'run': {
       const workload = WORKLOADS.find((w) => w.id === message.workload)!;
-      return runCell(() => unit(message.mode, workload.requests), message.concurrency, message.units, async () => ownStats(), async () => resetPeak('self'));
+      return runCell(() => unit(message.mode, workload.requests), message.concurrency, message.units, async () => ownStats(), async () => {
+        // As for the afterimage server (server-probe.ts): the previous cell's garbage is not this cell's.
+        (globalThis as { gc?: () => void }).gc?.();
+        resetPeak('self');
+      });
     }
   }
 }

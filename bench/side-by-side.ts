@@ -168,7 +168,7 @@ async function startAfterimage(s3: CountedS3): Promise<{ contender: Contender; c
   writeFileSync(file, JSON.stringify(config, null, 2));
   const child = fork(join(ROOT, 'local', 'start.ts'), ['--config', file], {
     cwd: ROOT,
-    execArgv: ['--import', 'tsx', '--import', join(__dirname, 'server-probe.ts')],
+    execArgv: ['--expose-gc', '--import', 'tsx', '--import', join(__dirname, 'server-probe.ts')],
     env: { ...childEnv(), PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
@@ -223,7 +223,7 @@ async function startIpx(s3: CountedS3): Promise<{ contender: Contender; child: C
 }
 
 async function startDirect(s3: CountedS3): Promise<{ contenders: Contender[]; child: ChildProcess }> {
-  const child = fork(join(__dirname, 'direct-child.ts'), [], { cwd: ROOT, execArgv: ['--import', 'tsx'], env: childEnv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(join(__dirname, 'direct-child.ts'), [], { cwd: ROOT, execArgv: ['--expose-gc', '--import', 'tsx'], env: childEnv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const call = ipc(child) as <T>(message: DistributiveOmit<DirectMessage, 'id'>) => Promise<T>;
   await call({ type: 'init', endpoint: s3.endpoint });
   const contender = (name: ContenderName, mode: DirectMode): Contender => ({
