@@ -36,6 +36,19 @@ export const lambdaBundlingOptions = {
    */
   sourceMap: false,
   keepNames: true,
+  /**
+   * ES modules before CommonJS where a package ships both: esbuild can leave out what the
+   * function never imports only from ES modules, so the SDK's clients keep the two or three
+   * commands used instead of all of theirs (a 539 KiB bundle instead of 747 KiB, and a faster
+   * load: `npm run bench:cold-start`).
+   */
+  mainFields: ['module', 'main'],
+  /**
+   * `import()` compiled to `require()`: the SDK's ES modules load some of Node's modules with
+   * `import()` on first use, which a CommonJS bundle can do with `require()` just as well (and
+   * which a VM without the dynamic-import hook, such as jest's, cannot run at all).
+   */
+  dynamicImport: false,
   /** Installed with npm into the asset, not bundled. */
   nodeModules: ['sharp'],
   /** Left out of the bundle and not installed: none. */
@@ -53,6 +66,8 @@ export interface EsbuildBuildOptions {
   minify: boolean;
   sourcemap: boolean;
   keepNames: boolean;
+  mainFields: string[];
+  supported: Record<string, boolean>;
   external: string[];
   logLevel: 'warning';
 }
@@ -70,6 +85,8 @@ export function esbuildBuildOptions(outfile: string): EsbuildBuildOptions {
     minify: o.minify,
     sourcemap: o.sourceMap,
     keepNames: o.keepNames,
+    mainFields: [...o.mainFields],
+    supported: { 'dynamic-import': o.dynamicImport },
     external: [...o.externalModules, ...o.nodeModules],
     logLevel: 'warning',
   };
@@ -95,6 +112,8 @@ export function lambdaNodejsBundling(configFile: string, withPlayground = false)
     minify: o.minify,
     sourceMap: o.sourceMap,
     keepNames: o.keepNames,
+    mainFields: [...o.mainFields],
+    esbuildArgs: { '--supported:dynamic-import': String(o.dynamicImport) },
     nodeModules: [...o.nodeModules],
     externalModules: [...o.externalModules],
     bundleAwsSDK: true,

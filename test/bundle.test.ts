@@ -161,6 +161,17 @@ describe('the CDK asset (real bundling, a configuration of 1,000 named transform
     expect(code).toMatch(/require\(["']sharp["']\)/);
   });
 
+  test("keeps only the SDK commands the function sends, and compiles import() to require()", () => {
+    const code = fs.readFileSync(path.join(assetDir, 'index.js'), 'utf8');
+    // The SDK's ES modules let esbuild leave out the commands the function never sends (its
+    // CommonJS build is one module per client, every command included): a faster cold start.
+    expect(code).toContain('ListObjectsV2Command');
+    expect(code).not.toContain('DeleteBucketCommand');
+    expect(code).not.toContain('PutBucketPolicyCommand');
+    // The SDK's ES modules import some of Node's modules on first use; in a CommonJS bundle that is require().
+    expect(code).not.toMatch(/\bimport\(/);
+  });
+
   test("holds sharp's linux-arm64 glibc binaries", () => {
     const sharpDir = path.join(assetDir, 'node_modules/@img/sharp-linux-arm64/lib');
     const addons = fs.readdirSync(sharpDir).filter((f) => /^sharp-linux-arm64.*\.node$/.test(f));

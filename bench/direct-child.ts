@@ -1,0 +1,112 @@
+// The in-process contenders, in a process of their own so their CPU time and peak memory are
+// theirs alone (the S3 server runs in the bench's process):
+// - limit+S3: the SDK's GetObject from the same S3 server, then sharp with afterimage's
+//   operations and encoder settings: the fair limit for a bucket-backed service;
+// - sharp alone: the same sharp calls on bytes already in memory.
+// Driven by the bench over IPC; each `run` is one measured cell, timed here.
+
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import sharp from 'sharp';
+import { EMBEDDED_KEYS } from '../local/embedded-s3';
+import { ownStats, resetPeak } from './process-stats';
+import { BUCKET, renderDirect, WORKLOADS, type BenchRequest } from './workloads';
+
+// As lambda/image/pipeline.ts sets them for afterimage.
+sharp.cache(false);
+sharp.concurrency(0);
+
+export type DirectMode = 'limit' | 'sharp';
+
+export type DirectMessage =
+  | { id: number; type: 'init'; endpoint: string }
+  | { id: number; type: 'run'; mode: DirectMode; workload: string; concurrency: number; units: number }
+  | { id: number; type: 'render'; mode: DirectMode; workload: string };
+
+export interface CellResult {
+  /** ms per unit (one image, or one burst). */
+  latencies: number[];
+  elapsedMs: number;
+  cpuMs: number;
+  peakKiB: number;
+  /** Bytes of one unit's responses. */
+  bytes: number;
+}
+
+let client: S3Client;
+const inMemory = new Map<string, Buffer>();
+
+async function getObject(key: string): Promise<Buffer> {
+  const output = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  const bytes = await output.Body!.transformToByteArray();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+async function renderOne(mode: DirectMode, request: BenchRequest): Promise<Buffer> {
+  const bytes = mode === 'limit' ? await getObject(request.key) : inMemory.get(request.key)!;
+  return renderDirect(bytes, request.render);
+}
+
+async function unit(mode: DirectMode, requests: BenchRequest[]): Promise<number> {
+  let bytes = 0;
+  for (const request of requests) bytes += (await renderOne(mode, request)).length;
+  return bytes;
+}
+
+/** `units` units, `concurrency` at a time; the latency of each unit and the cell's CPU and peak. */
+export async function runCell(run: (index: number) => Promise<number>, concurrency: number, units: number, stats: () => Promise<{ cpuMs: number; peakKiB: number }>, reset: () => Promise<void>): Promise<CellResult> {
+  await reset();
+  const before = await stats();
+  const latencies: number[] = [];
+  let bytes = 0;
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < units) {
+      const index = next++;
+      const start = performance.now();
+      bytes = await run(index);
+      latencies.push(performance.now() - start);
+    }
+  }));
+  const elapsedMs = performance.now() - started;
+  const after = await stats();
+  return { latencies, elapsedMs, cpuMs: after.cpuMs - before.cpuMs, peakKiB: after.peakKiB, bytes };
+}
+
+async function answer(message: DirectMessage): Promise<unknown> {
+  switch (message.type) {
+    case 'init': {
+      client = new S3Client({
+        region: 'us-east-1',
+        endpoint: message.endpoint,
+        forcePathStyle: true,
+        credentials: { ...EMBEDDED_KEYS },
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+      for (const workload of WORKLOADS) for (const request of workload.requests) if (!inMemory.has(request.key)) inMemory.set(request.key, await getObject(request.key));
+      return { ready: true };
+    }
+    case 'render': {
+      const workload = WORKLOADS.find((w) => w.id === message.workload)!;
+      return { bodies: await Promise.all(workload.requests.map(async (r) => (await renderOne(message.mode, r)).toString('base64'))) };
+    }
+    case 'run': {
+      const workload = WORKLOADS.find((w) => w.id === message.workload)!;
+      return runCell(() => unit(message.mode, workload.requests), message.concurrency, message.units, async () => ownStats(), async () => {
+        // As for the afterimage server (server-probe.ts): the previous cell's garbage is not this cell's.
+        (globalThis as { gc?: () => void }).gc?.();
+        resetPeak('self');
+      });
+    }
+  }
+}
+
+if (process.send) {
+  process.on('message', (message: DirectMessage) => {
+    answer(message).then(
+      (result) => process.send!({ id: message.id, result }),
+      (error) => process.send!({ id: message.id, error: String((error as Error)?.stack ?? error) }),
+    );
+  });
+}

@@ -1,0 +1,472 @@
+// The side-by-side benchmark (`npm run bench`, part 1): every contender pays the same origin
+// cost, from the same local S3 server.
+// - afterimage: the local server as `npm start --config` wires it, in its own process, over HTTP;
+// - limit+S3: the SDK's GetObject, then sharp with afterimage's settings, in a process of its own;
+// - sharp alone: the same sharp calls on bytes in memory (a second reference);
+// - IPX (`ipx serve --domains 127.0.0.1`) fetching the object over HTTP from the S3 server.
+// Rounds are interleaved (every contender, workload and concurrency in each round, the order of
+// the contenders rotating), and the figures are medians over rounds, so a busy spell on the
+// machine falls on every contender alike. Prints markdown, to paste into BENCHMARKS.md.
+
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
+import { createServer } from 'node:net';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import type { AfterimageConfigInput } from '../lambda/config';
+import { EMBEDDED_KEYS } from '../local/embedded-s3';
+import type { CellResult, DirectMessage, DirectMode } from './direct-child';
+import { lambdaCostTable, MB_PER_VCPU, pageCost, PRICES, S3_FETCH_MS } from './cost';
+import { cameraJpeg, cutoutPng, uploadJpeg } from './images';
+import { resetPeak, statsOf, type ProcessStats } from './process-stats';
+import { countsSince, startCountedS3, type CountedS3, type S3Requests } from './s3-server';
+import { ASSET_PATH, BACKUP_FOLDER, BUCKET, CAMERA_KEY, CLOUD, CUTOUT_KEY, FIRST_VERSION, VERSIONS, WORKLOADS, type Workload } from './workloads';
+
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+/** Multiplies the units of every cell (more samples per round). */
+const SCALE = Math.max(0.25, Number(process.env.BENCH_SCALE ?? 1));
+const CONCURRENCIES = [1, 4] as const;
+/** BENCH_WORKLOADS=thumb,revalidate runs only those (ids in bench/workloads.ts); the targets that need the others are left out. */
+const SELECTED = process.env.BENCH_WORKLOADS?.split(',').map((id) => id.trim());
+const RUN = WORKLOADS.filter((w) => !SELECTED || SELECTED.includes(w.id));
+const ROOT = join(__dirname, '..');
+const DIR = join(__dirname, '.tmp', 'side-by-side');
+
+type ContenderName = 'afterimage' | 'limit+S3' | 'sharp alone' | 'IPX';
+const CONTENDERS: ContenderName[] = ['afterimage', 'limit+S3', 'sharp alone', 'IPX'];
+
+interface Contender {
+  name: ContenderName;
+  /** One cell: `units` units of the workload, `concurrency` at a time. */
+  run(workload: Workload, concurrency: number, units: number): Promise<CellResult>;
+  /** The bodies of one unit, to compare outputs. */
+  bodies(workload: Workload): Promise<Buffer[]>;
+}
+
+// --- HTTP client -----------------------------------------------------------------------------
+
+const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+
+interface HttpAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+function get(url: string, headers: Record<string, string>): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function expectStatus(url: string, headers: Record<string, string>, status: number): Promise<HttpAnswer> {
+  const answer = await get(url, headers);
+  if (answer.status !== status) throw new Error(`${url}: ${answer.status} (expected ${status}) ${answer.headers['x-afterimage-error'] ?? answer.body.toString('utf8').slice(0, 200)}`);
+  return answer;
+}
+
+/** Runs one cell against an HTTP contender, timing each unit here. */
+async function httpCell(urls: Array<{ url: string; headers: Record<string, string>; status: number }>, concurrency: number, units: number, stats: () => Promise<ProcessStats>, reset: () => Promise<void>): Promise<CellResult> {
+  await reset();
+  const before = await stats();
+  const latencies: number[] = [];
+  let bytes = 0;
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < units) {
+      next++;
+      const start = performance.now();
+      let unitBytes = 0;
+      for (const { url, headers, status } of urls) unitBytes += (await expectStatus(url, headers, status)).body.length;
+      latencies.push(performance.now() - start);
+      bytes = unitBytes;
+    }
+  }));
+  const elapsedMs = performance.now() - started;
+  const after = await stats();
+  return { latencies, elapsedMs, cpuMs: after.cpuMs - before.cpuMs, peakKiB: after.peakKiB, bytes };
+}
+
+// --- child processes -------------------------------------------------------------------------
+
+/** Request/answer over a child's IPC channel. */
+function ipc(child: ChildProcess): <T>(message: Record<string, unknown>) => Promise<T> {
+  let nextId = 0;
+  const waiting = new Map<number, { resolve: (value: never) => void; reject: (error: Error) => void }>();
+  child.on('message', (answer: { id: number; result?: unknown; error?: string }) => {
+    const entry = waiting.get(answer.id);
+    waiting.delete(answer.id);
+    if (answer.error) entry?.reject(new Error(answer.error));
+    else entry?.resolve(('result' in answer ? answer.result : answer) as never);
+  });
+  child.on('exit', (code) => {
+    for (const entry of waiting.values()) entry.reject(new Error(`child exited (${code})`));
+  });
+  return (message) => new Promise((resolve, reject) => {
+    const id = nextId++;
+    waiting.set(id, { resolve: resolve as (value: never) => void, reject });
+    child.send({ ...message, id });
+  });
+}
+
+/** Resolves with the first match of `pattern` in the child's stdout. */
+function waitForOutput(child: ChildProcess, pattern: RegExp, what: string): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`${what} did not start in 60 s:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      const match = pattern.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        child.stdout!.resume();
+        resolve(match);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    child.once('exit', (code) => reject(new Error(`${what} exited (${code}):\n${output}`)));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const childEnv = () => ({ ...process.env, NODE_OPTIONS: '' });
+
+async function startAfterimage(s3: CountedS3): Promise<{ contender: Contender; child: ChildProcess }> {
+  const config: AfterimageConfigInput = {
+    origins: [
+      { name: 'bench', type: 's3', bucket: BUCKET, folder: '/', endpoint: s3.endpoint, credentials: { source: 'static', ...EMBEDDED_KEYS } },
+      { name: 'backup', type: 'cloudinary-backup', bucket: BUCKET, folder: `/${BACKUP_FOLDER}`, endpoint: s3.endpoint, credentials: { source: 'static', ...EMBEDDED_KEYS } },
+    ],
+    endpoints: [
+      { prefix: '', origins: ['bench'] },
+      { prefix: `/${CLOUD}`, origins: ['backup'], cloudinaryUrls: true },
+    ],
+  };
+  const file = join(DIR, 'afterimage.config.json');
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  const child = fork(join(ROOT, 'local', 'start.ts'), ['--config', file], {
+    cwd: ROOT,
+    execArgv: ['--expose-gc', '--import', 'tsx', '--import', join(__dirname, 'server-probe.ts')],
+    env: { ...childEnv(), PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  const base = (await waitForOutput(child, /serving on (http:\/\/\S+)/, 'the afterimage server'))[1];
+  const call = ipc(child);
+  const stats = () => call<ProcessStats>({ type: 'stats' });
+  const reset = async () => void (await call({ type: 'reset' }));
+  const etags = new Map<string, string>();
+  const urls = async (workload: Workload) => {
+    const list = [];
+    for (const request of workload.requests) {
+      const url = base + request.afterimage;
+      const headers: Record<string, string> = { accept: request.accept };
+      if (workload.revalidation) {
+        if (!etags.has(url)) etags.set(url, String((await expectStatus(url, headers, 200)).headers.etag));
+        headers['if-none-match'] = etags.get(url)!;
+      }
+      list.push({ url, headers, status: workload.revalidation ? 304 : 200 });
+    }
+    return list;
+  };
+  return {
+    child,
+    contender: {
+      name: 'afterimage',
+      run: async (workload, concurrency, units) => httpCell(await urls(workload), concurrency, units, stats, reset),
+      bodies: async (workload) => Promise.all((await urls(workload)).map(async ({ url, headers }) => (await expectStatus(url, headers, 200)).body)),
+    },
+  };
+}
+
+async function startIpx(s3: CountedS3): Promise<{ contender: Contender; child: ChildProcess }> {
+  const port = await freePort();
+  const bin = join(ROOT, 'node_modules', 'ipx', 'bin', 'ipx.mjs');
+  const child = spawn(process.execPath, [bin, 'serve', '--domains', '127.0.0.1', '--host', '127.0.0.1', '--port', String(port)], {
+    cwd: DIR,
+    env: childEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  await waitForOutput(child, /Local:.*http:\/\/127\.0\.0\.1/, 'IPX');
+  const base = `http://127.0.0.1:${port}`;
+  const pid = child.pid!;
+  const urls = (workload: Workload) => workload.requests.map((r) => ({ url: base + r.ipx.replace('{base}', s3.endpoint), headers: { accept: r.accept }, status: 200 }));
+  return {
+    child,
+    contender: {
+      name: 'IPX',
+      run: (workload, concurrency, units) => httpCell(urls(workload), concurrency, units, async () => statsOf(pid), async () => resetPeak(pid)),
+      bodies: (workload) => Promise.all(urls(workload).map(async ({ url, headers }) => (await expectStatus(url, headers, 200)).body)),
+    },
+  };
+}
+
+async function startDirect(s3: CountedS3): Promise<{ contenders: Contender[]; child: ChildProcess }> {
+  const child = fork(join(__dirname, 'direct-child.ts'), [], { cwd: ROOT, execArgv: ['--expose-gc', '--import', 'tsx'], env: childEnv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const call = ipc(child) as <T>(message: DistributiveOmit<DirectMessage, 'id'>) => Promise<T>;
+  await call({ type: 'init', endpoint: s3.endpoint });
+  const contender = (name: ContenderName, mode: DirectMode): Contender => ({
+    name,
+    run: (workload, concurrency, units) => call<CellResult>({ type: 'run', mode, workload: workload.id, concurrency, units }),
+    bodies: async (workload) => (await call<{ bodies: string[] }>({ type: 'render', mode, workload: workload.id })).bodies.map((b) => Buffer.from(b, 'base64')),
+  });
+  return { child, contenders: [contender('limit+S3', 'limit'), contender('sharp alone', 'sharp')] };
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+// --- statistics and the report ---------------------------------------------------------------
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+const median = (values: number[]) => percentile(values, 50);
+
+interface Cell {
+  rounds: CellResult[];
+  s3: S3Requests[];
+}
+
+interface Summary {
+  rps: number;
+  p50: number;
+  p99: number;
+  cpuMsPerImage: number;
+  bytes: number;
+  peakMiB: number;
+  s3PerUnit: S3Requests;
+}
+
+function summarise(cell: Cell, workload: Workload): Summary {
+  const perUnit = workload.requests.length;
+  const latencies = cell.rounds.flatMap((r) => r.latencies);
+  const images = (r: CellResult) => r.latencies.length * perUnit;
+  const s3PerUnit = (kind: keyof S3Requests) => median(cell.s3.map((s, i) => s[kind] / cell.rounds[i].latencies.length));
+  return {
+    rps: median(cell.rounds.map((r) => images(r) / (r.elapsedMs / 1000))),
+    p50: median(latencies),
+    p99: percentile(latencies, 99),
+    cpuMsPerImage: median(cell.rounds.map((r) => r.cpuMs / images(r))),
+    bytes: cell.rounds[0].bytes,
+    peakMiB: Math.max(...cell.rounds.map((r) => r.peakKiB)) / 1024,
+    s3PerUnit: { get: s3PerUnit('get'), head: s3PerUnit('head'), list: s3PerUnit('list'), other: s3PerUnit('other') },
+  };
+}
+
+const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
+const ratio = (value: number) => `×${value.toFixed(2)}`;
+function s3Text(s: S3Requests): string {
+  const parts = [s.get && `${fmt(s.get)} GET`, s.head && `${fmt(s.head)} HEAD`, s.list && `${fmt(s.list)} LIST`].filter(Boolean);
+  return parts.length > 0 ? parts.join(' + ') : '0';
+}
+const fmt = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2));
+
+function machine(): string {
+  const cpu = cpus();
+  return `${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GB, Node ${process.versions.node}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips})`;
+}
+
+function ipxVersions(): string {
+  const version = (path: string) => (JSON.parse(readFileSync(join(ROOT, 'node_modules', path, 'package.json'), 'utf8')) as { version: string }).version;
+  let ipxSharp = 'the project\'s';
+  try {
+    ipxSharp = version('ipx/node_modules/sharp');
+  } catch {
+    // IPX resolves the project's sharp.
+  }
+  return `IPX ${version('ipx')} (its own sharp ${ipxSharp})`;
+}
+
+// --- main ------------------------------------------------------------------------------------
+
+export async function sideBySide(): Promise<void> {
+  mkdirSync(DIR, { recursive: true });
+  const loadBefore = loadavg()[0];
+  const startedAt = new Date();
+  console.log('## Side by side\n');
+  console.log('Making the originals (seeded, the same bytes every run)…');
+  const [camera, cutout, upload] = [await cameraJpeg(), await cutoutPng(), await uploadJpeg()];
+  const s3 = await startCountedS3([BUCKET]);
+  await s3.put(BUCKET, CAMERA_KEY, camera, 'image/jpeg');
+  await s3.put(BUCKET, CUTOUT_KEY, cutout, 'image/png');
+  for (let v = 0; v < VERSIONS; v++) await s3.put(BUCKET, `${BACKUP_FOLDER}image/upload/${ASSET_PATH}/${FIRST_VERSION + v}.jpg`, upload, 'image/jpeg');
+
+  const children: ChildProcess[] = [];
+  try {
+    const afterimage = await startAfterimage(s3);
+    children.push(afterimage.child);
+    const direct = await startDirect(s3);
+    children.push(direct.child);
+    const ipx = await startIpx(s3);
+    children.push(ipx.child);
+    const contenders = [afterimage.contender, ...direct.contenders, ipx.contender];
+
+    // Warm-up (JIT, keep-alive connections, libvips), and the outputs compared: afterimage's
+    // against limit+S3's replay of its sharp calls (the same bytes when the settings match).
+    const notes: string[] = [];
+    const outputBytes = new Map<string, number[]>();
+    for (const workload of RUN) {
+      if (workload.revalidation) {
+        await afterimage.contender.run(workload, 1, 1);
+        continue;
+      }
+      const [ours, limit, theirs] = [await afterimage.contender.bodies(workload), await direct.contenders[0].bodies(workload), await ipx.contender.bodies(workload)];
+      await direct.contenders[1].bodies(workload);
+      outputBytes.set(workload.id, ours.map((b) => b.length));
+      if (!ours.every((body, i) => body.equals(limit[i]))) {
+        notes.push(`- ${workload.title}: afterimage's output differs from limit+S3's (${ours.map((b) => b.length).join('/')} vs ${limit.map((b) => b.length).join('/')} bytes): bring bench/workloads.ts in step with afterimage's encoder settings.`);
+      }
+      const format = async (bodies: Buffer[]) => (await Promise.all(bodies.map(async (b) => (await sharp(b).metadata()).format))).join('/');
+      if ((await format(theirs)) !== (await format(ours))) notes.push(`- ${workload.title}: IPX answered ${await format(theirs)}, afterimage ${await format(ours)}.`);
+    }
+
+    const cells = new Map<string, Cell>();
+    const key = (c: ContenderName, w: string, n: number) => `${c}|${w}|${n}`;
+    const started = performance.now();
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]);
+      for (const workload of RUN) {
+        for (const contender of order) {
+          if (workload.revalidation && contender.name !== 'afterimage') continue;
+          for (const concurrency of CONCURRENCIES) {
+            const units = Math.max(concurrency, Math.round(workload.units * SCALE * (concurrency === 1 ? 1 : 2)));
+            const before = { ...s3.requests };
+            const result = await contender.run(workload, concurrency, units);
+            const cell = cells.get(key(contender.name, workload.id, concurrency)) ?? { rounds: [], s3: [] };
+            cell.rounds.push(result);
+            cell.s3.push(countsSince(s3.requests, before));
+            cells.set(key(contender.name, workload.id, concurrency), cell);
+          }
+        }
+      }
+      process.stderr.write(`round ${round + 1}/${ROUNDS} done, ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+    }
+
+    const summary = (c: ContenderName, w: Workload, n: number) => {
+      const cell = cells.get(key(c, w.id, n));
+      return cell ? summarise(cell, w) : undefined;
+    };
+    report(summary, notes, { outputBytes, startedAt, loadBefore, loadAfter: loadavg()[0], seconds: (performance.now() - started) / 1000, sizes: { camera: camera.length, cutout: cutout.length, upload: upload.length } });
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    agent.destroy();
+    await s3.close();
+  }
+}
+
+/** The cost table, from afterimage's measured CPU time per image (bench/cost.ts for prices and assumptions). */
+function costOnPaper(summary: (c: ContenderName, w: Workload, n: number) => Summary | undefined, info: RunInfo, srcsetGets: number): void {
+  const cpu = (w: Workload) => median(CONCURRENCIES.map((n) => summary('afterimage', w, n)!.cpuMsPerImage));
+  const images = RUN.filter((w) => !w.revalidation);
+  const burst = RUN.find((w) => w.requests.length > 1);
+  if (images.length === 0 || !burst) return;
+  console.log('\n### Cost on paper (arm64 Lambda)\n');
+  console.log(`Expected duration = CPU ms per image ÷ min(1, memory ÷ ${MB_PER_VCPU} MB) + ${S3_FETCH_MS} ms waiting for S3; cost per million images = duration × GB × $${PRICES.lambdaArmPerGbSecond}/GB-s + $${(PRICES.lambdaPerRequest * 1e6).toFixed(2)} per million requests. CPU ms measured here on x86; Graviton may differ. Prices: ${PRICES.source}.\n`);
+  console.log(lambdaCostTable(images.map((w) => ({ title: w.requests.length > 1 ? `srcset burst, per image (${w.requests.length} widths)` : w.title, cpuMs: cpu(w) }))));
+  const widths = burst.requests.map((r) => r.render.width);
+  const chosen = widths.indexOf(960) >= 0 ? widths.indexOf(960) : Math.floor(widths.length / 2);
+  const bytes = info.outputBytes.get(burst.id)?.[chosen] ?? 0;
+  console.log(`\nA typical page: 10 images in srcsets, each viewer fetching the ${widths[chosen]}w WebP (${(bytes / 1024).toFixed(0)} KB here: these synthetic photos are grainier than most); S3 GETs per render as measured on the burst (${fmt(srcsetGets)} per ${widths.length} widths). S3 GET $${(PRICES.s3Get * 1000).toFixed(4)} per 1,000; CloudFront $${PRICES.cloudFrontPerGb}/GB and $${(PRICES.cloudFrontPerRequest * 10000).toFixed(4)} per 10,000 HTTPS requests.\n`);
+  console.log(pageCost({ images: 10, bytesPerImage: bytes, s3GetsPerRender: srcsetGets / widths.length, cpuMs: cpu(burst), memoryMB: 1536 }));
+}
+
+interface RunInfo {
+  /** afterimage's bytes per request of each workload. */
+  outputBytes: Map<string, number[]>;
+  startedAt: Date;
+  loadBefore: number;
+  loadAfter: number;
+  seconds: number;
+  sizes: { camera: number; cutout: number; upload: number };
+}
+
+function report(summary: (c: ContenderName, w: Workload, n: number) => Summary | undefined, notes: string[], info: RunInfo): void {
+  const kB = (n: number) => `${(n / 1024).toFixed(0)} KB`;
+  console.log(`\n${info.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC; ${machine()}; ${ipxVersions()}.`);
+  console.log(`${ROUNDS} interleaved rounds (BENCH_ROUNDS), ${info.seconds.toFixed(0)} s; 1-minute load average ${info.loadBefore.toFixed(1)} before, ${info.loadAfter.toFixed(1)} after.`);
+  console.log('Equivalent requests: afterimage `w-`/`h-`/`f-` at its default quality 80; IPX `s_`/`w_`/`f_` with `q_80` (IPX has no effort modifier: its AVIF is encoded at sharp\'s default effort 4, afterimage\'s at 2; IPX asks the bucket a HEAD before each GET). limit+S3 and sharp alone replay afterimage\'s sharp calls (bench/workloads.ts).');
+  console.log(`Originals: 4000×3000 JPEG ${kB(info.sizes.camera)}, 1600×1250 PNG with alpha ${kB(info.sizes.cutout)}, 2400×1600 JPEG ${kB(info.sizes.upload)} (×${VERSIONS} versions). Quality 80 everywhere.`);
+  console.log('req/s: images per second (a burst counts its 5 images), median of the rounds; p50/p99: latency of one image (of one whole burst for srcset) over all rounds; CPU ms/image: user+system time of the contender\'s own process (libvips threads included; the S3 server runs elsewhere); peak RSS: VmHWM of that process during the workload; S3: requests at the S3 server per image (per burst).\n');
+
+  console.log('| workload | contender | req/s c1 | req/s c4 | p50 c1 | p99 c1 | p50 c4 | p99 c4 | CPU ms/image | output | peak RSS | S3 requests |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const workload of RUN) {
+    for (const name of CONTENDERS) {
+      const [one, four] = CONCURRENCIES.map((n) => summary(name, workload, n));
+      if (!one || !four) continue;
+      const bytes = workload.revalidation ? '0 (304)' : kB(one.bytes);
+      console.log(`| ${workload.title} | ${name} | ${one.rps.toFixed(1)} | ${four.rps.toFixed(1)} | ${ms(one.p50)} | ${ms(one.p99)} | ${ms(four.p50)} | ${ms(four.p99)} | ${ms(median([one.cpuMsPerImage, four.cpuMsPerImage]))} | ${bytes} | ${Math.max(one.peakMiB, four.peakMiB).toFixed(0)} MiB | ${s3Text(one.s3PerUnit)} |`);
+    }
+  }
+
+  console.log('\n### Ratios (throughput, higher is better for afterimage)\n');
+  console.log('Requests/s of afterimage divided by the other\'s (above 1: afterimage is faster); CPU: afterimage\'s CPU ms per image divided by limit+S3\'s (below 1: afterimage spends less), the figure least disturbed by a busy machine.\n');
+  console.log('| workload | afterimage / limit+S3 c1 | c4 | afterimage / IPX c1 | c4 | afterimage / sharp alone c1 | CPU afterimage / limit+S3 | afterimage p99/p50 c4 |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const targets: Array<{ text: string; pass: boolean }> = [];
+  let worstLimit = Infinity;
+  let worstIpx = Infinity;
+  let worstTail = 0;
+  for (const workload of RUN) {
+    const a = CONCURRENCIES.map((n) => summary('afterimage', workload, n)!);
+    const tail = a[1].p99 / a[1].p50;
+    worstTail = Math.max(worstTail, tail);
+    if (workload.revalidation) {
+      console.log(`| ${workload.title} | | | | | | | ${ratio(tail)} |`);
+      continue;
+    }
+    const vs = (name: ContenderName) => CONCURRENCIES.map((n, i) => a[i].rps / summary(name, workload, n)!.rps);
+    const limit = vs('limit+S3');
+    const ipx = vs('IPX');
+    const bare = vs('sharp alone');
+    worstLimit = Math.min(worstLimit, ...limit);
+    worstIpx = Math.min(worstIpx, ...ipx);
+    const cpuOf = (name: ContenderName) => median(CONCURRENCIES.map((n) => summary(name, workload, n)!.cpuMsPerImage));
+    console.log(`| ${workload.title} | ${ratio(limit[0])} | ${ratio(limit[1])} | ${ratio(ipx[0])} | ${ratio(ipx[1])} | ${ratio(bare[0])} | ${ratio(cpuOf('afterimage') / cpuOf('limit+S3'))} | ${ratio(tail)} |`);
+  }
+  if (Number.isFinite(worstLimit)) {
+    targets.push({ text: `afterimage ≥ 0.95× limit+S3 on every image workload at c1 and c4 (worst ${ratio(worstLimit)})`, pass: worstLimit >= 0.95 });
+    targets.push({ text: `afterimage ≥ 1.1× IPX on every image workload at c1 and c4 (worst ${ratio(worstIpx)})`, pass: worstIpx >= 1.1 });
+  }
+  targets.push({ text: `afterimage p99 ≤ 2.5× p50 at concurrency 4 (worst ${ratio(worstTail)})`, pass: worstTail <= 2.5 });
+  const revalidation = RUN.find((w) => w.revalidation);
+  const thumbnail = RUN.find((w) => !w.revalidation && w.requests[0].afterimage === revalidation?.requests[0].afterimage);
+  const cpu = (w: Workload) => median(CONCURRENCIES.map((n) => summary('afterimage', w, n)!.cpuMsPerImage));
+  if (revalidation && thumbnail) {
+    const share = cpu(revalidation) / cpu(thumbnail);
+    targets.push({ text: `a 304 costs no decode: ${ms(cpu(revalidation))} CPU ms per 304 = ${(share * 100).toFixed(1)} % of the full render's ${ms(cpu(thumbnail))} ms (target < 5 %)`, pass: share < 0.05 });
+  }
+  const burst = RUN.find((w) => w.requests.length > 1);
+  const gets = burst ? summary('afterimage', burst, 1)!.s3PerUnit.get : 0;
+  if (burst) targets.push({ text: `srcset burst: ${fmt(gets)} S3 GETs per burst of ${burst.requests.length} widths (section 2, the originals cache: 1)`, pass: gets <= 1 });
+
+  costOnPaper(summary, info, gets);
+
+  console.log('\n### Targets (issue 10)\n');
+  for (const { text, pass } of targets) console.log(`- **${pass ? 'PASS' : 'FAIL'}** ${text}`);
+  if (notes.length > 0) console.log(`\nNotes:\n${notes.join('\n')}`);
+  else console.log('\nOutputs: afterimage\'s bytes are identical to limit+S3\'s on every image workload (same operations, same encoder settings).');
+}
