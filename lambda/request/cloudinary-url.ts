@@ -270,17 +270,9 @@ function applyDprToSizes(components: readonly string[]): string[] {
 // --- layers (README "Layers"): `l_`/`u_` … `fl_layer_apply` → `l-image|l-text,…,l-end` ----------
 
 /** `g_` in a layer placement → `lfo-`; the gravities that find something in the pixels have no meaning for a layer. */
-const LAYER_GRAVITY: Record<string, string> = {
-  center: 'center',
-  north: 'top',
-  south: 'bottom',
-  east: 'right',
-  west: 'left',
-  north_west: 'top_left',
-  north_east: 'top_right',
-  south_west: 'bottom_left',
-  south_east: 'bottom_right',
-};
+const LAYER_GRAVITY: Record<string, string> = Object.fromEntries(
+  Object.entries(GRAVITY).filter(([gravity]) => !['auto', 'face', 'faces'].includes(gravity)),
+);
 
 /** `l_text:<font>_<size>[_<style>…]` style words and what they become. */
 const TEXT_STYLES: Record<string, string[]> = { normal: [], bold: [], italic: [], left: ['ia-left'], center: ['ia-center'], right: ['ia-right'] };
