@@ -1,12 +1,16 @@
 // `npm run bench:quality`: which WebP and AVIF quality looks like a JPEG at each user-facing `q`,
 // and what encoder effort costs (BENCHMARKS.md, "Quality per format").
 //
-// Method: every image of the corpus (tools/quality-corpus.ts: five generated photographs and
-// four graphics, 768×512) is encoded as JPEG at each q, as afterimage encodes it; its SSIM
+// Method: every image of the corpus is encoded as JPEG at each q, as afterimage encodes it; its SSIM
 // against the source (ssim.js, Weber windows, full resolution, luma; alpha flattened on white as
 // JPEG is) is the target. For WebP and AVIF a binary search over quality 1-100 finds the lowest
 // quality whose SSIM is at least the target. Then the runtime's table (lambda/image/quality.ts)
 // is checked: bytes against JPEG, and how far its SSIM lands from the JPEG's.
+//
+// Corpus (tools/quality-corpus.ts): the photographs are the real ones `npm run bench:photos`
+// fetched into bench/.photos/ when they are there (three free photographs, PNG, at their own
+// size), else five drawn ones (768×512); the graphics are always the four drawn ones (768×512).
+// The first line of the output names the corpus used; `--synthetic` forces the drawn photographs.
 //
 //   npm run bench:quality                 # all tables (about 10 minutes on 2 busy cores)
 //   npm run bench:quality -- --no-effort  # without the effort table
@@ -18,7 +22,7 @@ import { ssim } from 'ssim.js';
 import { AUTO_QUALITY_TARGETS, autoQualityOf, meanSsim, proxyOf, type AutoQualityTarget } from '../lambda/image/auto-quality';
 import type { AutoQualityLevel } from '../lambda/request/plan-types';
 import { ENCODER_SETTINGS, formatQuality } from '../lambda/image/quality';
-import { photoCorpus, qualityCorpus, type CorpusImage } from '../tools/quality-corpus';
+import { graphicCorpus, PHOTOS, photoCorpus, realPhotos, type CorpusImage } from '../tools/quality-corpus';
 
 sharp.cache(false);
 sharp.concurrency(0); // as the pipeline runs it
@@ -221,7 +225,7 @@ async function effortTables(corpus: CorpusImage[], m: Measurements): Promise<voi
     { codec: 'avif', label: `effort ${ENCODER_SETTINGS.avif.effort}, chroma 4:4:4`, options: { chromaSubsampling: '4:4:4' }, match: true },
     { codec: 'avif', label: `effort ${ENCODER_SETTINGS.avif.effort}, chroma 4:2:0`, options: { chromaSubsampling: '4:2:0' }, match: true },
   ];
-  console.log('\n## Encoder effort: the photo corpus (768×512) at q-80 through the runtime table\n');
+  console.log('\n## Encoder effort: the photo corpus at q-80 through the runtime table\n');
   console.log('Bytes ÷ the chosen setting\'s bytes on the same images, median SSIM, median encode time per image; where searched, the bytes at the');
   console.log('lowest quality whose SSIM reaches the JPEG q-80 (afterimage\'s JPEG) ÷ the JPEG\'s bytes (median). Settings marked * ran on two photographs.\n');
   console.log('| format | setting | quality | bytes ÷ chosen | SSIM | encode ms (median) | at equal SSIM: bytes ÷ JPEG q-80 |');
@@ -252,7 +256,7 @@ async function effortTables(corpus: CorpusImage[], m: Measurements): Promise<voi
 /** The target: a 1200-wide AVIF, p50 of the encode alone (the input already decoded, as after a resize). */
 async function avifTimeTable(): Promise<void> {
   const large = await photoCorpus(1200, 800);
-  console.log('\n## AVIF at 1200×800: encode time by effort (the five photographs, three times each, q-80 through the table)\n');
+  console.log('\n## AVIF at 1200×800: encode time by effort (the five drawn photographs, three times each, q-80 through the table)\n');
   console.log('Wall time, and the CPU time of the process (all libvips threads) for the same encodes.\n');
   console.log('| effort | p50 ms | max ms | CPU ms p50 | total bytes |');
   console.log('| --- | --- | --- | --- | --- |');
@@ -280,7 +284,12 @@ async function main(): Promise<void> {
   const args = new Set(process.argv.slice(2));
   console.log(`# Quality per format: ${new Date().toISOString()}, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   console.log(`sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}, Node ${process.version}; settings ${JSON.stringify(ENCODER_SETTINGS)}\n`);
-  const corpus = await qualityCorpus();
+  const real = args.has('--synthetic') ? null : await realPhotos();
+  const photos = real ?? (await photoCorpus());
+  if (real) console.log(`Photo corpus: ${PHOTOS.length} real photographs from bench/.photos/ (${PHOTOS.map((p, i) => `${p.file} ${real[i].width}×${real[i].height}`).join(', ')}).`);
+  else console.log(`Photo corpus: the five drawn (synthetic) photographs, 768×512${args.has('--synthetic') ? ' (--synthetic)' : ': bench/.photos/ is missing, run `npm run bench:photos` for real ones'}.`);
+  console.log('Graphics: the four drawn graphics, 768×512.\n');
+  const corpus = [...photos, ...(await graphicCorpus())];
   const m = new Measurements();
   // `--avif-only` / `--webp-only`: search one format's column (after changing its encoder settings).
   const codecs = args.has('--avif-only') ? (['avif'] as const) : args.has('--webp-only') ? (['webp'] as const) : (['webp', 'avif'] as const);

@@ -3,7 +3,11 @@
 // served at. The photographs are built like real ones are shaped: fractal (1/f) texture at many
 // scales, smooth gradients, soft out-of-focus areas, hard edges, and sensor grain; the graphics
 // are flat colours, text and UI edges, and a logo on transparency.
+//
+// Real photographs replace the drawn ones when `npm run bench:photos` has fetched them
+// (tools/fetch-photos.ts, into the git-ignored bench/.photos/): see PHOTOS and realPhotos().
 
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -328,11 +332,67 @@ export async function photoCorpus(width = 768, height = 512): Promise<CorpusImag
   ];
 }
 
-/** The whole corpus: five photographs and four graphics (one with alpha), 768×512 unless asked. */
+/** The whole drawn corpus: five photographs and four graphics (one with alpha), 768×512 unless asked. */
 export async function qualityCorpus(width = 768, height = 512): Promise<CorpusImage[]> {
+  return [...(await photoCorpus(width, height)), ...(await graphicCorpus(width, height))];
+}
+
+/** Where `npm run bench:photos` puts the real photographs (git-ignored). */
+export const PHOTO_DIR = path.join(__dirname, '..', 'bench', '.photos');
+
+/**
+ * The real photographs: scikit-image's sample data as Debian's python3-skimage 0.19.3-8 ships it,
+ * the colour photographs that are stored losslessly (PNG) and clearly free to use. Provenance and
+ * licence as scikit-image states them (skimage/data/_fetchers.py, each function's docstring).
+ * Left out: rocket.jpg, hubble_deep_field.jpg and retina.jpg (already JPEG-compressed, a weaker
+ * reference), camera.png and the textures (grey), motorcycle_left.png (Middlebury stereo data, no
+ * licence stated).
+ */
+export const PHOTOS = [
+  {
+    file: 'astronaut.png',
+    name: 'astronaut',
+    sha256: '88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5',
+    credit: 'Eileen Collins, NASA (NASA Great Images), public domain; 512×512',
+  },
+  {
+    file: 'coffee.png',
+    name: 'coffee',
+    sha256: 'cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7',
+    credit: 'coffee cup, Rachel Michetti (courtesy of Pikolo Espresso Bar), CC0; 600×400',
+  },
+  {
+    file: 'chelsea.png',
+    name: 'chelsea',
+    sha256: '596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb',
+    credit: 'Chelsea the cat, Stefan van der Walt, CC0; 451×300',
+  },
+] as const;
+
+/**
+ * The real photographs at their own size (none is wider than `maxWidth`; none is enlarged, which
+ * would smooth them), or null when `npm run bench:photos` has not fetched them all.
+ */
+export async function realPhotos(maxWidth = 768): Promise<CorpusImage[] | null> {
+  const files = PHOTOS.map((photo) => path.join(PHOTO_DIR, photo.file));
+  if (!files.every((file) => existsSync(file))) return null;
+  return Promise.all(
+    PHOTOS.map(async (photo, i): Promise<CorpusImage> => {
+      const { data, info } = await sharp(files[i])
+        .resize({ width: maxWidth, withoutEnlargement: true })
+        .removeAlpha()
+        .toColourspace('srgb')
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      return { name: photo.name, class: 'photo', width: info.width, height: info.height, channels: 3, pixels: data };
+    }),
+  );
+}
+
+/** The four graphics alone. */
+export async function graphicCorpus(width = 768, height = 512): Promise<CorpusImage[]> {
   const graphic = (name: string, pixels: Buffer, channels: 3 | 4 = 3): CorpusImage => ({ name, class: 'graphic', width, height, channels, pixels });
   return [
-    ...(await photoCorpus(width, height)),
     graphic('text', await textPage(width, height)),
     graphic('interface', await interfaceShot(width, height)),
     graphic('illustration', await illustration(width, height)),
