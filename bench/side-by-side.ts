@@ -22,13 +22,12 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { DEFAULT_CACHE, type AfterimageConfigInput } from '../lambda/config';
 import { ENCODER_SETTINGS, formatQuality } from '../lambda/image/quality';
-import { EMBEDDED_KEYS } from '../local/embedded-s3';
 import type { CellResult, DirectMessage, DirectMode } from './direct-child';
 import { lambdaCostTable, MB_PER_VCPU, pageCost, PRICES, S3_FETCH_MS } from './cost';
 import { cameraJpeg, cutoutPng, uploadJpeg } from './images';
 import { resetPeak, statsOf, type ProcessStats } from './process-stats';
 import { countsSince, startCountedS3, type CountedS3, type S3Requests } from './s3-server';
-import { ASSET_PATH, BACKUP_FOLDER, BUCKET, CAMERA_KEY, CLOUD, CUTOUT_KEY, FIRST_VERSION, VERSIONS, WORKLOADS, type Workload } from './workloads';
+import { afterimageConfig, ASSET_PATH, BACKUP_FOLDER, BUCKET, CAMERA_KEY, CUTOUT_KEY, FIRST_VERSION, VERSIONS, WORKLOADS, type Workload } from './workloads';
 
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 /** Multiplies the units of every cell (more samples per round). */
@@ -177,17 +176,7 @@ interface AfterimageSetup {
 }
 
 async function startAfterimage(s3: CountedS3, setup: AfterimageSetup): Promise<{ contender: Contender; child: ChildProcess }> {
-  const config: AfterimageConfigInput = {
-    ...(setup.limits ? { limits: setup.limits } : {}),
-    origins: [
-      { name: 'bench', type: 's3', bucket: BUCKET, folder: '/', endpoint: s3.endpoint, credentials: { source: 'static', ...EMBEDDED_KEYS } },
-      { name: 'backup', type: 'cloudinary-backup', bucket: BUCKET, folder: `/${BACKUP_FOLDER}`, endpoint: s3.endpoint, credentials: { source: 'static', ...EMBEDDED_KEYS } },
-    ],
-    endpoints: [
-      { prefix: '', origins: ['bench'] },
-      { prefix: `/${CLOUD}`, origins: ['backup'], cloudinaryUrls: true },
-    ],
-  };
+  const config = afterimageConfig(s3.endpoint, setup.limits);
   const file = join(DIR, `${setup.name.replace(/\W+/g, '-')}.config.json`);
   writeFileSync(file, JSON.stringify(config, null, 2));
   const child = fork(join(ROOT, 'local', 'start.ts'), ['--config', file], {

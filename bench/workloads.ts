@@ -6,8 +6,9 @@
 // from lambda/image/quality.ts, so the replay cannot drift from afterimage.
 
 import sharp from 'sharp';
-import { DEFAULT_LIMITS } from '../lambda/config';
+import { DEFAULT_LIMITS, type AfterimageConfigInput } from '../lambda/config';
 import { ENCODER_SETTINGS, formatQuality } from '../lambda/image/quality';
+import { EMBEDDED_KEYS } from '../local/embedded-s3';
 
 export const BUCKET = 'bench';
 /** The Cloudinary backup's folder and cloud name (the endpoint prefix). */
@@ -16,6 +17,22 @@ export const CLOUD = 'demo';
 /** Versions stored for the Cloudinary asset; the newest is served. */
 export const VERSIONS = 20;
 export const FIRST_VERSION = 1700000000;
+
+/** afterimage's configuration for the bench: the bucket as an S3 origin, its Cloudinary backup folder under `/demo`. */
+export function afterimageConfig(endpoint: string, limits?: AfterimageConfigInput['limits']): AfterimageConfigInput {
+  const credentials = { source: 'static', ...EMBEDDED_KEYS } as const;
+  return {
+    ...(limits ? { limits } : {}),
+    origins: [
+      { name: 'bench', type: 's3', bucket: BUCKET, folder: '/', endpoint, credentials },
+      { name: 'backup', type: 'cloudinary-backup', bucket: BUCKET, folder: `/${BACKUP_FOLDER}`, endpoint, credentials },
+    ],
+    endpoints: [
+      { prefix: '', origins: ['bench'] },
+      { prefix: `/${CLOUD}`, origins: ['backup'], cloudinaryUrls: true },
+    ],
+  };
+}
 
 /** What afterimage runs in sharp for one URL (lambda/image/pipeline.ts `open`, operations, `encode`). */
 export interface RenderSpec {
