@@ -30,15 +30,22 @@ const KEY = 'photos/camera.jpg';
 // The 300×300 of the side-by-side benchmark's first workload.
 const URL_PATH = `/tr:w-300,h-300,f-webp/${KEY}`;
 
+/**
+ * Marks the probe's result line: the handler writes its own lines on stdout too (the metrics,
+ * in CloudWatch's embedded metric format, as Lambda's stdout carries them).
+ */
+const RESULT = 'cold-start-probe:';
+
 /** Runs in a fresh process: argv = bundle, mode ('request' | 'sharp'), path, sharp's location. */
 const PROBE = `
+const result = (fields) => process.stdout.write('\\n${RESULT}' + JSON.stringify(fields) + '\\n');
 const started = performance.now();
 const [bundle, mode, rawPath, sharpPath] = process.argv.slice(1);
 if (mode === 'sharp') {
   const cpu = process.cpuUsage();
   require(sharpPath);
   const { user, system } = process.cpuUsage(cpu);
-  process.stdout.write(JSON.stringify({ bootMs: started, sharpMs: performance.now() - started, sharpCpuMs: (user + system) / 1000 }));
+  result({ bootMs: started, sharpMs: performance.now() - started, sharpCpuMs: (user + system) / 1000 });
 } else {
 globalThis.awslambda = { streamifyResponse: (h) => h, HttpResponseStream: { from: (s, prelude) => { if (prelude.statusCode !== 200) throw new Error(JSON.stringify(prelude)); return s; } } };
 const { Writable } = require('node:stream');
@@ -66,7 +73,7 @@ const invoke = async () => {
   await invoke();
   const second = performance.now();
   const secondCpuMs = cpuAt(cpu0) - loadCpuMs - firstCpuMs;
-  process.stdout.write(JSON.stringify({ bootMs: started, loadMs: loaded - started, firstMs: first - loaded, secondMs: second - first, loadCpuMs, firstCpuMs, secondCpuMs, bytes }));
+  result({ bootMs: started, loadMs: loaded - started, firstMs: first - loaded, secondMs: second - first, loadCpuMs, firstCpuMs, secondCpuMs, bytes });
 })().catch((error) => { console.error(error); process.exit(1); });
 }
 `;
@@ -97,7 +104,9 @@ function run(args: string[], env: NodeJS.ProcessEnv): Promise<Probe> {
     execFile(process.execPath, args, { encoding: 'utf8', env }, (error, stdout, stderr) => {
       const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
       if (error) return reject(new Error(`probe failed: ${stderr}`));
-      resolve({ ...JSON.parse(stdout), wallMs });
+      const line = stdout.split('\n').find((l) => l.startsWith(RESULT));
+      if (!line) return reject(new Error(`probe wrote no result:\n${stdout}\n${stderr}`));
+      resolve({ ...JSON.parse(line.slice(RESULT.length)), wallMs });
     });
   });
 }

@@ -1,6 +1,11 @@
 // The side-by-side benchmark (`npm run bench`, part 1): every contender pays the same origin
 // cost, from the same local S3 server.
-// - afterimage: the local server as `npm start --config` wires it, in its own process, over HTTP;
+// - afterimage: the local server as `npm start --config` wires it, in its own process, over HTTP,
+//   with the cache of originals off (`limits.originalCacheMB: 0`), so that it pays an S3 GET for
+//   every image as the others do;
+// - afterimage (defaults): a second such process with the shipped defaults (the cache of
+//   originals on), on the workloads the cache changes only (the 300×300 render, the srcset burst,
+//   the 304), reported as extra rows: what users run;
 // - limit+S3: the SDK's GetObject, then sharp with afterimage's settings, in a process of its own;
 // - sharp alone: the same sharp calls on bytes in memory (a second reference);
 // - IPX (`ipx serve --domains 127.0.0.1`) fetching the object over HTTP from the S3 server.
@@ -15,14 +20,14 @@ import { createServer } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import type { AfterimageConfigInput } from '../lambda/config';
-import { EMBEDDED_KEYS } from '../local/embedded-s3';
+import { DEFAULT_CACHE, type AfterimageConfigInput } from '../lambda/config';
+import { ENCODER_SETTINGS, formatQuality } from '../lambda/image/quality';
 import type { CellResult, DirectMessage, DirectMode } from './direct-child';
 import { lambdaCostTable, MB_PER_VCPU, pageCost, PRICES, S3_FETCH_MS } from './cost';
 import { cameraJpeg, cutoutPng, uploadJpeg } from './images';
 import { resetPeak, statsOf, type ProcessStats } from './process-stats';
 import { countsSince, startCountedS3, type CountedS3, type S3Requests } from './s3-server';
-import { ASSET_PATH, BACKUP_FOLDER, BUCKET, CAMERA_KEY, CLOUD, CUTOUT_KEY, FIRST_VERSION, VERSIONS, WORKLOADS, type Workload } from './workloads';
+import { afterimageConfig, ASSET_PATH, BACKUP_FOLDER, BUCKET, CAMERA_KEY, CUTOUT_KEY, FIRST_VERSION, VERSIONS, WORKLOADS, type Workload } from './workloads';
 
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 /** Multiplies the units of every cell (more samples per round). */
@@ -34,8 +39,15 @@ const RUN = WORKLOADS.filter((w) => !SELECTED || SELECTED.includes(w.id));
 const ROOT = join(__dirname, '..');
 const DIR = join(__dirname, '.tmp', 'side-by-side');
 
-type ContenderName = 'afterimage' | 'limit+S3' | 'sharp alone' | 'IPX';
-const CONTENDERS: ContenderName[] = ['afterimage', 'limit+S3', 'sharp alone', 'IPX'];
+type ContenderName = 'afterimage' | 'afterimage (defaults)' | 'limit+S3' | 'sharp alone' | 'IPX';
+const CONTENDERS: ContenderName[] = ['afterimage', 'afterimage (defaults)', 'limit+S3', 'sharp alone', 'IPX'];
+/** The workloads `afterimage (defaults)` runs: those the cache of originals changes. */
+const DEFAULTS_WORKLOADS = ['thumb', 'srcset', 'revalidate'];
+const DEFAULTS = 'afterimage (defaults)' satisfies ContenderName;
+const runs = (contender: ContenderName, workload: Workload) =>
+  contender === DEFAULTS ? DEFAULTS_WORKLOADS.includes(workload.id) : !workload.revalidation || contender === 'afterimage';
+/** Units of one cell. */
+const unitsOf = (workload: Workload, concurrency: number) => Math.max(concurrency, Math.round(workload.units * SCALE * (concurrency === 1 ? 1 : 2)));
 
 interface Contender {
   name: ContenderName;
@@ -74,8 +86,10 @@ async function expectStatus(url: string, headers: Record<string, string>, status
   return answer;
 }
 
-/** Runs one cell against an HTTP contender, timing each unit here. */
-async function httpCell(urls: Array<{ url: string; headers: Record<string, string>; status: number }>, concurrency: number, units: number, stats: () => Promise<ProcessStats>, reset: () => Promise<void>): Promise<CellResult> {
+type UnitRequests = Array<{ url: string; headers: Record<string, string>; status: number }>;
+
+/** Runs one cell against an HTTP contender, timing each unit here (`urlsOf` gives each unit's requests). */
+async function httpCell(urlsOf: () => UnitRequests, concurrency: number, units: number, stats: () => Promise<ProcessStats>, reset: () => Promise<void>): Promise<CellResult> {
   await reset();
   const before = await stats();
   const latencies: number[] = [];
@@ -85,6 +99,7 @@ async function httpCell(urls: Array<{ url: string; headers: Record<string, strin
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (next < units) {
       next++;
+      const urls = urlsOf();
       const start = performance.now();
       let unitBytes = 0;
       for (const { url, headers, status } of urls) unitBytes += (await expectStatus(url, headers, status)).body.length;
@@ -153,18 +168,16 @@ function freePort(): Promise<number> {
 
 const childEnv = () => ({ ...process.env, NODE_OPTIONS: '' });
 
-async function startAfterimage(s3: CountedS3): Promise<{ contender: Contender; child: ChildProcess }> {
-  const config: AfterimageConfigInput = {
-    origins: [
-      { name: 'bench', type: 's3', bucket: BUCKET, folder: '/', endpoint: s3.endpoint, credentials: { source: 'static', ...EMBEDDED_KEYS } },
-      { name: 'backup', type: 'cloudinary-backup', bucket: BUCKET, folder: `/${BACKUP_FOLDER}`, endpoint: s3.endpoint, credentials: { source: 'static', ...EMBEDDED_KEYS } },
-    ],
-    endpoints: [
-      { prefix: '', origins: ['bench'] },
-      { prefix: `/${CLOUD}`, origins: ['backup'], cloudinaryUrls: true },
-    ],
-  };
-  const file = join(DIR, 'afterimage.config.json');
+interface AfterimageSetup {
+  name: 'afterimage' | 'afterimage (defaults)';
+  limits?: AfterimageConfigInput['limits'];
+  /** Keys of copies of the camera original: each srcset burst asks for a new one (a cold burst). */
+  burstKeys?: string[];
+}
+
+async function startAfterimage(s3: CountedS3, setup: AfterimageSetup): Promise<{ contender: Contender; child: ChildProcess }> {
+  const config = afterimageConfig(s3.endpoint, setup.limits);
+  const file = join(DIR, `${setup.name.replace(/\W+/g, '-')}.config.json`);
   writeFileSync(file, JSON.stringify(config, null, 2));
   const child = fork(join(ROOT, 'local', 'start.ts'), ['--config', file], {
     cwd: ROOT,
@@ -177,8 +190,13 @@ async function startAfterimage(s3: CountedS3): Promise<{ contender: Contender; c
   const stats = () => call<ProcessStats>({ type: 'stats' });
   const reset = async () => void (await call({ type: 'reset' }));
   const etags = new Map<string, string>();
+  let nextBurst = 0;
+  const burstKey = () => {
+    if (nextBurst >= setup.burstKeys!.length) throw new Error('bench: out of srcset burst copies (burstCopies in bench/side-by-side.ts)');
+    return setup.burstKeys![nextBurst++];
+  };
   const urls = async (workload: Workload) => {
-    const list = [];
+    const list: UnitRequests = [];
     for (const request of workload.requests) {
       const url = base + request.afterimage;
       const headers: Record<string, string> = { accept: request.accept };
@@ -190,12 +208,21 @@ async function startAfterimage(s3: CountedS3): Promise<{ contender: Contender; c
     }
     return list;
   };
+  const cold = (workload: Workload) => setup.burstKeys !== undefined && workload.requests.length > 1;
+  /** A cold burst: the same URLs on a copy of the original not read before. */
+  const unitUrls = (workload: Workload, list: UnitRequests) => {
+    if (!cold(workload)) return () => list;
+    return () => {
+      const key = burstKey();
+      return list.map((r) => ({ ...r, url: r.url.replace(CAMERA_KEY, key) }));
+    };
+  };
   return {
     child,
     contender: {
-      name: 'afterimage',
-      run: async (workload, concurrency, units) => httpCell(await urls(workload), concurrency, units, stats, reset),
-      bodies: async (workload) => Promise.all((await urls(workload)).map(async ({ url, headers }) => (await expectStatus(url, headers, 200)).body)),
+      name: setup.name,
+      run: async (workload, concurrency, units) => httpCell(unitUrls(workload, await urls(workload)), concurrency, units, stats, reset),
+      bodies: async (workload) => Promise.all(unitUrls(workload, await urls(workload))().map(async ({ url, headers }) => (await expectStatus(url, headers, 200)).body)),
     },
   };
 }
@@ -216,7 +243,7 @@ async function startIpx(s3: CountedS3): Promise<{ contender: Contender; child: C
     child,
     contender: {
       name: 'IPX',
-      run: (workload, concurrency, units) => httpCell(urls(workload), concurrency, units, async () => statsOf(pid), async () => resetPeak(pid)),
+      run: (workload, concurrency, units) => httpCell(() => urls(workload), concurrency, units, async () => statsOf(pid), async () => resetPeak(pid)),
       bodies: (workload) => Promise.all(urls(workload).map(async ({ url, headers }) => (await expectStatus(url, headers, 200)).body)),
     },
   };
@@ -313,16 +340,25 @@ export async function sideBySide(): Promise<void> {
   await s3.put(BUCKET, CAMERA_KEY, camera, 'image/jpeg');
   await s3.put(BUCKET, CUTOUT_KEY, cutout, 'image/png');
   for (let v = 0; v < VERSIONS; v++) await s3.put(BUCKET, `${BACKUP_FOLDER}image/upload/${ASSET_PATH}/${FIRST_VERSION + v}.jpg`, upload, 'image/jpeg');
+  // Copies of the camera original for the defaults' srcset bursts, each burst on one not read
+  // before (as a page's new image reaches a sandbox; a repeated burst would be CloudFront's).
+  const burst = RUN.find((w) => w.requests.length > 1 && DEFAULTS_WORKLOADS.includes(w.id));
+  const burstCopies = burst ? ROUNDS * (unitsOf(burst, 1) + unitsOf(burst, 4)) + 2 : 0;
+  const burstKeys = Array.from({ length: burstCopies }, (_, i) => CAMERA_KEY.replace(/\.jpg$/, `-burst-${i}.jpg`));
+  for (const copy of burstKeys) await s3.put(BUCKET, copy, camera, 'image/jpeg');
 
   const children: ChildProcess[] = [];
   try {
-    const afterimage = await startAfterimage(s3);
+    // The fair contender pays a GET for every image, as limit+S3 and IPX do.
+    const afterimage = await startAfterimage(s3, { name: 'afterimage', limits: { originalCacheMB: 0 } });
     children.push(afterimage.child);
+    const defaults = await startAfterimage(s3, { name: DEFAULTS, burstKeys });
+    children.push(defaults.child);
     const direct = await startDirect(s3);
     children.push(direct.child);
     const ipx = await startIpx(s3);
     children.push(ipx.child);
-    const contenders = [afterimage.contender, ...direct.contenders, ipx.contender];
+    const contenders = [afterimage.contender, defaults.contender, ...direct.contenders, ipx.contender];
 
     // Warm-up (JIT, keep-alive connections, libvips), and the outputs compared: afterimage's
     // against limit+S3's replay of its sharp calls (the same bytes when the settings match).
@@ -330,7 +366,7 @@ export async function sideBySide(): Promise<void> {
     const outputBytes = new Map<string, number[]>();
     for (const workload of RUN) {
       if (workload.revalidation) {
-        await afterimage.contender.run(workload, 1, 1);
+        for (const contender of [afterimage.contender, defaults.contender]) if (runs(contender.name, workload)) await contender.run(workload, 1, 1);
         continue;
       }
       const [ours, limit, theirs] = [await afterimage.contender.bodies(workload), await direct.contenders[0].bodies(workload), await ipx.contender.bodies(workload)];
@@ -338,6 +374,10 @@ export async function sideBySide(): Promise<void> {
       outputBytes.set(workload.id, ours.map((b) => b.length));
       if (!ours.every((body, i) => body.equals(limit[i]))) {
         notes.push(`- ${workload.title}: afterimage's output differs from limit+S3's (${ours.map((b) => b.length).join('/')} vs ${limit.map((b) => b.length).join('/')} bytes): bring bench/workloads.ts in step with afterimage's encoder settings.`);
+      }
+      if (runs(DEFAULTS, workload)) {
+        const shipped = await defaults.contender.bodies(workload);
+        if (!shipped.every((body, i) => body.equals(ours[i]))) notes.push(`- ${workload.title}: afterimage (defaults) answered other bytes than afterimage (${shipped.map((b) => b.length).join('/')} vs ${ours.map((b) => b.length).join('/')}).`);
       }
       const format = async (bodies: Buffer[]) => (await Promise.all(bodies.map(async (b) => (await sharp(b).metadata()).format))).join('/');
       if ((await format(theirs)) !== (await format(ours))) notes.push(`- ${workload.title}: IPX answered ${await format(theirs)}, afterimage ${await format(ours)}.`);
@@ -350,9 +390,9 @@ export async function sideBySide(): Promise<void> {
       const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]);
       for (const workload of RUN) {
         for (const contender of order) {
-          if (workload.revalidation && contender.name !== 'afterimage') continue;
+          if (!runs(contender.name, workload)) continue;
           for (const concurrency of CONCURRENCIES) {
-            const units = Math.max(concurrency, Math.round(workload.units * SCALE * (concurrency === 1 ? 1 : 2)));
+            const units = unitsOf(workload, concurrency);
             const before = { ...s3.requests };
             const result = await contender.run(workload, concurrency, units);
             const cell = cells.get(key(contender.name, workload.id, concurrency)) ?? { rounds: [], s3: [] };
@@ -378,8 +418,8 @@ export async function sideBySide(): Promise<void> {
 }
 
 /** The cost table, from afterimage's measured CPU time per image (bench/cost.ts for prices and assumptions). */
-function costOnPaper(summary: (c: ContenderName, w: Workload, n: number) => Summary | undefined, info: RunInfo, srcsetGets: number): void {
-  const cpu = (w: Workload) => median(CONCURRENCIES.map((n) => summary('afterimage', w, n)!.cpuMsPerImage));
+function costOnPaper(summary: (c: ContenderName, w: Workload, n: number) => Summary | undefined, info: RunInfo): void {
+  const cpu = (w: Workload, name: ContenderName = 'afterimage') => median(CONCURRENCIES.map((n) => summary(name, w, n)!.cpuMsPerImage));
   const images = RUN.filter((w) => !w.revalidation);
   const burst = RUN.find((w) => w.requests.length > 1);
   if (images.length === 0 || !burst) return;
@@ -389,8 +429,12 @@ function costOnPaper(summary: (c: ContenderName, w: Workload, n: number) => Summ
   const widths = burst.requests.map((r) => r.render.width);
   const chosen = widths.indexOf(960) >= 0 ? widths.indexOf(960) : Math.floor(widths.length / 2);
   const bytes = info.outputBytes.get(burst.id)?.[chosen] ?? 0;
-  console.log(`\nA typical page: 10 images in srcsets, each viewer fetching the ${widths[chosen]}w WebP (${(bytes / 1024).toFixed(0)} KB here: these synthetic photos are grainier than most); S3 GETs per render as measured on the burst (${fmt(srcsetGets)} per ${widths.length} widths). S3 GET $${(PRICES.s3Get * 1000).toFixed(4)} per 1,000; CloudFront $${PRICES.cloudFrontPerGb}/GB and $${(PRICES.cloudFrontPerRequest * 10000).toFixed(4)} per 10,000 HTTPS requests.\n`);
-  console.log(pageCost({ images: 10, bytesPerImage: bytes, s3GetsPerRender: srcsetGets / widths.length, cpuMs: cpu(burst), memoryMB: 1536 }));
+  // The page is priced as users run it: the defaults' process (the cache of originals on, each burst cold) when it ran.
+  const page: ContenderName = summary(DEFAULTS, burst, 1) ? DEFAULTS : 'afterimage';
+  const gets = summary(page, burst, 1)!.s3PerUnit.get;
+  const who = page === DEFAULTS ? 'afterimage (defaults), the cache of originals on, each burst on an original not read before' : 'afterimage, the cache of originals off';
+  console.log(`\nA typical page: 10 images in srcsets, each viewer fetching the ${widths[chosen]}w WebP (${(bytes / 1024).toFixed(0)} KB here: these synthetic photos are grainier than most); S3 GETs and CPU per render as measured on the burst by ${who} (${fmt(gets)} GET per ${widths.length} widths, ${ms(cpu(burst, page))} CPU ms per image). S3 GET $${(PRICES.s3Get * 1000).toFixed(4)} per 1,000; CloudFront $${PRICES.cloudFrontPerGb}/GB and $${(PRICES.cloudFrontPerRequest * 10000).toFixed(4)} per 10,000 HTTPS requests.\n`);
+  console.log(pageCost({ images: 10, bytesPerImage: bytes, s3GetsPerRender: gets / widths.length, cpuMs: cpu(burst, page), memoryMB: 1536 }));
 }
 
 interface RunInfo {
@@ -407,7 +451,8 @@ function report(summary: (c: ContenderName, w: Workload, n: number) => Summary |
   const kB = (n: number) => `${(n / 1024).toFixed(0)} KB`;
   console.log(`\n${info.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC; ${machine()}; ${ipxVersions()}.`);
   console.log(`${ROUNDS} interleaved rounds (BENCH_ROUNDS), ${info.seconds.toFixed(0)} s; 1-minute load average ${info.loadBefore.toFixed(1)} before, ${info.loadAfter.toFixed(1)} after.`);
-  console.log('Equivalent requests: afterimage `w-`/`h-`/`f-` at its default quality 80; IPX `s_`/`w_`/`f_` with `q_80` (IPX has no effort modifier: its AVIF is encoded at sharp\'s default effort 4, afterimage\'s at 2; IPX asks the bucket a HEAD before each GET). limit+S3 and sharp alone replay afterimage\'s sharp calls (bench/workloads.ts).');
+  const q = (format: 'webp' | 'avif') => formatQuality(format, 80);
+  console.log(`Equivalent requests: afterimage \`w-\`/\`h-\`/\`f-\` at its default quality 80, which it encodes as WebP q${q('webp')} and AVIF q${q('avif')} (lambda/image/quality.ts); IPX \`s_\`/\`w_\`/\`f_\` with the same encoder quality (\`q_${q('webp')}\` for WebP, \`q_${q('avif')}\` for AVIF: IPX's \`q_\` is the encoder's own). IPX has no effort or subsampling modifier: its AVIF is sharp's default (effort 4, 4:4:4), afterimage's effort ${ENCODER_SETTINGS.avif.effort} at ${ENCODER_SETTINGS.avif.chromaSubsampling}; IPX asks the bucket a HEAD before each GET. limit+S3 and sharp alone replay afterimage's sharp calls (bench/workloads.ts, its encoder settings imported from lambda/image/quality.ts). afterimage runs with the cache of originals off (\`limits.originalCacheMB: 0\`: a GET for every image, as the others); afterimage (defaults), the shipped configuration (cache on, ${DEFAULT_CACHE.originalTtlSeconds} s without asking S3), runs the 300×300, the srcset burst (each burst on a copy of the original not read before) and the 304.`);
   console.log(`Originals: 4000×3000 JPEG ${kB(info.sizes.camera)}, 1600×1250 PNG with alpha ${kB(info.sizes.cutout)}, 2400×1600 JPEG ${kB(info.sizes.upload)} (×${VERSIONS} versions). Quality 80 everywhere.`);
   console.log('req/s: images per second (a burst counts its 5 images), median of the rounds; p50/p99: latency of one image (of one whole burst for srcset) over all rounds; CPU ms/image: user+system time of the contender\'s own process (libvips threads included; the S3 server runs elsewhere); peak RSS: VmHWM of that process during the workload; S3: requests at the S3 server per image (per burst).\n');
 
@@ -454,19 +499,27 @@ function report(summary: (c: ContenderName, w: Workload, n: number) => Summary |
   targets.push({ text: `afterimage p99 ≤ 2.5× p50 at concurrency 4 (worst ${ratio(worstTail)})`, pass: worstTail <= 2.5 });
   const revalidation = RUN.find((w) => w.revalidation);
   const thumbnail = RUN.find((w) => !w.revalidation && w.requests[0].afterimage === revalidation?.requests[0].afterimage);
-  const cpu = (w: Workload) => median(CONCURRENCIES.map((n) => summary('afterimage', w, n)!.cpuMsPerImage));
-  if (revalidation && thumbnail) {
-    const share = cpu(revalidation) / cpu(thumbnail);
-    targets.push({ text: `a 304 costs no decode: ${ms(cpu(revalidation))} CPU ms per 304 = ${(share * 100).toFixed(1)} % of the full render's ${ms(cpu(thumbnail))} ms (target < 5 %)`, pass: share < 0.05 });
+  const cpu = (name: ContenderName, w: Workload) => median(CONCURRENCIES.map((n) => summary(name, w, n)!.cpuMsPerImage));
+  // The 304's share of a full render, each against its own process's 300×300 render.
+  const processes = [['afterimage', 'the cache of originals off'], [DEFAULTS, 'the shipped defaults, the cache of originals on']] as const;
+  for (const [name, what] of processes) {
+    if (!revalidation || !thumbnail || !summary(name, revalidation, 1) || !summary(name, thumbnail, 1)) continue;
+    const share = cpu(name, revalidation) / cpu(name, thumbnail);
+    targets.push({ text: `a 304 costs no decode, ${name} (${what}): ${ms(cpu(name, revalidation))} CPU ms per 304 = ${(share * 100).toFixed(1)} % of its full render's ${ms(cpu(name, thumbnail))} ms (target < 5 %)`, pass: share < 0.05 });
   }
   const burst = RUN.find((w) => w.requests.length > 1);
-  const gets = burst ? summary('afterimage', burst, 1)!.s3PerUnit.get : 0;
-  if (burst) targets.push({ text: `srcset burst: ${fmt(gets)} S3 GETs per burst of ${burst.requests.length} widths (section 2, the originals cache: 1)`, pass: gets <= 1 });
+  // At concurrency 1, one burst after another (as one Lambda sandbox sees them; concurrent bursts of one original share its GET).
+  const gets = (name: ContenderName) => (burst ? summary(name, burst, 1)?.s3PerUnit.get : undefined);
+  const [off, on] = [gets('afterimage'), gets(DEFAULTS)];
+  if (burst && on !== undefined) {
+    const without = off === undefined ? '' : `; with the cache off (the fair afterimage, as limit+S3 and IPX): ${fmt(off)}`;
+    targets.push({ text: `srcset burst, afterimage (defaults), each burst on an original not read before: ${fmt(on)} S3 GET per burst of ${burst.requests.length} widths at concurrency 1 (section 2: 1)${without}`, pass: on <= 1 });
+  }
 
-  costOnPaper(summary, info, gets);
+  costOnPaper(summary, info);
 
   console.log('\n### Targets (issue 10)\n');
   for (const { text, pass } of targets) console.log(`- **${pass ? 'PASS' : 'FAIL'}** ${text}`);
   if (notes.length > 0) console.log(`\nNotes:\n${notes.join('\n')}`);
-  else console.log('\nOutputs: afterimage\'s bytes are identical to limit+S3\'s on every image workload (same operations, same encoder settings).');
+  else console.log('\nOutputs: afterimage\'s bytes are identical to limit+S3\'s on every image workload (same operations, same encoder settings), and afterimage (defaults)\'s to afterimage\'s.');
 }

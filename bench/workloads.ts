@@ -2,10 +2,13 @@
 // for each workload the request each contender makes for one image (several for the srcset
 // burst): afterimage's URL and Accept, IPX's URL with the equivalent modifiers, and the sharp
 // operations and encoder settings afterimage runs for that URL (read from lambda/image/), which
-// the in-process contenders replay.
+// the in-process contenders replay. The encoder settings and the quality per format are imported
+// from lambda/image/quality.ts, so the replay cannot drift from afterimage.
 
 import sharp from 'sharp';
-import { DEFAULT_LIMITS } from '../lambda/config';
+import { DEFAULT_LIMITS, type AfterimageConfigInput } from '../lambda/config';
+import { ENCODER_SETTINGS, formatQuality } from '../lambda/image/quality';
+import { EMBEDDED_KEYS } from '../local/embedded-s3';
 
 export const BUCKET = 'bench';
 /** The Cloudinary backup's folder and cloud name (the endpoint prefix). */
@@ -15,6 +18,22 @@ export const CLOUD = 'demo';
 export const VERSIONS = 20;
 export const FIRST_VERSION = 1700000000;
 
+/** afterimage's configuration for the bench: the bucket as an S3 origin, its Cloudinary backup folder under `/demo`. */
+export function afterimageConfig(endpoint: string, limits?: AfterimageConfigInput['limits']): AfterimageConfigInput {
+  const credentials = { source: 'static', ...EMBEDDED_KEYS } as const;
+  return {
+    ...(limits ? { limits } : {}),
+    origins: [
+      { name: 'bench', type: 's3', bucket: BUCKET, folder: '/', endpoint, credentials },
+      { name: 'backup', type: 'cloudinary-backup', bucket: BUCKET, folder: `/${BACKUP_FOLDER}`, endpoint, credentials },
+    ],
+    endpoints: [
+      { prefix: '', origins: ['bench'] },
+      { prefix: `/${CLOUD}`, origins: ['backup'], cloudinaryUrls: true },
+    ],
+  };
+}
+
 /** What afterimage runs in sharp for one URL (lambda/image/pipeline.ts `open`, operations, `encode`). */
 export interface RenderSpec {
   width: number;
@@ -22,6 +41,7 @@ export interface RenderSpec {
   /** `w-,h-` (ImageKit's default crop) is a centred cover; `w-` alone a plain resize. */
   fit: 'cover' | 'fill';
   format: 'webp' | 'avif' | 'jpeg';
+  /** The user's `q` (a JPEG quality); WebP and AVIF are encoded at `formatQuality(format, quality)`. */
   quality: number;
   /** A JPEG input is opened with failOn 'warning' (pipeline.ts `renderImage`), others with 'error'. */
   failOn: 'warning' | 'error';
@@ -57,8 +77,13 @@ export const newestVersionKey = () => `${BACKUP_FOLDER}image/upload/${ASSET_PATH
 const BROWSER_AVIF = 'image/avif,image/webp,image/apng,image/*,*/*;q=0.8';
 /** A browser without AVIF (Safari before 16): srcset widths are WebP. */
 const BROWSER_WEBP = 'image/webp,image/apng,image/*,*/*;q=0.8';
-/** afterimage's default quality (config `output.quality`), asked of IPX explicitly. */
+/** afterimage's default quality (config `output.quality`): the JPEG quality every format is to look like. */
 const Q = 80;
+/**
+ * IPX's `q_` is the encoder's own quality (sharp's `quality` for the format IPX picks), so IPX is
+ * asked for the quality afterimage encodes that format at: the same quality in every format.
+ */
+const ipxQ = (format: RenderSpec['format']) => `q_${formatQuality(format, Q)}`;
 
 const s3Source = (key: string) => `{base}/${BUCKET}/${key}`;
 
@@ -72,7 +97,7 @@ const UPLOAD = { width: 2400, height: 1600, jpeg: true };
 
 const thumbnail: BenchRequest = {
   afterimage: `/tr:w-300,h-300,f-webp/${CAMERA_KEY}`,
-  ipx: `/s_300x300&f_webp&q_${Q}/${s3Source(CAMERA_KEY)}`,
+  ipx: `/s_300x300&f_webp&${ipxQ('webp')}/${s3Source(CAMERA_KEY)}`,
   accept: BROWSER_AVIF,
   key: CAMERA_KEY,
   render: { width: 300, height: 300, fit: 'cover', format: 'webp', quality: Q, failOn: 'warning' },
@@ -85,12 +110,12 @@ export const WORKLOADS: Workload[] = [
     title: '12 MP JPEG → 1200w f-auto (AVIF Accept)',
     requests: [{
       afterimage: `/tr:w-1200,f-auto/${CAMERA_KEY}`,
-      ipx: `/w_1200&f_auto&q_${Q}/${s3Source(CAMERA_KEY)}`,
+      ipx: `/w_1200&f_auto&${ipxQ('avif')}/${s3Source(CAMERA_KEY)}`,
       accept: BROWSER_AVIF,
       key: CAMERA_KEY,
       render: resize(1200, 'avif', CAMERA),
     }],
-    // IPX encodes AVIF at sharp's default effort (4): seconds per image; one is enough per round.
+    // IPX encodes AVIF at sharp's defaults (effort 4, 4:4:4): seconds per image; one is enough per round.
     units: 1,
   },
   {
@@ -98,7 +123,7 @@ export const WORKLOADS: Workload[] = [
     title: '2 MP PNG with alpha → 800w WebP',
     requests: [{
       afterimage: `/tr:w-800,f-webp/${CUTOUT_KEY}`,
-      ipx: `/w_800&f_webp&q_${Q}/${s3Source(CUTOUT_KEY)}`,
+      ipx: `/w_800&f_webp&${ipxQ('webp')}/${s3Source(CUTOUT_KEY)}`,
       accept: BROWSER_AVIF,
       key: CUTOUT_KEY,
       render: resize(800, 'webp', CUTOUT),
@@ -110,7 +135,7 @@ export const WORKLOADS: Workload[] = [
     title: 'srcset burst 320…1920w WebP (per burst)',
     requests: [320, 640, 960, 1280, 1920].map((width) => ({
       afterimage: `/tr:w-${width}/${CAMERA_KEY}`,
-      ipx: `/w_${width}&f_auto&q_${Q}/${s3Source(CAMERA_KEY)}`,
+      ipx: `/w_${width}&f_auto&${ipxQ('webp')}/${s3Source(CAMERA_KEY)}`,
       accept: BROWSER_WEBP,
       key: CAMERA_KEY,
       render: resize(width, 'webp', CAMERA),
@@ -123,7 +148,7 @@ export const WORKLOADS: Workload[] = [
     requests: [{
       // The newest of the asset's versions (`v1`, as the SDKs write it); the others read it by key.
       afterimage: `/${CLOUD}/image/upload/w_800/v1/${ASSET_PATH}.jpg`,
-      ipx: `/w_800&f_auto&q_${Q}/${s3Source(newestVersionKey())}`,
+      ipx: `/w_800&f_auto&${ipxQ('webp')}/${s3Source(newestVersionKey())}`,
       accept: BROWSER_WEBP,
       key: newestVersionKey(),
       render: resize(800, 'webp', UPLOAD),
@@ -133,17 +158,17 @@ export const WORKLOADS: Workload[] = [
   { id: 'revalidate', title: '304 revalidation of the 300×300 WebP', requests: [thumbnail], units: 20, revalidation: true },
 ];
 
-/** The in-process contenders' render: exactly the sharp calls afterimage makes for the URL. */
+/** The in-process contenders' render: exactly the sharp calls afterimage makes for the URL (pipeline.ts `encode`). */
 export function renderDirect(bytes: Buffer | Uint8Array, spec: RenderSpec): Promise<Buffer> {
   const image = sharp(bytes, { limitInputPixels: DEFAULT_LIMITS.maxInputPixels, animated: false, failOn: spec.failOn })
     .autoOrient()
     .resize(spec.width, spec.height, spec.fit === 'cover' ? { fit: 'cover', position: 'centre' } : { fit: 'fill' });
   switch (spec.format) {
     case 'webp':
-      return image.webp({ quality: spec.quality, lossless: false }).toBuffer();
+      return image.webp({ ...ENCODER_SETTINGS.webp, quality: formatQuality('webp', spec.quality), lossless: false }).toBuffer();
     case 'avif':
-      return image.avif({ quality: spec.quality, lossless: false, effort: 2 }).toBuffer();
+      return image.avif({ ...ENCODER_SETTINGS.avif, quality: formatQuality('avif', spec.quality) }).toBuffer();
     case 'jpeg':
-      return image.jpeg({ quality: spec.quality, progressive: false }).toBuffer();
+      return image.jpeg({ ...ENCODER_SETTINGS.jpeg, quality: spec.quality, progressive: false }).toBuffer();
   }
 }
