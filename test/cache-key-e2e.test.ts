@@ -96,6 +96,13 @@ describe('the image-first URI serves what the viewer URL serves', () => {
     }
   });
 
+  test("the request's record (the log line) names the viewer's URL, not the image-first rewrite", async () => {
+    const viaCloudFront = forwarded('/tr:w-150/products/shoe.jpg?tr=q-50', '*/*');
+    const [path, query = ''] = viaCloudFront.path.split('?');
+    const { record } = await h.service.serve({ method: 'GET', rawPath: path, rawQuery: query, headers: viaCloudFront.headers });
+    expect(record.url).toBe('/tr:w-150/products/shoe.jpg?tr=q-50');
+  });
+
   test('widths snapped at the edge render the listed width', async () => {
     const answer = await h.get(forwarded('/sized/tr:w-150/products/shoe.jpg', '*/*').path, forwarded('/sized/tr:w-150/products/shoe.jpg', '*/*').headers);
     expect((await decode(answer.body)).width).toBe(200);

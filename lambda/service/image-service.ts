@@ -167,6 +167,8 @@ export class ImageService {
     }
     // Behind CloudFront the path arrives image first (README "Fixing a stale image"); it is read back into the viewer's URL.
     const rawPath = request.headers[CANONICAL_HEADER] === '1' ? viewerPathOf(this.config.endpoints, request.rawPath) : request.rawPath;
+    // The log line names the URL the viewer asked for (signatures redacted), not the rewrite.
+    if (rawPath !== request.rawPath) record.url = redactUrl(rawPath, request.rawQuery);
     const parsed = parseRequestUrl(this.config.endpoints, rawPath, request.rawQuery);
     // Cheap before expensive: the plan (pure), then the signature, then the origins.
     record.endpoint = parsed.endpoint.prefix;
