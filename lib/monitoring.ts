@@ -31,6 +31,12 @@ export interface AlarmThresholds {
   /** Throttled invocations (concurrency exhausted) in 5 minutes. @default 1 */
   readonly throttles?: number;
   /**
+   * Failed invocations (Lambda's `Errors`: a timeout, running out of memory, a crash at start)
+   * in 5 minutes. These write no log line or metric of their own, so the 5xx rate cannot see them.
+   * @default 1
+   */
+  readonly invocationErrors?: number;
+  /**
    * The p99 duration of invocations, as a percentage of the function's timeout, in 2 of 3
    * periods of 5 minutes (at the timeout a request is cut off).
    * @default 80
@@ -47,7 +53,7 @@ export interface AlarmThresholds {
 export interface MonitoringOptions extends AlarmThresholds {
   /** A CloudWatch dashboard of the function, its origins, renders and CloudFront. @default true */
   readonly dashboard?: boolean;
-  /** The alarms (5xx rate, origin errors, throttles, duration, cost guard). @default true */
+  /** The alarms (5xx rate, origin errors, throttles, failed invocations, duration, cost guard). @default true */
   readonly alarms?: boolean;
   /**
    * An SNS topic the alarms notify when they fire and when they recover. Its access policy must
@@ -74,13 +80,14 @@ export const DEFAULT_THRESHOLDS: Required<AlarmThresholds> = {
   minRequestsForErrorRate: 20,
   originErrors: 5,
   throttles: 1,
+  invocationErrors: 1,
   durationPercentOfTimeout: 80,
   invocationsPerMinute: 6000,
 };
 
 export class DeliveryMonitoring extends Construct {
   readonly dashboard?: cloudwatch.Dashboard;
-  /** The alarms by name: serverErrorRate, originErrors, throttles, duration, invocations. */
+  /** The alarms by name: serverErrorRate, originErrors, throttles, invocationErrors, duration, invocations. */
   readonly alarms: Record<string, cloudwatch.Alarm> = {};
   readonly alarmTopic?: sns.ITopic;
 
@@ -157,6 +164,17 @@ export class DeliveryMonitoring extends Construct {
         alarmDescription: `afterimage: ${t.throttles} or more throttled invocations in 5 minutes (the function's or the account's concurrency is exhausted)`,
         metric: fn.metricThrottles({ period: fiveMinutes, statistic: 'Sum' }),
         threshold: t.throttles,
+        evaluationPeriods: 1,
+      }),
+    );
+    add(
+      'invocationErrors',
+      new cloudwatch.Alarm(this, 'InvocationErrors', {
+        ...common,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        alarmDescription: `afterimage: ${t.invocationErrors} or more failed invocations in 5 minutes (timed out, out of memory or crashed: CloudFront answered 5xx and the function wrote no log line)`,
+        metric: fn.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+        threshold: t.invocationErrors,
         evaluationPeriods: 1,
       }),
     );

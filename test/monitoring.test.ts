@@ -49,14 +49,14 @@ describe('by default: a dashboard and five alarms over the metrics the function 
   });
 
   test('five alarms, one dashboard, no topic, no alarm actions', () => {
-    expect(Object.keys(alarms).sort()).toEqual(['Duration', 'Invocations', 'OriginErrors', 'ServerErrorRate', 'Throttles']);
+    expect(Object.keys(alarms).sort()).toEqual(['Duration', 'InvocationErrors', 'Invocations', 'OriginErrors', 'ServerErrorRate', 'Throttles']);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     template.resourceCountIs('AWS::SNS::Topic', 0);
     for (const alarm of Object.values(alarms)) {
       expect(alarm.Properties.AlarmActions).toBeUndefined();
       expect(alarm.Properties.TreatMissingData).toBe('notBreaching');
     }
-    expect(Object.keys(delivery.monitoring!.alarms).sort()).toEqual(['duration', 'invocations', 'originErrors', 'serverErrorRate', 'throttles']);
+    expect(Object.keys(delivery.monitoring!.alarms).sort()).toEqual(['duration', 'invocationErrors', 'invocations', 'originErrors', 'serverErrorRate', 'throttles']);
   });
 
   test('5xx rate: the 5xx requests over all requests, in percent, per minute, 3 of 5 minutes over 5 %', () => {
@@ -85,6 +85,8 @@ describe('by default: a dashboard and five alarms over the metrics the function 
   test('throttles, duration near the timeout and the cost guard read the function’s Lambda metrics', () => {
     const fn = { Name: 'FunctionName', Value: { Ref: expect.stringMatching(/^ImagesFunction/) } };
     expect(alarms.Throttles.Properties).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Throttles', Dimensions: [fn], Threshold: 1, Period: 300 });
+    // A timeout, out of memory or a crash writes no log line: only Lambda's Errors sees it.
+    expect(alarms.InvocationErrors.Properties).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors', Statistic: 'Sum', Dimensions: [fn], Threshold: 1, Period: 300 });
     // 80 % of the default 30 s timeout, on the p99.
     expect(alarms.Duration.Properties).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Duration', ExtendedStatistic: 'p99', Threshold: 24_000, EvaluationPeriods: 3, DatapointsToAlarm: 2 });
     expect(alarms.Invocations.Properties).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Invocations', Statistic: 'Sum', Period: 60, Threshold: 6000, EvaluationPeriods: 3 });
@@ -102,13 +104,14 @@ describe('options', () => {
   test('thresholds are configurable; the duration alarm follows the timeout', () => {
     const { template } = synth({
       timeout: Duration.seconds(20),
-      monitoring: { serverErrorRatePercent: 2, minRequestsForErrorRate: 100, originErrors: 1, throttles: 10, durationPercentOfTimeout: 50, invocationsPerMinute: 500 },
+      monitoring: { serverErrorRatePercent: 2, minRequestsForErrorRate: 100, originErrors: 1, throttles: 10, invocationErrors: 3, durationPercentOfTimeout: 50, invocationsPerMinute: 500 },
     });
     const alarms = alarmsOf(template);
     expect(alarms.ServerErrorRate.Properties.Threshold).toBe(2);
     expect(alarms.ServerErrorRate.Properties.Metrics![0].Expression).toMatch(/^IF\(requests >= 100,/);
     expect(alarms.OriginErrors.Properties.Threshold).toBe(1);
     expect(alarms.Throttles.Properties.Threshold).toBe(10);
+    expect(alarms.InvocationErrors.Properties.Threshold).toBe(3);
     expect(alarms.Duration.Properties.Threshold).toBe(10_000);
     expect(alarms.Invocations.Properties.Threshold).toBe(500);
   });
@@ -160,7 +163,7 @@ describe('options', () => {
     dashboardOnly.resourceCountIs('AWS::SNS::Topic', 0);
     dashboardOnly.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     const alarmsOnly = synth({ monitoring: { dashboard: false } }).template;
-    alarmsOnly.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    alarmsOnly.resourceCountIs('AWS::CloudWatch::Alarm', 6);
     alarmsOnly.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
   });
 
@@ -208,7 +211,7 @@ describe('the CDK app: -c alarmEmail and -c monitoring=false', () => {
   test('alarmEmail subscribes the address to the alarms; monitoring=false leaves them out', () => {
     const withEmail = synthApp({ alarmEmail: 'ops@example.com' });
     withEmail.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
-    withEmail.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    withEmail.resourceCountIs('AWS::CloudWatch::Alarm', 6);
     const off = synthApp({ monitoring: 'false' });
     off.resourceCountIs('AWS::CloudWatch::Alarm', 0);
     off.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
