@@ -72,6 +72,7 @@ describe('the image-first URI serves what the viewer URL serves', () => {
     ['/tr:w-150:bl-2/products/shoe.jpg?tr=f-png', '/products/shoe.jpg/!*'],
     ['/tr:n-thumb/products/shoe.jpg', '/products/shoe.jpg/!*'],
     ['/tr:w-50/products/caf%C3%A9%20%402x.png', '/products/caf%C3%A9%20@2x.png/!*'],
+    ['/tr:w-50/products%2Fshoe.jpg', '/products/shoe.jpg/!*'],
     ['/sized/tr:w-150/products/shoe.jpg', '/sized/products/shoe.jpg/!*'],
     ['/demo/image/upload/products/sneaker.jpg', '/demo/image/upload/products/sneaker.jpg/!*'],
     ['/demo/image/upload/c_fill,w_40,h_40/v1700000000/products/sneaker.jpg', '/demo/image/upload/products/sneaker.jpg/!*'],

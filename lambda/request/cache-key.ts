@@ -43,7 +43,7 @@ export function viewerPathOf(endpoints: EndpointConfig[], canonicalPath: string)
   const viewer = [...head, ...tr, ...image.slice(0, movedSegments.length > 0 ? 2 : 0), ...movedSegments, ...image.slice(movedSegments.length > 0 ? 2 : 0)];
   // The image path leads the URI as the edge writes the one the viewer wrote; a path that is not
   // that spelling (and so might sit under another prefix) was not made by the edge.
-  if (written !== undefined && segments.slice(prefixLength).join('/') !== image.map((s) => canonicalSegment(decodeSegment(s))).join('/')) {
+  if (written !== undefined && segments.slice(prefixLength).join('/') !== image.map(decodeSegment).join('/').split('/').map(canonicalSegment).join('/')) {
     throw badRequest('Invalid canonical path: its image path is not the one written after it');
   }
   return `/${viewer.join('/')}`;

@@ -219,7 +219,8 @@ function canonicalize(request) {
   moved = moved.concat(rest.splice(2, count));
   decoded.splice(2, count);
   if (rest.join('') === '') return;
-  var path = decoded.map(canonicalSegment).join('/');
+  // Joined and split again: an encoded '/' (`a%2Fb`) is the same image as `a/b`, so the same key prefix.
+  var path = decoded.join('/').split('/').map(canonicalSegment).join('/');
   var written = rest.join('/');
   var head = segments.slice(0, endpoint.length).join('/');
   // Decoded, the path would reach another endpoint (`/%61/b/x.jpg` with a prefix `a/b`): left as
