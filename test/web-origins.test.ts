@@ -423,7 +423,7 @@ describe('the address policy (address-policy.ts)', () => {
     ['169.254.169.254', /link-local/], ['100.64.0.1', /carrier-grade/], ['0.0.0.0', /this network/], ['224.0.0.1', /multicast/],
     ['255.255.255.255', /reserved/], ['::1', /loopback/], ['::', /unspecified/], ['fe80::1', /link-local/], ['fd00::1', /unique-local/],
     ['fc00::1', /unique-local/], ['ff02::1', /multicast/], ['::ffff:127.0.0.1', /loopback.*IPv6/], ['::ffff:a9fe:a9fe', /link-local.*IPv6/],
-    ['::ffff:10.0.0.1', /private.*IPv6/], ['64:ff9b::169.254.169.254', /link-local/], ['not-an-ip', /not an IP/],
+    ['::ffff:10.0.0.1', /private.*IPv6/], ['64:ff9b::169.254.169.254', /link-local/], ['2002:a9fe:a9fe::1', /6to4/], ['2001:0:4136:e378::1', /Teredo/], ['64:ff9b:1::a9fe:a9fe', /translation/], ['not-an-ip', /not an IP/],
   ])('%s is refused (%s)', (address, reason) => {
     expect(refusedRange(address)).toMatch(reason);
   });

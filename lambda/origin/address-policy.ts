@@ -28,6 +28,10 @@ const IPV6_RANGES: [string, number, string][] = [
   ['::1', 128, 'loopback (::1)'],
   ['100::', 64, 'discard (100::/64)'],
   ['2001:db8::', 32, 'documentation (2001:db8::/32)'],
+  // Tunnels and translators that carry an IPv4 address inside: they could reach a private one.
+  ['2001::', 32, 'Teredo (2001::/32)'],
+  ['2002::', 16, '6to4 (2002::/16)'],
+  ['64:ff9b:1::', 48, 'local IPv4/IPv6 translation (64:ff9b:1::/48)'],
   ['fc00::', 7, 'unique-local (fc00::/7)'],
   ['fe80::', 10, 'link-local (fe80::/10)'],
   ['fec0::', 10, 'site-local (fec0::/10)'],

@@ -107,7 +107,8 @@ async function followRedirects(first: URL, rules: WebFetchRules, transport: WebT
     const where = hop === 0 ? 'its URL' : `redirect ${hop}`;
     checkUrl(current, rules, where);
     const address = await resolveChecked(current, rules, transport, where);
-    const headers = current.host === first.host ? rules.headers ?? {} : {};
+    // Secret headers go only where the first URL pointed, scheme and port included (never to http after https).
+    const headers = current.origin === first.origin ? rules.headers ?? {} : {};
     const answer = await requestOnce(current, address, headers, rules, transport, signal);
     if (!('redirect' in answer)) return answer.response;
     if (hop >= MAX_REDIRECTS) {
