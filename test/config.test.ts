@@ -245,6 +245,18 @@ describe('web and Cloudinary origins, copy on miss, fetch URLs: every new key ch
     expect(problemsOf({ origins: [live, { ...web, copyTo: 'live' }] })).toEqual(['origins[1].copyTo must name an S3 origin ("s3" or "cloudinary-backup"); "live" is of type "cloudinary"']);
   });
 
+  it('an endpoint reads the copies: the target comes before the origin copied from', () => {
+    const origins = [origin, { ...web, copyTo: 'images' }];
+    expect(parseConfig({ origins, endpoints: [{ prefix: '', origins: ['images', 'web'] }] }).endpoints[0].origins).toEqual(['images', 'web']);
+    expect(problemsOf({ origins, endpoints: [{ prefix: '', origins: ['web', 'images'] }, { prefix: 'b', origins: ['web'] }] })).toEqual([
+      'endpoints[0].origins lists "web", which copies into "images", without "images" before it: the copies would never be read (list "images" first)',
+      'endpoints[1].origins lists "web", which copies into "images", without "images" before it: the copies would never be read (list "images" first)',
+    ]);
+    expect(problemsOf({ origins: [{ ...web, copyTo: 'images' }, origin] })).toEqual([
+      'the default endpoint (every origin, in order) lists "web", which copies into "images", without "images" before it: the copies would never be read (list "images" first)',
+    ]);
+  });
+
   it('fetchAllowedHosts: exact lower-case host names, on a cloudinaryUrls endpoint', () => {
     const endpoint = { prefix: '', origins: ['images'], cloudinaryUrls: true, fetchAllowedHosts: ['images.example.org'] };
     expect(parseConfig({ origins: [origin], endpoints: [endpoint] }).endpoints[0].fetchAllowedHosts).toEqual(['images.example.org']);

@@ -291,6 +291,22 @@ function checkCopyTargets(c: Checker, origins: readonly OriginConfig[]): void {
   });
 }
 
+/**
+ * A copy is read only where its target comes before the origin it was copied from: otherwise
+ * every request would fetch it upstream again and write it again.
+ */
+function checkCopyOrder(c: Checker, origins: readonly OriginConfig[], endpoints: readonly EndpointConfig[], defaulted: boolean): void {
+  endpoints.forEach((endpoint, i) => {
+    endpoint.origins.forEach((name, j) => {
+      const target = origins.find((o) => o.name === name)?.copyTo;
+      // An unknown target is reported by checkCopyTargets.
+      if (target === undefined || !origins.some((o) => o.name === target) || endpoint.origins.slice(0, j).includes(target)) return;
+      const where = defaulted ? 'the default endpoint (every origin, in order)' : `endpoints[${i}].origins`;
+      c.problems.push(`${where} lists "${name}", which copies into "${target}", without "${target}" before it: the copies would never be read (list "${target}" first)`);
+    });
+  });
+}
+
 function parseDeliveryTypes(c: Checker, value: unknown, name: string): string[] {
   if (value === undefined) return ['upload'];
   if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === 'string' && /^[a-z][a-z_]*$/.test(v))) {
@@ -432,6 +448,7 @@ export function parseConfig(input: unknown, options: ParseOptions = {}): Afterim
       if (endpoint) endpoints.push(endpoint);
     });
   }
+  checkCopyOrder(c, origins, endpoints, root.endpoints === undefined);
   const prefixes = new Set<string>();
   for (const endpoint of endpoints) {
     if (prefixes.has(endpoint.prefix)) c.problems.push(`two endpoints have the prefix "/${endpoint.prefix}"; prefixes must be unique`);

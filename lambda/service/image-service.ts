@@ -174,8 +174,12 @@ export class ImageService {
     record.endpoint = parsed.endpoint.prefix;
     const plan = buildPlan(parsed, this.config);
     await verifySignature(parsed, this.signingKey, this.now());
+    // Layer images are read while the image is: one origin round trip, not two. The image's own
+    // error (a 404, say) still comes first; a layer's is then not reported as unhandled.
+    const layersRead = this.layerAssets.read(plan, this.preferenceLists.get(plan.endpoint)!);
+    layersRead.catch(() => undefined);
     const { stored, fallback } = await this.lookup(plan, record);
-    const layers = await this.layerAssets.read(plan, this.preferenceLists.get(plan.endpoint)!);
+    const layers = await layersRead;
     const response = await this.respond(plan, stored, request, head, deadline, record, layers);
     const cacheControl = this.limitedCacheControl(parsed.expires, fallback);
     // An upstream's `private` / `no-store` (web origins) is never loosened.
