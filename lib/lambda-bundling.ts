@@ -139,10 +139,25 @@ export function lambdaNodejsBundling(configFile: string, withPlayground = false)
  * `fonts/` beside the bundle: Lambda's Node.js image has no fonts of its own.
  */
 export function fontCommands(inputDir: string, outputDir: string): string[] {
-  const packageDir = path.dirname(require.resolve('dejavu-fonts-ttf/package.json'));
-  const files = [...BUILT_IN_FONT_FILES.map((file) => path.join(packageDir, 'ttf', file)), path.join(packageDir, 'LICENSE')];
-  const sources = files.map((file) => shellQuote(path.join(inputDir, path.relative(PACKAGE_ROOT, file))));
+  const staged = stageFonts();
+  const sources = staged.map((file) => shellQuote(path.join(inputDir, path.relative(PACKAGE_ROOT, file))));
   return [`mkdir -p ${shellQuote(path.join(outputDir, 'fonts'))}`, `cp ${sources.join(' ')} ${shellQuote(path.join(outputDir, 'fonts'))}`];
+}
+
+/**
+ * The font files copied under the package's own `.afterimage/cdk/fonts/`: the font package may be
+ * hoisted outside the package root when afterimage is installed as a dependency, where bundling
+ * in a container (which mounts the package root only) could not reach it.
+ */
+function stageFonts(): string[] {
+  const packageDir = path.dirname(require.resolve('dejavu-fonts-ttf/package.json'));
+  const dir = path.join(PACKAGE_ROOT, '.afterimage', 'cdk', 'fonts');
+  fs.mkdirSync(dir, { recursive: true });
+  return [...BUILT_IN_FONT_FILES.map((file) => path.join(packageDir, 'ttf', file)), path.join(packageDir, 'LICENSE')].map((source) => {
+    const target = path.join(dir, path.basename(source));
+    if (!fs.existsSync(target) || fs.statSync(target).size !== fs.statSync(source).size) fs.copyFileSync(source, target);
+    return target;
+  });
 }
 
 /**

@@ -12,7 +12,8 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import * as esbuild from 'esbuild';
 import sharp from 'sharp';
 import { CONFIG_FILE_NAME, parseConfig, type AfterimageConfigInput } from '../lambda/config';
-import { esbuildBuildOptions } from '../lib/lambda-bundling';
+import { BUILT_IN_FONT_FILES } from '../lambda/image/fonts';
+import { PACKAGE_ROOT, esbuildBuildOptions, fontCommands } from '../lib/lambda-bundling';
 import { ImageDeliveryStack } from '../lib/stack';
 import { LambdaRuntime, functionUrlEvent, installLambdaRuntime, type StreamingHandler } from './helpers/lambda-runtime';
 
@@ -209,6 +210,17 @@ describe('the CDK asset (real bundling, a configuration of 1,000 named transform
     expect(response.headers['content-type']).toBe('image/webp');
     const metadata = await sharp(response.body).metadata();
     expect(metadata.width).toBe(37);
+  });
+});
+
+describe('the fonts step of the bundling', () => {
+  test('copies the fonts from inside the package root, which a bundling container mounts (the font package may be hoisted outside it)', () => {
+    const [mkdir, cp] = fontCommands('/asset-input', '/asset-output');
+    expect(mkdir).toBe("mkdir -p '/asset-output/fonts'");
+    const sources = cp.split(' ').slice(1, -1).map((s) => s.replace(/^'|'$/g, ''));
+    expect(sources).toHaveLength(BUILT_IN_FONT_FILES.length + 1);
+    for (const source of sources) expect(source.startsWith('/asset-input/.afterimage/cdk/fonts/')).toBe(true);
+    for (const source of sources) expect(fs.existsSync(path.join(PACKAGE_ROOT, path.relative('/asset-input', source)))).toBe(true);
   });
 });
 
