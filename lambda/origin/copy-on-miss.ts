@@ -10,6 +10,7 @@ import { parseBackupPath } from './cloudinary-backup';
 import { encodeKeyPath, folderPrefix, plainKey } from './keys';
 import type { Origin, StoredObject } from './types';
 import { extensionOfType } from './web';
+import { originCallSignal } from './reading';
 
 /**
  * The key a copy is written at: the key the target origin reads for this path. In the backup
@@ -50,10 +51,9 @@ export class CopyOnMissOrigin implements Origin {
   }
 
   private async copy(key: string, found: StoredObject): Promise<void> {
-    const { originTimeoutMs, originRetries } = this.limits;
     await this.writer.send(
       new PutObjectCommand({ Bucket: this.target.bucket, Key: key, Body: found.body, ContentType: found.contentType }),
-      { abortSignal: AbortSignal.timeout(originTimeoutMs * (originRetries + 1) + 2000) },
+      { abortSignal: originCallSignal(this.limits) },
     );
     // One line per copy: when they stop, the target holds everything asked for (README "Migrating from Cloudinary").
     console.log(`afterimage: copied "${key.slice(0, 300)}" (${found.body.length} bytes) from origin "${this.config.name}" into origin "${this.target.name}"`);

@@ -14,6 +14,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import type { LimitsConfig, OriginConfig } from '../config';
 import { HttpError, limitExceeded, originFailed, originRefused, originTimedOut } from '../errors';
+import { originCallSignal, readLimitedBody } from './reading';
 import type { SecretStore } from './secrets';
 import type { StoredObject } from './types';
 
@@ -145,10 +146,6 @@ export function originFailure(error: unknown, origin: OriginConfig): HttpError {
   return originFailed(`Origin "${origin.name}" failed (${reason})`);
 }
 
-function deadline(limits: LimitsConfig): AbortSignal {
-  // Every attempt has its own timeout; this bounds the whole call, retries and backoff included.
-  return AbortSignal.timeout(limits.originTimeoutMs * (limits.originRetries + 1) + 2000);
-}
 
 /** What a conditional read answers when the object still has the ETag it was asked with. */
 export const NOT_MODIFIED = 'not-modified';
@@ -179,7 +176,7 @@ async function readObject(
   limits: LimitsConfig,
   ifNoneMatch?: string,
 ): Promise<StoredObject | null | typeof NOT_MODIFIED> {
-  const signal = deadline(limits);
+  const signal = originCallSignal(limits);
   const started = performance.now();
   try {
     const command = new GetObjectCommand({ Bucket: origin.bucket, Key: key, ...(ifNoneMatch ? { IfNoneMatch: ifNoneMatch } : {}) });
@@ -199,35 +196,10 @@ async function readObject(
   }
 }
 
-/**
- * Reads the body. The SDK's request timeout ends once the headers arrive, so a body that stalls
- * is cut here: after `idleMs` without data, or at the call's deadline.
- */
+/** Reads the body. The SDK's request timeout ends once the headers arrive, so a body that stalls is cut here. */
 async function readBody(output: GetObjectCommandOutput, signal: AbortSignal, idleMs: number, maxBytes: number): Promise<Buffer> {
   const body = output.Body as (NodeJS.ReadableStream & { destroy?: (e?: Error) => void }) | undefined;
-  if (!body) return Buffer.alloc(0);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const onAbort = () => body.destroy?.(Object.assign(new Error('body read timed out'), { name: 'TimeoutError' }));
-  const idle = setTimeout(onAbort, idleMs);
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    for await (const chunk of body) {
-      idle.refresh();
-      const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as unknown as Uint8Array);
-      total += bytes.length;
-      // Content-Length was checked before reading; this holds when the origin sent none.
-      if (total > maxBytes) {
-        body.destroy?.();
-        throw limitExceeded(`The stored file is over ${maxBytes} bytes, the limit (limits.maxInputBytes)`);
-      }
-      chunks.push(bytes);
-    }
-  } finally {
-    clearTimeout(idle);
-    signal.removeEventListener('abort', onAbort);
-  }
-  return Buffer.concat(chunks);
+  return body ? readLimitedBody(body, idleMs, maxBytes, signal) : Buffer.alloc(0);
 }
 
 /**
@@ -245,7 +217,7 @@ export async function listPage(
   try {
     return await client.send(
       new ListObjectsV2Command({ Bucket: origin.bucket, Prefix: prefix, ContinuationToken: continuationToken, Delimiter: delimiter }),
-      { abortSignal: deadline(limits) },
+      { abortSignal: originCallSignal(limits) },
     );
   } catch (error) {
     throw originFailure(error, origin);

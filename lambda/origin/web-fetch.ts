@@ -9,6 +9,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { LimitsConfig, OriginConfig } from '../config';
 import { HttpError, limitExceeded, originFailed, originRefused, originTimedOut } from '../errors';
+import { originCallSignal, readLimitedBody } from './reading';
 import { refusedRange } from './address-policy';
 import { originFailure } from './s3';
 
@@ -76,9 +77,8 @@ const systemResolve = (hostname: string) => dnsLookup(hostname, { all: true, ver
  * failed, not an image, too many redirects), 504 (timed out), 422 (over limits.maxInputBytes).
  */
 export async function fetchFromWeb(url: string, rules: WebFetchRules, transport: WebTransport = {}): Promise<WebResponse | null> {
-  const { originTimeoutMs, originRetries } = rules.limits;
-  // Every attempt has its own timeouts; this bounds the whole call, retries and backoff included.
-  const signal = AbortSignal.timeout(originTimeoutMs * (originRetries + 1) + 2000);
+  const { originRetries } = rules.limits;
+  const signal = originCallSignal(rules.limits);
   for (let attempt = 0; ; attempt += 1) {
     try {
       return await followRedirects(new URL(url), rules, transport, signal);
@@ -272,26 +272,11 @@ export function cacheControlOf(header: string | undefined): { cacheControl?: str
   return {};
 }
 
-/** The body, cut after `idleMs` without data or at `maxBytes`. */
+/** The body, cut after `idleMs` without data or at `maxBytes`; a connection closed early is a failure. */
 async function readBody(res: IncomingMessage, idleMs: number, maxBytes: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const idle = setTimeout(() => res.destroy(Object.assign(new Error('body read timed out'), { name: 'TimeoutError' })), idleMs);
-  try {
-    for await (const chunk of res) {
-      idle.refresh();
-      total += (chunk as Buffer).length;
-      if (total > maxBytes) {
-        res.destroy();
-        throw limitExceeded(`The stored file is over ${maxBytes} bytes, the limit (limits.maxInputBytes)`);
-      }
-      chunks.push(chunk as Buffer);
-    }
-  } finally {
-    clearTimeout(idle);
-  }
+  const body = await readLimitedBody(res, idleMs, maxBytes);
   if (!res.complete) throw Object.assign(new Error('the connection closed before the body was complete'), { code: 'ECONNRESET' });
-  return Buffer.concat(chunks);
+  return body;
 }
 
 /** Node's errors as our statuses: timeouts 504, dropped connections 502, both worth another attempt. */
