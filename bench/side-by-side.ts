@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { DEFAULT_CACHE, type AfterimageConfigInput } from '../lambda/config';
 import { ENCODER_SETTINGS, formatQuality } from '../lambda/image/quality';
-import type { CellResult, DirectMessage, DirectMode } from './direct-child';
+import { runCell, type CellResult, type DirectMessage, type DirectMode } from './direct-child';
 import { lambdaCostTable, MB_PER_VCPU, pageCost, PRICES, S3_FETCH_MS } from './cost';
 import { cameraJpeg, cutoutPng, uploadJpeg } from './images';
 import { resetPeak, statsOf, type ProcessStats } from './process-stats';
@@ -89,27 +89,13 @@ async function expectStatus(url: string, headers: Record<string, string>, status
 type UnitRequests = Array<{ url: string; headers: Record<string, string>; status: number }>;
 
 /** Runs one cell against an HTTP contender, timing each unit here (`urlsOf` gives each unit's requests). */
-async function httpCell(urlsOf: () => UnitRequests, concurrency: number, units: number, stats: () => Promise<ProcessStats>, reset: () => Promise<void>): Promise<CellResult> {
-  await reset();
-  const before = await stats();
-  const latencies: number[] = [];
-  let bytes = 0;
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < units) {
-      next++;
-      const urls = urlsOf();
-      const start = performance.now();
-      let unitBytes = 0;
-      for (const { url, headers, status } of urls) unitBytes += (await expectStatus(url, headers, status)).body.length;
-      latencies.push(performance.now() - start);
-      bytes = unitBytes;
-    }
-  }));
-  const elapsedMs = performance.now() - started;
-  const after = await stats();
-  return { latencies, elapsedMs, cpuMs: after.cpuMs - before.cpuMs, peakKiB: after.peakKiB, bytes };
+function httpCell(urlsOf: () => UnitRequests, concurrency: number, units: number, stats: () => Promise<ProcessStats>, reset: () => Promise<void>): Promise<CellResult> {
+  const unit = async () => {
+    let unitBytes = 0;
+    for (const { url, headers, status } of urlsOf()) unitBytes += (await expectStatus(url, headers, status)).body.length;
+    return unitBytes;
+  };
+  return runCell(unit, concurrency, units, stats, reset);
 }
 
 // --- child processes -------------------------------------------------------------------------
