@@ -120,15 +120,27 @@ export async function verifySignature(parsed: ParsedUrl, keyProvider: SigningKey
     console.error(`afterimage: signed URLs are required on the endpoint "/${parsed.endpoint.prefix}" but no private key is configured (${keyField(name)})`);
     throw internalError('Signed URLs cannot be verified: no private key is configured');
   }
-  const expiry = parsed.expires ?? NEVER_EXPIRES;
+  checkSignature(keys, parsed.signedText, parsed.expires ?? NEVER_EXPIRES, parsed.signature, nowMs);
+}
+
+/**
+ * The check itself, for any signed text: the signature against every key, then the expiry; a
+ * failure is a 401. `subject` names what was signed in the messages.
+ */
+export function checkSignature(
+  keys: readonly string[],
+  signedText: string,
+  expiry: string,
+  signature: string,
+  nowMs: number,
+  subject = { it: 'this URL', expired: 'This signed URL' },
+): void {
   if (!/^\d{1,12}$/.test(expiry)) throw unauthorized('Invalid ik-t: expected Unix seconds');
   // Every key is compared (no early exit), so the time taken does not tell which one matched.
-  const matches = keys.map((key) => signaturesMatch(signText(parsed.signedText, expiry, key), parsed.signature!));
-  if (!matches.includes(true)) {
-    throw unauthorized('The signature (ik-s) does not match this URL');
-  }
+  const matches = keys.map((key) => signaturesMatch(signText(signedText, expiry, key), signature));
+  if (!matches.includes(true)) throw unauthorized(`The signature (ik-s) does not match ${subject.it}`);
   // Checked after the signature, so an unsigned change of ik-t cannot probe the clock.
-  if (Number(expiry) * 1000 < nowMs) throw unauthorized('This signed URL has expired (ik-t is in the past)');
+  if (Number(expiry) * 1000 < nowMs) throw unauthorized(`${subject.expired} has expired (ik-t is in the past)`);
 }
 
 /**
