@@ -3,11 +3,10 @@
 // ones say why they do not apply), and against broken servers and stand-ins that answer as
 // CloudFront and IAM do, so every check is seen to fail and its first failure explained.
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { ImageService } from '../lambda/service/image-service';
 import { createLocalServer, listen } from '../local/server';
@@ -15,8 +14,8 @@ import { BUFFERED_RESPONSE_LIMIT, CHECK_NAMES, runSmokeChecks, type CheckResult,
 import { UsageError, parseSmokeOptions } from '../smoke/options';
 import { exitCode, formatReport } from '../smoke/report';
 import { s3Origin, startHarness, type Harness } from '../tools/harness';
+import { runCli, runCommand } from './helpers/cli';
 
-const root = resolve(__dirname, '..');
 const PRIVATE_KEY = 'smoke-test-private-key';
 const PHOTO = 'photos/red shoe.jpg';
 const LARGE = 'big/noise.png';
@@ -136,21 +135,8 @@ function withoutHeader(answer: Answer, name: string): Answer {
   return { ...answer, headers };
 }
 
-/** Runs a command to its end. */
-function run(command: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, reject) => {
-    const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
-
-const tsx = join(root, 'node_modules', '.bin', 'tsx');
-const smokeCli = (args: string[], env: Record<string, string> = {}) => run(tsx, [join(root, 'cli/afterimage.ts'), 'smoke', ...args], env);
+const run = (command: string, args: string[], env: Record<string, string> = {}) => runCommand(command, args, env);
+const smokeCli = (args: string[], env: Record<string, string> = {}) => runCli(['smoke', ...args], env);
 
 // --- the checks against the local server ------------------------------------------------------
 

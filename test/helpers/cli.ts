@@ -7,9 +7,16 @@ import packageJson from '../../package.json';
 const root = join(__dirname, '..', '..');
 const BIN = join(root, packageJson.bin.afterimage);
 
-export function runCli(args: string[], env: Record<string, string> = {}, cwd = root): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export interface CommandResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to its end, collecting what it printed. */
+export function runCommand(command: string, args: string[], env: Record<string, string> = {}, cwd = root): Promise<CommandResult> {
   return new Promise((done, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, AFTERIMAGE_DEBUG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -17,4 +24,8 @@ export function runCli(args: string[], env: Record<string, string> = {}, cwd = r
     child.on('error', reject);
     child.on('close', (code) => done({ code, stdout, stderr }));
   });
+}
+
+export function runCli(args: string[], env: Record<string, string> = {}, cwd = root): Promise<CommandResult> {
+  return runCommand(process.execPath, [BIN, ...args], { AFTERIMAGE_DEBUG: '', ...env }, cwd);
 }
