@@ -38,10 +38,12 @@ export function createLocalServer(service: ImageService, options: LocalServerOpt
     });
     service.serve(toServiceRequest(req), { signal: clientGone.signal }).then(
       ({ response, record }) => {
+        // The answer first, then the log line: the viewer does not wait for the log.
+        if (!clientGone.signal.aborted) {
+          res.writeHead(response.status, response.headers);
+          res.end(response.body);
+        }
         options.onRequest?.(record);
-        if (clientGone.signal.aborted) return;
-        res.writeHead(response.status, response.headers);
-        res.end(response.body);
       },
       (error) => {
         // ImageService.handle never rejects; this is a last line of defence.
