@@ -1,12 +1,14 @@
 // The web-server layout (`type: web`, README "Web and Cloudinary origins"): a file is fetched
 // from `<baseUrl>/<path>`, each path segment percent-encoded (twice with `encodeKeys`, as the
 // name on the server is then the encoded one). Request headers come from the secret only.
+// Files are read through the cache of originals, keyed by the URL asked for.
 
 import type { LimitsConfig, OriginConfig } from '../config';
 import { originRefused } from '../errors';
 import { encodeKeyPath } from './keys';
-import type { Origin, StoredObject } from './types';
-import { fetchFromWeb, type WebFetchRules, type WebResponse, type WebTransport } from './web-fetch';
+import type { OriginalCache } from './original-cache';
+import type { NotModified, Origin, StoredObject, Validators } from './types';
+import { fetchFromWebIfChanged, type WebFetchRules, type WebResponse, type WebTransport } from './web-fetch';
 
 /** The value of a secret field of `originHeaders`, or undefined when the secret has none. */
 export type OriginHeaderSource = (field: string) => Promise<string | undefined>;
@@ -50,6 +52,7 @@ export abstract class HttpOrigin implements Origin {
     private readonly limits: LimitsConfig,
     private readonly headerSource: OriginHeaderSource | undefined,
     private readonly transport: WebTransport,
+    private readonly originals: OriginalCache,
   ) {
     if (Object.keys(config.secretHeaders ?? {}).length > 0 && !headerSource) {
       throw new Error(`origin "${config.name}" reads request headers from Secrets Manager, but no secret is configured (AFTERIMAGE_SECRET_ARN)`);
@@ -58,8 +61,17 @@ export abstract class HttpOrigin implements Origin {
 
   abstract fetch(path: string): Promise<StoredObject | null>;
 
-  /** GETs one URL under this origin's rules: the answer, or null on 404/410. */
-  protected async get(url: string): Promise<WebResponse | null> {
+  /**
+   * One URL's file, through the cache of originals (keyed by the URL asked for, whatever it
+   * redirects to): null on 404/410. Revalidations go under the same rules as the first GET.
+   */
+  protected read(url: string): Promise<StoredObject | null> {
+    return this.originals.read(['web', this.config.name, url], (validators) => this.get(url, validators));
+  }
+
+  /** GETs one URL under this origin's rules (conditionally with `validators`): the file, NotModified, or null on 404/410. */
+  private async get(url: string, validators: Validators | undefined): Promise<StoredObject | NotModified | null> {
+    const started = performance.now();
     const rules: WebFetchRules = {
       originName: this.config.name,
       allowHttp: this.config.allowHttp ?? false,
@@ -68,7 +80,13 @@ export abstract class HttpOrigin implements Origin {
       contentTypes: this.config.contentTypes ?? ['image/*'],
       limits: this.limits,
     };
-    return fetchFromWeb(url, rules, this.transport);
+    const answer = await fetchFromWebIfChanged(url, rules, validators, this.transport);
+    if (!answer) return null;
+    if ('notModified' in answer) {
+      const { maxAgeMs, ...updates } = answer.updates;
+      return { notModified: true, updates: { ...updates, ...('maxAgeMs' in answer.updates ? { upstreamMaxAgeMs: maxAgeMs } : {}) } };
+    }
+    return { ...this.stored(answer, url), fetchMs: performance.now() - started };
   }
 
   private async headers(): Promise<Record<string, string>> {
@@ -83,7 +101,7 @@ export abstract class HttpOrigin implements Origin {
     return headers;
   }
 
-  protected stored(response: WebResponse, key: string): StoredObject {
+  private stored(response: WebResponse, key: string): StoredObject {
     return {
       body: response.body,
       contentType: response.contentType,
@@ -92,6 +110,7 @@ export abstract class HttpOrigin implements Origin {
       ...(response.etag ? { etag: response.etag } : {}),
       ...(response.lastModified ? { lastModified: response.lastModified } : {}),
       ...(response.cacheControl ? { cacheControl: response.cacheControl } : {}),
+      ...(response.maxAgeMs !== undefined ? { upstreamMaxAgeMs: response.maxAgeMs } : {}),
     };
   }
 }
@@ -101,8 +120,7 @@ export class WebOrigin extends HttpOrigin {
     // Never reached through the URL parser (it refuses them), refused here too: no way out of the base path.
     if (path.split('/').some((s) => s === '.' || s === '..')) return null;
     const url = webUrl(this.config.baseUrl!, path, this.config);
-    const response = await this.get(url);
-    return response ? this.stored(response, url) : null;
+    return this.read(url);
   }
 }
 
