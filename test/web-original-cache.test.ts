@@ -15,7 +15,7 @@ import { startEmbeddedS3, type EmbeddedS3 } from '../local/embedded-s3';
 import { decode, s3Origin, solidImage } from '../tools/harness';
 import { GREEN, RED, expectColour } from './helpers/cloudinary-fixture';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
-import { redirect, startWebServer, status, type WebServer } from './helpers/web-server';
+import { redirect, selfSignedCertificate, startWebServer, status, type WebServer } from './helpers/web-server';
 
 const BUCKET = 'originals';
 const WIDTHS = [320, 640, 960, 1280, 1920];
@@ -38,6 +38,9 @@ interface Answer {
 }
 
 let web: WebServer;
+/** https, with a certificate for images.example.org that the origins' transport trusts (fetch URLs are https only). */
+let secure: WebServer;
+let tls: { key: string; cert: string };
 let s3: EmbeddedS3;
 /** In front of the S3 server: counts the reads of S3 origins and the writes of copies. */
 let s3Proxy: FaultProxy;
@@ -63,8 +66,8 @@ function conditional(file: UpstreamFile) {
 }
 
 /** Serves `file` at `path` on the upstream, and returns it (to change later). */
-function serve(path: string, file: UpstreamFile): UpstreamFile {
-  web.routes.set(path, conditional(file));
+function serve(path: string, file: UpstreamFile, server = web): UpstreamFile {
+  server.routes.set(path, conditional(file));
   return file;
 }
 
@@ -72,12 +75,15 @@ const upstream = (path: string) => answers.filter((a) => a.path === path);
 
 beforeAll(async () => {
   web = await startWebServer();
+  tls = selfSignedCertificate('images.example.org');
+  secure = await startWebServer(tls);
   s3 = await startEmbeddedS3([BUCKET]);
   s3Proxy = await startFaultProxy(s3.endpoint);
 });
 
 afterAll(async () => {
   await web.close();
+  await secure.close();
   await s3Proxy.close();
   await s3.close();
 });
@@ -87,6 +93,7 @@ beforeEach(() => {
   s3Proxy.setRules([]);
   s3Proxy.clear();
   names['origin.example.test'] = ['127.0.0.1'];
+  names['images.example.org'] = ['127.0.0.1'];
 });
 
 /** A service on the test's clock, over the test upstream and the S3 server. */
@@ -111,6 +118,7 @@ function service(input: Partial<AfterimageConfigInput> = {}): ImageService {
         { prefix: '/demo', origins: ['cloudinary-live'], cloudinaryUrls: true },
         { prefix: '/s3', origins: ['primary'] },
         { prefix: '/copy', origins: ['primary', 'web-copy'] },
+        { prefix: '/fetch', origins: ['primary'], cloudinaryUrls: true, fetchAllowedHosts: [`images.example.org:${secure.port}`], fetchAllowPrivateNetwork: true },
       ],
       cache: { originalTtlSeconds: TTL_SECONDS },
       ...input,
@@ -121,6 +129,7 @@ function service(input: Partial<AfterimageConfigInput> = {}): ImageService {
       webTransport: {
         resolve: async (name) => (names[name] ?? []).map((address) => ({ address, family: 4 })),
         refusedRange: (address) => (address === '127.0.0.1' ? undefined : refusedRange(address)),
+        ca: tls.cert,
       },
     },
   );
@@ -161,6 +170,18 @@ describe('a srcset burst from a web origin costs one upstream GET', () => {
     expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
     expect(await Promise.all(responses.map(async (r) => (await decode(r.body)).width))).toEqual(WIDTHS);
     expect(upstream('/image/upload/v1/shop/burst')).toHaveLength(1);
+  });
+
+  it('from a Cloudinary fetch URL too (the remote URL, per endpoint); revalidated with a 304', async () => {
+    serve('/pics/burst.jpg', { body: await jpeg(), headers: { etag: '"remote"' } }, secure);
+    const images = service();
+    const url = (w: number) => `/fetch/image/fetch/w_${w},f_jpg/https://images.example.org:${secure.port}/pics/burst.jpg`;
+    const responses = await burst(images, url);
+    expect(await Promise.all(responses.map(async (r) => (await decode(r.body)).width))).toEqual(WIDTHS);
+    expect(upstream('/pics/burst.jpg')).toHaveLength(1);
+    now += TTL_SECONDS * 1000;
+    expect((await get(images, url(320))).status).toBe(200);
+    expect(upstream('/pics/burst.jpg').map((a) => [a.status, a.bodyBytes > 0, a.ifNoneMatch])).toEqual([[200, true, undefined], [304, false, '"remote"']]);
   });
 
   it("each request's record says whether the cache answered", async () => {

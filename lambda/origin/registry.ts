@@ -101,7 +101,11 @@ export function createPreferenceLists(config: AfterimageConfig, deps: OriginDepe
 }
 
 /** The origin of Cloudinary fetch URLs, for each endpoint that allows them (`fetchAllowedHosts`). */
-export function createFetchOrigins(config: AfterimageConfig, deps: OriginDependencies): Map<EndpointConfig, OriginPreferenceList> {
+export function createFetchOrigins(
+  config: AfterimageConfig,
+  deps: OriginDependencies,
+  originals: OriginalCache = createOriginalCache(config, deps),
+): Map<EndpointConfig, OriginPreferenceList> {
   return new Map(config.endpoints.filter((e) => (e.fetchAllowedHosts ?? []).length > 0)
-    .map((e) => [e, new OriginPreferenceList([new CoalescingOrigin(new FetchUrlOrigin(e, config.limits, deps.webTransport ?? {}))])]));
+    .map((e) => [e, new OriginPreferenceList([new CoalescingOrigin(new FetchUrlOrigin(e, config.limits, deps.webTransport ?? {}, originals))])]));
 }

@@ -56,7 +56,7 @@ export interface WebResponse {
   /** The Cache-Control the answer must carry instead of ours, when the upstream said `private` or `no-store`. */
   cacheControl?: string;
   /** How long a shared cache may use the answer without asking, where the upstream said (`freshnessOf`). */
-  maxAgeMs?: number;
+  upstreamMaxAgeMs?: number;
   /** The URL that answered (after redirects). */
   url: string;
 }
@@ -64,7 +64,7 @@ export interface WebResponse {
 /** The headers a 304 carried, present only where it sent them (they replace the stored ones). */
 export interface WebNotModified {
   notModified: true;
-  updates: Partial<Pick<WebResponse, 'etag' | 'lastModified' | 'cacheControl' | 'maxAgeMs'>>;
+  updates: Partial<Pick<WebResponse, 'etag' | 'lastModified' | 'cacheControl' | 'upstreamMaxAgeMs'>>;
 }
 
 /** Keep-alive agents shared by every web origin; each request brings its own pinned lookup. */
@@ -315,7 +315,7 @@ function upstreamHeaders(res: IncomingMessage, clears: boolean): WebNotModified[
   return {
     ...(typeof res.headers.etag === 'string' ? { etag: res.headers.etag } : {}),
     ...(lastModified && !Number.isNaN(lastModified.getTime()) ? { lastModified } : {}),
-    ...(clears && header !== undefined ? { cacheControl: rules.cacheControl, maxAgeMs: rules.maxAgeMs } : rules),
+    ...(clears && header !== undefined ? { cacheControl: rules.cacheControl, upstreamMaxAgeMs: rules.upstreamMaxAgeMs } : rules),
   };
 }
 
@@ -324,14 +324,14 @@ function upstreamHeaders(res: IncomingMessage, clears: boolean): WebNotModified[
  * `s-maxage`, else its `max-age`, less the `Age` it has already spent in caches upstream; 0 for
  * `no-cache` (revalidate every time). Nothing when the upstream named no lifetime.
  */
-export function freshnessOf(header: string | undefined, age?: string): { maxAgeMs?: number } {
+export function freshnessOf(header: string | undefined, age?: string): { upstreamMaxAgeMs?: number } {
   const directives = (header ?? '').toLowerCase().split(',').map((d) => d.trim());
-  if (directives.some((d) => d === 'no-cache' || d.startsWith('no-cache='))) return { maxAgeMs: 0 };
+  if (directives.some((d) => d === 'no-cache' || d.startsWith('no-cache='))) return { upstreamMaxAgeMs: 0 };
   const seconds = (name: string) => directives.map((d) => new RegExp(`^${name}="?(\\d+)"?$`).exec(d)?.[1]).find((v) => v !== undefined);
   const lifetime = seconds('s-maxage') ?? seconds('max-age');
   if (lifetime === undefined) return {};
   const spent = /^\d+$/.test(age ?? '') ? Number(age) : 0;
-  return { maxAgeMs: Math.max(0, Number(lifetime) - spent) * 1000 };
+  return { upstreamMaxAgeMs: Math.max(0, Number(lifetime) - spent) * 1000 };
 }
 
 /** The body, cut after `idleMs` without data or at `maxBytes`; a connection closed early is a failure. */

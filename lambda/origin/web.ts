@@ -8,7 +8,7 @@ import { originRefused } from '../errors';
 import { encodeKeyPath } from './keys';
 import type { OriginalCache } from './original-cache';
 import type { NotModified, Origin, StoredObject, Validators } from './types';
-import { fetchFromWebIfChanged, type WebFetchRules, type WebResponse, type WebTransport } from './web-fetch';
+import { fetchFromWebIfChanged, type WebFetchRules, type WebNotModified, type WebResponse, type WebTransport } from './web-fetch';
 
 /** The value of a secret field of `originHeaders`, or undefined when the secret has none. */
 export type OriginHeaderSource = (field: string) => Promise<string | undefined>;
@@ -80,13 +80,7 @@ export abstract class HttpOrigin implements Origin {
       contentTypes: this.config.contentTypes ?? ['image/*'],
       limits: this.limits,
     };
-    const answer = await fetchFromWebIfChanged(url, rules, validators, this.transport);
-    if (!answer) return null;
-    if ('notModified' in answer) {
-      const { maxAgeMs, ...updates } = answer.updates;
-      return { notModified: true, updates: { ...updates, ...('maxAgeMs' in answer.updates ? { upstreamMaxAgeMs: maxAgeMs } : {}) } };
-    }
-    return { ...this.stored(answer, url), fetchMs: performance.now() - started };
+    return storedAnswer(await fetchFromWebIfChanged(url, rules, validators, this.transport), url, this.config, started);
   }
 
   private async headers(): Promise<Record<string, string>> {
@@ -100,19 +94,25 @@ export abstract class HttpOrigin implements Origin {
     }
     return headers;
   }
+}
 
-  private stored(response: WebResponse, key: string): StoredObject {
-    return {
-      body: response.body,
-      contentType: response.contentType,
-      key,
-      origin: this.config,
-      ...(response.etag ? { etag: response.etag } : {}),
-      ...(response.lastModified ? { lastModified: response.lastModified } : {}),
-      ...(response.cacheControl ? { cacheControl: response.cacheControl } : {}),
-      ...(response.maxAgeMs !== undefined ? { upstreamMaxAgeMs: response.maxAgeMs } : {}),
-    };
-  }
+/**
+ * A web answer as the cache of originals takes it: the file (its key the URL asked for), a 304's
+ * NotModified as it is, null when it is not there. `started`: when the GET was sent (performance.now()).
+ */
+export function storedAnswer(answer: WebResponse | WebNotModified | null, key: string, origin: OriginConfig, started: number): StoredObject | NotModified | null {
+  if (!answer || 'notModified' in answer) return answer;
+  return {
+    body: answer.body,
+    contentType: answer.contentType,
+    key,
+    origin,
+    fetchMs: performance.now() - started,
+    ...(answer.etag ? { etag: answer.etag } : {}),
+    ...(answer.lastModified ? { lastModified: answer.lastModified } : {}),
+    ...(answer.cacheControl ? { cacheControl: answer.cacheControl } : {}),
+    ...(answer.upstreamMaxAgeMs !== undefined ? { upstreamMaxAgeMs: answer.upstreamMaxAgeMs } : {}),
+  };
 }
 
 export class WebOrigin extends HttpOrigin {
