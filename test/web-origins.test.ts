@@ -154,7 +154,9 @@ beforeAll(async () => {
           { prefix: '/ik', origins: ['backup', 'cloudinary-live'] },
         ],
         limits: { originTimeoutMs: TIMEOUT_MS, originRetries: RETRIES, maxInputBytes: MAX_INPUT_BYTES },
-        cache: { resolutionMaxEntries: 0 },
+        // Every request reaches the upstream (a revalidation, where the cache of originals holds the
+        // file): the faults below are answers to it. test/web-original-cache.test.ts tests the cache.
+        cache: { resolutionMaxEntries: 0, originalTtlSeconds: 0 },
       };
     },
     deps: {

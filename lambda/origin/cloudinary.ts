@@ -26,11 +26,11 @@ export class CloudinaryOrigin extends HttpOrigin {
       const publicId = reading.assetPath.split('/').slice(2);
       if (publicId.length === 0 || publicId.some((s) => s === '' || s === '.' || s === '..')) continue;
       const url = cloudinaryDeliveryUrl(this.deliveryBase, resourceType, type, reading.version, publicId);
-      const response = await this.get(url);
-      if (!response) continue;
+      const found = await this.read(url);
+      if (!found) continue;
       return {
-        ...this.stored(response, url),
-        ...(reading.extension ? { requestedExtension: reading.extension, storedFormat: extensionOfType(response.contentType) } : {}),
+        ...found,
+        ...(reading.extension ? { requestedExtension: reading.extension, storedFormat: extensionOfType(found.contentType ?? '') } : {}),
       };
     }
     return null;

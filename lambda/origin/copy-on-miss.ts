@@ -1,7 +1,8 @@
 // Copy on miss (`copyTo`, README "Copy on miss"): a file a web or Cloudinary origin had to
 // fetch is written into an S3 origin in the background, where the endpoint's earlier origin
 // finds it next time. In the backup layout for a Cloudinary-backup origin, at the same key for
-// a plain one. Never written: what the upstream marked `private` or `no-store`.
+// a plain one. Never written: what the upstream marked `private` or `no-store`, nor what the
+// cache of originals answered (a hit or a 304: the copy was written when the file was fetched).
 
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { LimitsConfig, OriginConfig } from '../config';
@@ -43,7 +44,7 @@ export class CopyOnMissOrigin implements Origin {
 
   async fetch(path: string): Promise<StoredObject | null> {
     const found = await this.origin.fetch(path);
-    if (found && !found.cacheControl) {
+    if (found && !found.cacheControl && found.originalsCache !== 'hit') {
       const key = copyKey(path, found, this.target);
       this.background.run(`copy of "${path.slice(0, 200)}" from origin "${this.config.name}" into origin "${this.target.name}"`, () => this.copy(key, found));
     }

@@ -1,10 +1,13 @@
 // The origin behind Cloudinary fetch URLs (README "Cloudinary fetch URLs"): one per endpoint
 // with `fetchAllowedHosts`. It GETs the remote URL under the web origins' rules, https only,
-// every hop (redirects included) held to the endpoint's hosts and to public addresses.
+// every hop (redirects included) held to the endpoint's hosts and to public addresses; through
+// the cache of originals, keyed by the endpoint (its hosts are its own) and the remote URL.
 
 import type { EndpointConfig, LimitsConfig, OriginConfig } from '../config';
+import type { OriginalCache } from './original-cache';
 import type { Origin, StoredObject } from './types';
-import { fetchFromWeb, type WebTransport } from './web-fetch';
+import { storedAnswer } from './web';
+import { fetchFromWebIfChanged, type WebTransport } from './web-fetch';
 
 export class FetchUrlOrigin implements Origin {
   readonly config: OriginConfig;
@@ -13,6 +16,7 @@ export class FetchUrlOrigin implements Origin {
     private readonly endpoint: EndpointConfig,
     private readonly limits: LimitsConfig,
     private readonly transport: WebTransport,
+    private readonly originals: OriginalCache,
   ) {
     this.config = { name: 'fetch', type: 'web', allowPrivateNetwork: endpoint.fetchAllowPrivateNetwork ?? false };
   }
@@ -20,23 +24,17 @@ export class FetchUrlOrigin implements Origin {
   /** `url` is the remote URL the request parser checked; checked again on every hop. */
   async fetch(url: string): Promise<StoredObject | null> {
     if (!/^https:\/\//.test(url)) return null;
-    const response = await fetchFromWeb(url, {
-      originName: 'fetch',
-      allowHttp: false,
-      allowPrivateNetwork: this.endpoint.fetchAllowPrivateNetwork ?? false,
-      allowedHosts: this.endpoint.fetchAllowedHosts ?? [],
-      contentTypes: ['image/*'],
-      limits: this.limits,
-    }, this.transport);
-    if (!response) return null;
-    return {
-      body: response.body,
-      contentType: response.contentType,
-      key: url,
-      origin: this.config,
-      ...(response.etag ? { etag: response.etag } : {}),
-      ...(response.lastModified ? { lastModified: response.lastModified } : {}),
-      ...(response.cacheControl ? { cacheControl: response.cacheControl } : {}),
-    };
+    return this.originals.read(['fetch', this.endpoint.prefix, url], async (validators) => {
+      const started = performance.now();
+      const answer = await fetchFromWebIfChanged(url, {
+        originName: 'fetch',
+        allowHttp: false,
+        allowPrivateNetwork: this.endpoint.fetchAllowPrivateNetwork ?? false,
+        allowedHosts: this.endpoint.fetchAllowedHosts ?? [],
+        contentTypes: ['image/*'],
+        limits: this.limits,
+      }, validators, this.transport);
+      return storedAnswer(answer, url, this.config, started);
+    });
   }
 }

@@ -1,18 +1,21 @@
-// The cache of originals (README "The cache of originals"): the files recently read from S3,
-// kept in memory so that a srcset burst (one original at five widths) costs one GET. Bounded by
-// bytes (least recently used goes first), on an injected clock; an entry is trusted for
-// `freshMs` after S3 last vouched for it, then revalidated with a conditional GET.
+// The cache of originals (README "The cache of originals"): the files recently read from S3 or
+// from a web or Cloudinary upstream, kept in memory so that a srcset burst (one original at five
+// widths) costs one read. Bounded by bytes (least recently used goes first), on an injected
+// clock; an entry is trusted for `freshMs` (or less, where the upstream says so) after its
+// source last vouched for it, then revalidated with a conditional read.
 
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { LimitsConfig, OriginConfig } from '../config';
-import { getObject, getObjectIfChanged, NOT_MODIFIED } from './s3';
-import type { StoredObject } from './types';
+import { getObject, getObjectIfChanged } from './s3';
+import type { ConditionalReader, StoredObject, Validators } from './types';
 
-/** An original as read, and when S3 last vouched for its bytes. */
+/** An original as read, and when its source last vouched for its bytes. */
 interface CachedOriginal {
   object: StoredObject;
   /** When the GET that vouched for the bytes (its 200 or its 304) was sent. */
   checkedAt: number;
+  /** How long after `checkedAt` it is served without asking: the cache's TTL, or the upstream's shorter max-age. */
+  freshMs: number;
   /** The memory it holds, in bytes (see `costOf`). */
   cost: number;
 }
@@ -59,25 +62,37 @@ export class OriginalCache {
     return object.body.buffer.byteLength + ENTRY_OVERHEAD_BYTES;
   }
 
+  /** Reads `key` of an S3 origin through the cache (revalidated with If-None-Match: S3 always sends an ETag). */
+  readS3(client: S3Client, origin: OriginConfig, key: string, limits: LimitsConfig): Promise<StoredObject | null> {
+    return this.read(['s3', origin.name, origin.bucket ?? '', key], (validators) => validators?.etag
+      ? getObjectIfChanged(client, origin, key, limits, validators.etag)
+      : getObject(client, origin, key, limits));
+  }
+
   /**
-   * Reads `key` of `origin` through the cache: a fresh entry without asking S3; an entry past
-   * its freshness with a conditional GET (a 304 reads no body and keeps the entry); else a GET,
-   * whose result is kept when it has an ETag and fits.
+   * Reads one original through the cache. `source` names it (the kind of source, the origin, and
+   * the bucket and key or the URL asked for); `readSource` reads it from there. A fresh entry is
+   * served without asking; an entry past its freshness is revalidated (a NotModified reads no
+   * body and keeps the entry), or read again in full when it has no validator; else the source
+   * is read, and the result kept when its source allows, it can be revalidated or is fresh for a
+   * while, and it fits.
    */
-  async read(client: S3Client, origin: OriginConfig, key: string, limits: LimitsConfig): Promise<StoredObject | null> {
-    if (this.maxBytes === 0) return getObject(client, origin, key, limits);
-    const id = JSON.stringify([origin.name, origin.bucket, key]);
+  async read(source: readonly string[], readSource: ConditionalReader): Promise<StoredObject | null> {
+    if (this.maxBytes === 0) return (await readSource(undefined)) as StoredObject | null;
+    const id = JSON.stringify(source);
     const cached = this.touch(id);
     // Taken before the call: bytes read by a GET sent at t are known current at t, not later.
     const askedAt = this.now();
-    if (cached && askedAt - cached.checkedAt < this.freshMs) return { ...cached.object, fetchMs: 0, originalsCache: 'hit' };
-    const answer = cached?.object.etag
-      ? await getObjectIfChanged(client, origin, key, limits, cached.object.etag)
-      : await getObject(client, origin, key, limits);
-    if (answer === NOT_MODIFIED) {
-      // Still the same bytes; kept unless it was evicted or replaced while the call was out.
-      if (this.entries.get(id) === cached) cached!.checkedAt = Math.max(cached!.checkedAt, askedAt);
-      return { ...cached!.object, fetchMs: this.now() - askedAt, originalsCache: 'hit' };
+    if (cached && askedAt - cached.checkedAt < cached.freshMs) return { ...cached.object, fetchMs: 0, originalsCache: 'hit' };
+    const answer = await readSource(cached ? validatorsOf(cached.object) : undefined);
+    if (answer && 'notModified' in answer) {
+      // Still the same bytes, under the headers the 304 brought; kept unless it was evicted or replaced while the call was out.
+      const object = { ...cached!.object, ...answer.updates };
+      if (this.entries.get(id) === cached) {
+        if (this.keeps(object)) Object.assign(cached!, { object, freshMs: this.freshnessOf(object), checkedAt: Math.max(cached!.checkedAt, askedAt) });
+        else this.remove(id);
+      }
+      return { ...object, fetchMs: this.now() - askedAt, originalsCache: 'hit' };
     }
     if (!answer) {
       this.remove(id);
@@ -85,6 +100,20 @@ export class OriginalCache {
     }
     this.store(id, answer, askedAt);
     return { ...answer, originalsCache: 'miss' };
+  }
+
+  /** How long an entry is served without asking: the cache's TTL, or less where the upstream says so. */
+  private freshnessOf(object: StoredObject): number {
+    return Math.max(0, Math.min(this.freshMs, object.upstreamMaxAgeMs ?? Infinity));
+  }
+
+  /**
+   * Whether an original may be kept at all: never what the upstream marked `private` or
+   * `no-store`; never one that could only ever be read again in full (no validator, no freshness).
+   */
+  private keeps(object: StoredObject): boolean {
+    if (object.cacheControl) return false;
+    return validatorsOf(object) !== undefined || this.freshnessOf(object) > 0;
   }
 
   /** The entry, now the most recently used. */
@@ -102,10 +131,10 @@ export class OriginalCache {
     if ((this.entries.get(id)?.checkedAt ?? -Infinity) > checkedAt) return;
     this.remove(id);
     const cost = OriginalCache.costOf(object);
-    // Without an ETag there is nothing to revalidate with; over the cap it would evict too much.
-    if (!object.etag || cost > this.maxEntryBytes) return;
+    // Over the cap it would evict too much.
+    if (!this.keeps(object) || cost > this.maxEntryBytes) return;
     // The body is kept as read (no copy): nothing downstream writes to it.
-    this.entries.set(id, { object, checkedAt, cost });
+    this.entries.set(id, { object, checkedAt, freshMs: this.freshnessOf(object), cost });
     this.held += cost;
     for (const [oldest, entry] of this.entries) {
       if (this.held <= this.maxBytes) break;
@@ -120,4 +149,11 @@ export class OriginalCache {
     this.entries.delete(id);
     this.held -= entry.cost;
   }
+}
+
+/** The validator a revalidation is sent with: the ETag, else the Last-Modified; undefined when there is neither. */
+function validatorsOf(object: StoredObject): Validators | undefined {
+  if (object.etag) return { etag: object.etag };
+  if (object.lastModified) return { lastModified: object.lastModified };
+  return undefined;
 }

@@ -38,7 +38,7 @@ export function createOrigin(
   deps: OriginDependencies,
   originals: OriginalCache,
 ): Origin {
-  const read: ObjectReader = (key) => originals.read(client!, origin, key, config.limits);
+  const read: ObjectReader = (key) => originals.readS3(client!, origin, key, config.limits);
   switch (origin.type) {
     case 's3':
       return new PlainS3Origin(origin, read);
@@ -48,9 +48,9 @@ export function createOrigin(
       return new CloudinaryBackupOrigin(origin, client!, config.limits, resolutions, read);
     }
     case 'web':
-      return new WebOrigin(origin, config.limits, headerSource(deps), deps.webTransport ?? {});
+      return new WebOrigin(origin, config.limits, headerSource(deps), deps.webTransport ?? {}, originals);
     case 'cloudinary':
-      return new CloudinaryOrigin(origin, config.limits, headerSource(deps), deps.webTransport ?? {});
+      return new CloudinaryOrigin(origin, config.limits, headerSource(deps), deps.webTransport ?? {}, originals);
   }
 }
 
@@ -101,7 +101,11 @@ export function createPreferenceLists(config: AfterimageConfig, deps: OriginDepe
 }
 
 /** The origin of Cloudinary fetch URLs, for each endpoint that allows them (`fetchAllowedHosts`). */
-export function createFetchOrigins(config: AfterimageConfig, deps: OriginDependencies): Map<EndpointConfig, OriginPreferenceList> {
+export function createFetchOrigins(
+  config: AfterimageConfig,
+  deps: OriginDependencies,
+  originals: OriginalCache = createOriginalCache(config, deps),
+): Map<EndpointConfig, OriginPreferenceList> {
   return new Map(config.endpoints.filter((e) => (e.fetchAllowedHosts ?? []).length > 0)
-    .map((e) => [e, new OriginPreferenceList([new CoalescingOrigin(new FetchUrlOrigin(e, config.limits, deps.webTransport ?? {}))])]));
+    .map((e) => [e, new OriginPreferenceList([new CoalescingOrigin(new FetchUrlOrigin(e, config.limits, deps.webTransport ?? {}, originals))])]));
 }

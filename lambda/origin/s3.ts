@@ -16,7 +16,7 @@ import type { LimitsConfig, OriginConfig } from '../config';
 import { HttpError, limitExceeded, originFailed, originRefused, originTimedOut } from '../errors';
 import { originCallSignal, readLimitedBody } from './reading';
 import type { SecretStore } from './secrets';
-import type { StoredObject } from './types';
+import type { NotModified, StoredObject } from './types';
 
 export interface S3ClientOptions {
   limits: LimitsConfig;
@@ -147,8 +147,8 @@ export function originFailure(error: unknown, origin: OriginConfig): HttpError {
 }
 
 
-/** What a conditional read answers when the object still has the ETag it was asked with. */
-export const NOT_MODIFIED = 'not-modified';
+/** What a conditional read answers when the object still has the ETag it was asked with (S3 sends no new headers on it). */
+export const NOT_MODIFIED: NotModified = Object.freeze({ notModified: true as const });
 
 /** Reads one object, or null when it does not exist. Enforces the input size limit before reading the body. */
 export function getObject(client: S3Client, origin: OriginConfig, key: string, limits: LimitsConfig): Promise<StoredObject | null> {
@@ -165,7 +165,7 @@ export function getObjectIfChanged(
   key: string,
   limits: LimitsConfig,
   etag: string,
-): Promise<StoredObject | null | typeof NOT_MODIFIED> {
+): Promise<StoredObject | null | NotModified> {
   return readObject(client, origin, key, limits, etag);
 }
 
@@ -175,7 +175,7 @@ async function readObject(
   key: string,
   limits: LimitsConfig,
   ifNoneMatch?: string,
-): Promise<StoredObject | null | typeof NOT_MODIFIED> {
+): Promise<StoredObject | null | NotModified> {
   const signal = originCallSignal(limits);
   const started = performance.now();
   try {

@@ -24,6 +24,12 @@ export interface StoredObject {
   storedFormat?: string;
   /** The Cache-Control the answer must carry instead of the configured one (a web origin's upstream said `private` or `no-store`). */
   cacheControl?: string;
+  /**
+   * How long the upstream lets a shared cache use these bytes without asking (its `s-maxage`,
+   * else `max-age`, less its `Age`; 0 for `no-cache`), where it said: the cache of originals
+   * trusts them no longer than this.
+   */
+  upstreamMaxAgeMs?: number;
   /** How long the read of this object took, in ms (for the request's log line and Server-Timing). */
   fetchMs?: number;
   /** Whether a Cloudinary-backup resolution came from its cache, on origins that resolve versions. */
@@ -40,3 +46,24 @@ export interface Origin {
 
 /** Reads one object of an origin by key (through the cache of originals), or null when it is not there. */
 export type ObjectReader = (key: string) => Promise<StoredObject | null>;
+
+/** What a conditional read is asked with: the stored ETag, else the stored Last-Modified. */
+export interface Validators {
+  etag?: string;
+  lastModified?: Date;
+}
+
+/**
+ * A conditional read's answer when the stored bytes are still current (a 304, no body). The
+ * headers it carried replace the stored ones (RFC 9111 §4.3.4); a key present as undefined clears one.
+ */
+export interface NotModified {
+  notModified: true;
+  updates?: Partial<Pick<StoredObject, 'etag' | 'lastModified' | 'cacheControl' | 'upstreamMaxAgeMs'>>;
+}
+
+/**
+ * Reads one original from its source: unconditionally without validators, else conditionally
+ * (NotModified when they still match). Null when it is not there.
+ */
+export type ConditionalReader = (validators: Validators | undefined) => Promise<StoredObject | null | NotModified>;

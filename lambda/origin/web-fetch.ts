@@ -2,6 +2,7 @@
 // one GET with bounded retries and redirects, where every hop's URL and every address its host
 // resolves to are checked before connecting, and the connection is pinned to the address
 // checked (no second DNS answer can slip in between). Bodies are read under the size limit.
+// A conditional GET (the cache of originals revalidating) goes the same way, under the same rules.
 
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
@@ -12,6 +13,7 @@ import { HttpError, limitExceeded, originFailed, originRefused, originTimedOut }
 import { originCallSignal, readLimitedBody } from './reading';
 import { refusedRange } from './address-policy';
 import { originFailure } from './s3';
+import type { Validators } from './types';
 
 /** The most redirects followed for one fetch; the next one is a 502. */
 export const MAX_REDIRECTS = 3;
@@ -53,8 +55,16 @@ export interface WebResponse {
   lastModified?: Date;
   /** The Cache-Control the answer must carry instead of ours, when the upstream said `private` or `no-store`. */
   cacheControl?: string;
+  /** How long a shared cache may use the answer without asking, where the upstream said (`freshnessOf`). */
+  upstreamMaxAgeMs?: number;
   /** The URL that answered (after redirects). */
   url: string;
+}
+
+/** The headers a 304 carried, present only where it sent them (they replace the stored ones). */
+export interface WebNotModified {
+  notModified: true;
+  updates: Partial<Pick<WebResponse, 'etag' | 'lastModified' | 'cacheControl' | 'upstreamMaxAgeMs'>>;
 }
 
 /** Keep-alive agents shared by every web origin; each request brings its own pinned lookup. */
@@ -77,11 +87,25 @@ const systemResolve = (hostname: string) => dnsLookup(hostname, { all: true, ver
  * failed, not an image, too many redirects), 504 (timed out), 422 (over limits.maxInputBytes).
  */
 export async function fetchFromWeb(url: string, rules: WebFetchRules, transport: WebTransport = {}): Promise<WebResponse | null> {
+  return (await fetchFromWebIfChanged(url, rules, undefined, transport)) as WebResponse | null;
+}
+
+/**
+ * As fetchFromWeb, sent with `If-None-Match` (the ETag) or `If-Modified-Since` (the Last-Modified)
+ * when `validators` has one, on every hop: a 304 is then WebNotModified, with no body read.
+ */
+export async function fetchFromWebIfChanged(
+  url: string,
+  rules: WebFetchRules,
+  validators: Validators | undefined,
+  transport: WebTransport = {},
+): Promise<WebResponse | WebNotModified | null> {
   const { originRetries } = rules.limits;
   const signal = originCallSignal(rules.limits);
+  const conditional = conditionalHeaders(validators);
   for (let attempt = 0; ; attempt += 1) {
     try {
-      return await followRedirects(new URL(url), rules, transport, signal);
+      return await followRedirects(new URL(url), rules, conditional, transport, signal);
     } catch (error) {
       if (!(error instanceof TransientFailure)) throw error;
       if (attempt >= originRetries || signal.aborted) throw error.final;
@@ -101,14 +125,28 @@ function backoff(attempt: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-async function followRedirects(first: URL, rules: WebFetchRules, transport: WebTransport, signal: AbortSignal): Promise<WebResponse | null> {
+/** The precondition headers of a revalidation: the ETag if there is one, else the Last-Modified (RFC 9110 §13.1.3). */
+function conditionalHeaders(validators: Validators | undefined): Record<string, string> {
+  if (validators?.etag) return { 'if-none-match': validators.etag };
+  if (validators?.lastModified) return { 'if-modified-since': validators.lastModified.toUTCString() };
+  return {};
+}
+
+async function followRedirects(
+  first: URL,
+  rules: WebFetchRules,
+  conditional: Record<string, string>,
+  transport: WebTransport,
+  signal: AbortSignal,
+): Promise<WebResponse | WebNotModified | null> {
   let current = first;
   for (let hop = 0; ; hop += 1) {
     const where = hop === 0 ? 'its URL' : `redirect ${hop}`;
     checkUrl(current, rules, where);
     const address = await resolveChecked(current, rules, transport, where);
     // Secret headers go only where the first URL pointed, scheme and port included (never to http after https).
-    const headers = current.origin === first.origin ? rules.headers ?? {} : {};
+    // The validators hold nothing secret, and were given by whichever hop answered: they go on every hop.
+    const headers = { ...(current.origin === first.origin ? rules.headers ?? {} : {}), ...conditional };
     const answer = await requestOnce(current, address, headers, rules, transport, signal);
     if (!('redirect' in answer)) return answer.response;
     if (hop >= MAX_REDIRECTS) {
@@ -171,7 +209,7 @@ function pinnedLookup(pinned: ResolvedAddress): LookupFunction {
   }) as unknown as LookupFunction;
 }
 
-type Answer = { redirect: string } | { response: WebResponse | null };
+type Answer = { redirect: string } | { response: WebResponse | WebNotModified | null };
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
@@ -216,6 +254,10 @@ function requestOnce(
         return done({ redirect: location });
       }
       if (status === 404 || status === 410) return done({ response: null });
+      // Only an answer to a precondition we sent: a 304 to a plain GET is a failure like any other non-200.
+      if (status === 304 && ('if-none-match' in headers || 'if-modified-since' in headers)) {
+        return done({ response: { notModified: true, updates: upstreamHeaders(res, true) } });
+      }
       if (status === 429 || status >= 500) {
         res.resume();
         return fail(new TransientFailure(originFailed(`Origin "${name}" failed (HTTP ${status})`)));
@@ -239,17 +281,7 @@ function requestOnce(
         return fail(limitExceeded(`The stored file is ${length} bytes; the limit is ${maxInputBytes} (limits.maxInputBytes)`));
       }
       readBody(res, originTimeoutMs, maxInputBytes).then((body) => {
-        const lastModified = res.headers['last-modified'] ? new Date(res.headers['last-modified']) : undefined;
-        resolve({
-          response: {
-            body,
-            contentType,
-            url: url.href,
-            ...(typeof res.headers.etag === 'string' ? { etag: res.headers.etag } : {}),
-            ...(lastModified && !Number.isNaN(lastModified.getTime()) ? { lastModified } : {}),
-            ...cacheControlOf(res.headers['cache-control']),
-          },
-        });
+        resolve({ response: { body, contentType, url: url.href, ...upstreamHeaders(res, false) } });
       }, fail);
     });
     req.end();
@@ -270,6 +302,36 @@ export function cacheControlOf(header: string | undefined): { cacheControl?: str
     return { cacheControl: `private, max-age=${maxAge ?? 0}` };
   }
   return {};
+}
+
+/**
+ * The validators and caching rules of an answer. On a 304 (`clears`), a Cache-Control it sent
+ * replaces the stored one whole: the fields it no longer sets are present as undefined.
+ */
+function upstreamHeaders(res: IncomingMessage, clears: boolean): WebNotModified['updates'] {
+  const lastModified = res.headers['last-modified'] ? new Date(res.headers['last-modified']) : undefined;
+  const header = res.headers['cache-control'];
+  const rules = { ...cacheControlOf(header), ...freshnessOf(header, res.headers.age) };
+  return {
+    ...(typeof res.headers.etag === 'string' ? { etag: res.headers.etag } : {}),
+    ...(lastModified && !Number.isNaN(lastModified.getTime()) ? { lastModified } : {}),
+    ...(clears && header !== undefined ? { cacheControl: rules.cacheControl, upstreamMaxAgeMs: rules.upstreamMaxAgeMs } : rules),
+  };
+}
+
+/**
+ * How long a shared cache may use an answer without asking the upstream (RFC 9111 §4.2.1): its
+ * `s-maxage`, else its `max-age`, less the `Age` it has already spent in caches upstream; 0 for
+ * `no-cache` (revalidate every time). Nothing when the upstream named no lifetime.
+ */
+export function freshnessOf(header: string | undefined, age?: string): { upstreamMaxAgeMs?: number } {
+  const directives = (header ?? '').toLowerCase().split(',').map((d) => d.trim());
+  if (directives.some((d) => d === 'no-cache' || d.startsWith('no-cache='))) return { upstreamMaxAgeMs: 0 };
+  const seconds = (name: string) => directives.map((d) => new RegExp(`^${name}="?(\\d+)"?$`).exec(d)?.[1]).find((v) => v !== undefined);
+  const lifetime = seconds('s-maxage') ?? seconds('max-age');
+  if (lifetime === undefined) return {};
+  const spent = /^\d+$/.test(age ?? '') ? Number(age) : 0;
+  return { upstreamMaxAgeMs: Math.max(0, Number(lifetime) - spent) * 1000 };
 }
 
 /** The body, cut after `idleMs` without data or at `maxBytes`; a connection closed early is a failure. */

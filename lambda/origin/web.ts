@@ -1,12 +1,14 @@
 // The web-server layout (`type: web`, README "Web and Cloudinary origins"): a file is fetched
 // from `<baseUrl>/<path>`, each path segment percent-encoded (twice with `encodeKeys`, as the
 // name on the server is then the encoded one). Request headers come from the secret only.
+// Files are read through the cache of originals, keyed by the URL asked for.
 
 import type { LimitsConfig, OriginConfig } from '../config';
 import { originRefused } from '../errors';
 import { encodeKeyPath } from './keys';
-import type { Origin, StoredObject } from './types';
-import { fetchFromWeb, type WebFetchRules, type WebResponse, type WebTransport } from './web-fetch';
+import type { OriginalCache } from './original-cache';
+import type { NotModified, Origin, StoredObject, Validators } from './types';
+import { fetchFromWebIfChanged, type WebFetchRules, type WebNotModified, type WebResponse, type WebTransport } from './web-fetch';
 
 /** The value of a secret field of `originHeaders`, or undefined when the secret has none. */
 export type OriginHeaderSource = (field: string) => Promise<string | undefined>;
@@ -50,6 +52,7 @@ export abstract class HttpOrigin implements Origin {
     private readonly limits: LimitsConfig,
     private readonly headerSource: OriginHeaderSource | undefined,
     private readonly transport: WebTransport,
+    private readonly originals: OriginalCache,
   ) {
     if (Object.keys(config.secretHeaders ?? {}).length > 0 && !headerSource) {
       throw new Error(`origin "${config.name}" reads request headers from Secrets Manager, but no secret is configured (AFTERIMAGE_SECRET_ARN)`);
@@ -58,8 +61,17 @@ export abstract class HttpOrigin implements Origin {
 
   abstract fetch(path: string): Promise<StoredObject | null>;
 
-  /** GETs one URL under this origin's rules: the answer, or null on 404/410. */
-  protected async get(url: string): Promise<WebResponse | null> {
+  /**
+   * One URL's file, through the cache of originals (keyed by the URL asked for, whatever it
+   * redirects to): null on 404/410. Revalidations go under the same rules as the first GET.
+   */
+  protected read(url: string): Promise<StoredObject | null> {
+    return this.originals.read(['web', this.config.name, url], (validators) => this.get(url, validators));
+  }
+
+  /** GETs one URL under this origin's rules (conditionally with `validators`): the file, NotModified, or null on 404/410. */
+  private async get(url: string, validators: Validators | undefined): Promise<StoredObject | NotModified | null> {
+    const started = performance.now();
     const rules: WebFetchRules = {
       originName: this.config.name,
       allowHttp: this.config.allowHttp ?? false,
@@ -68,7 +80,7 @@ export abstract class HttpOrigin implements Origin {
       contentTypes: this.config.contentTypes ?? ['image/*'],
       limits: this.limits,
     };
-    return fetchFromWeb(url, rules, this.transport);
+    return storedAnswer(await fetchFromWebIfChanged(url, rules, validators, this.transport), url, this.config, started);
   }
 
   private async headers(): Promise<Record<string, string>> {
@@ -82,18 +94,25 @@ export abstract class HttpOrigin implements Origin {
     }
     return headers;
   }
+}
 
-  protected stored(response: WebResponse, key: string): StoredObject {
-    return {
-      body: response.body,
-      contentType: response.contentType,
-      key,
-      origin: this.config,
-      ...(response.etag ? { etag: response.etag } : {}),
-      ...(response.lastModified ? { lastModified: response.lastModified } : {}),
-      ...(response.cacheControl ? { cacheControl: response.cacheControl } : {}),
-    };
-  }
+/**
+ * A web answer as the cache of originals takes it: the file (its key the URL asked for), a 304's
+ * NotModified as it is, null when it is not there. `started`: when the GET was sent (performance.now()).
+ */
+export function storedAnswer(answer: WebResponse | WebNotModified | null, key: string, origin: OriginConfig, started: number): StoredObject | NotModified | null {
+  if (!answer || 'notModified' in answer) return answer;
+  return {
+    body: answer.body,
+    contentType: answer.contentType,
+    key,
+    origin,
+    fetchMs: performance.now() - started,
+    ...(answer.etag ? { etag: answer.etag } : {}),
+    ...(answer.lastModified ? { lastModified: answer.lastModified } : {}),
+    ...(answer.cacheControl ? { cacheControl: answer.cacheControl } : {}),
+    ...(answer.upstreamMaxAgeMs !== undefined ? { upstreamMaxAgeMs: answer.upstreamMaxAgeMs } : {}),
+  };
 }
 
 export class WebOrigin extends HttpOrigin {
@@ -101,8 +120,7 @@ export class WebOrigin extends HttpOrigin {
     // Never reached through the URL parser (it refuses them), refused here too: no way out of the base path.
     if (path.split('/').some((s) => s === '.' || s === '..')) return null;
     const url = webUrl(this.config.baseUrl!, path, this.config);
-    const response = await this.get(url);
-    return response ? this.stored(response, url) : null;
+    return this.read(url);
   }
 }
 

@@ -98,7 +98,7 @@ export class ImageService {
     this.originals = createOriginalCache(config, deps);
     const origins = createOrigins(config, { ...deps, background: this.background }, this.originals);
     this.preferenceLists = createPreferenceLists(config, deps, origins);
-    this.fetchOrigins = createFetchOrigins(config, deps);
+    this.fetchOrigins = createFetchOrigins(config, deps, this.originals);
     this.layerAssets = new LayerAssetReader(config, origins);
     const secrets = deps.secrets;
     this.signingKey = deps.signingKey ?? (secrets ? async (name) => selectSigningKey(await secrets.get(), name) : undefined);

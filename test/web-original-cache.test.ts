@@ -1,0 +1,492 @@
+// README "The cache of originals", for web and Cloudinary origins: a srcset burst costs one
+// upstream GET; past cache.originalTtlSeconds an entry is revalidated with a conditional GET under
+// the origin's own rules (secret headers, redirects, address policy); the upstream's
+// Cache-Control is respected; one byte budget for S3 and web originals. The upstreams are real
+// node:http servers on loopback that answer preconditions as RFC 9110 §13 says and record every
+// answer; the S3 server is a real s3rver behind a counting proxy; images are made by sharp.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import sharp from 'sharp';
+import { parseConfig, type AfterimageConfigInput } from '../lambda/config';
+import { refusedRange } from '../lambda/origin/address-policy';
+import { ENTRY_FRACTION, OriginalCache } from '../lambda/origin/original-cache';
+import { ImageService, type ServiceResponse } from '../lambda/service/image-service';
+import { startEmbeddedS3, type EmbeddedS3 } from '../local/embedded-s3';
+import { decode, s3Origin, solidImage } from '../tools/harness';
+import { GREEN, RED, expectColour } from './helpers/cloudinary-fixture';
+import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
+import { redirect, selfSignedCertificate, startWebServer, status, type WebServer } from './helpers/web-server';
+
+const BUCKET = 'originals';
+const WIDTHS = [320, 640, 960, 1280, 1920];
+const TTL_SECONDS = 10;
+
+/** A file on the upstream: its bytes and the headers it is served with (ETag, Last-Modified, Cache-Control…). Tests change it in place. */
+interface UpstreamFile {
+  body: Buffer;
+  headers: Record<string, string>;
+}
+
+/** What the upstream answered one request with. */
+interface Answer {
+  path: string;
+  status: number;
+  bodyBytes: number;
+  ifNoneMatch?: string;
+  ifModifiedSince?: string;
+  authorization?: string;
+}
+
+let web: WebServer;
+/** https, with a certificate for images.example.org that the origins' transport trusts (fetch URLs are https only). */
+let secure: WebServer;
+let tls: { key: string; cert: string };
+let s3: EmbeddedS3;
+/** In front of the S3 server: counts the reads of S3 origins and the writes of copies. */
+let s3Proxy: FaultProxy;
+let answers: Answer[] = [];
+let now = 1_000_000;
+/** Test DNS for the origin that goes by name (its answer changes in one test). */
+const names: Record<string, string[]> = {};
+
+/** The upstream's answer, as a server honouring preconditions gives it (RFC 9110 §13.2.2: If-None-Match first, If-Modified-Since only without it). */
+function conditional(file: UpstreamFile) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const { etag, 'last-modified': lastModified } = file.headers;
+    const ifNoneMatch = req.headers['if-none-match'];
+    const ifModifiedSince = req.headers['if-modified-since'];
+    const unchanged = ifNoneMatch !== undefined
+      ? etag !== undefined && ifNoneMatch.split(',').map((t) => t.trim()).includes(etag)
+      : ifModifiedSince !== undefined && lastModified !== undefined && Date.parse(lastModified) <= Date.parse(ifModifiedSince);
+    const body = unchanged ? Buffer.alloc(0) : file.body;
+    answers.push({ path: (req.url ?? '').split('?')[0], status: unchanged ? 304 : 200, bodyBytes: body.length, ifNoneMatch, ifModifiedSince, authorization: req.headers.authorization });
+    res.writeHead(unchanged ? 304 : 200, unchanged ? file.headers : { 'content-type': 'image/jpeg', 'content-length': body.length, ...file.headers });
+    res.end(body);
+  };
+}
+
+/** Serves `file` at `path` on the upstream, and returns it (to change later). */
+function serve(path: string, file: UpstreamFile, server = web): UpstreamFile {
+  server.routes.set(path, conditional(file));
+  return file;
+}
+
+const upstream = (path: string) => answers.filter((a) => a.path === path);
+
+beforeAll(async () => {
+  web = await startWebServer();
+  tls = selfSignedCertificate('images.example.org');
+  secure = await startWebServer(tls);
+  s3 = await startEmbeddedS3([BUCKET]);
+  s3Proxy = await startFaultProxy(s3.endpoint);
+});
+
+afterAll(async () => {
+  await web.close();
+  await secure.close();
+  await s3Proxy.close();
+  await s3.close();
+});
+
+beforeEach(() => {
+  answers = [];
+  s3Proxy.setRules([]);
+  s3Proxy.clear();
+  names['origin.example.test'] = ['127.0.0.1'];
+  names['images.example.org'] = ['127.0.0.1'];
+});
+
+/** A service on the test's clock, over the test upstream and the S3 server. */
+function service(input: Partial<AfterimageConfigInput> = {}): ImageService {
+  const loopback = { allowHttp: true, allowPrivateNetwork: true };
+  const media = `${web.url}/media`;
+  return new ImageService(
+    parseConfig({
+      origins: [
+        { type: 'web', name: 'web', baseUrl: media, ...loopback },
+        { type: 'web', name: 'web-auth', baseUrl: media, secretHeaders: { Authorization: 'webAuthorization' }, ...loopback },
+        // The production address policy, except that the test server's loopback address counts as public.
+        { type: 'web', name: 'web-by-name', baseUrl: `http://origin.example.test:${web.port}/media`, allowHttp: true },
+        { type: 'cloudinary', name: 'cloudinary-live', cloud: 'demo', deliveryHost: `127.0.0.1:${web.port}`, ...loopback },
+        s3Origin(s3Proxy, { name: 'primary', bucket: BUCKET }),
+        { type: 'web', name: 'web-copy', baseUrl: media, copyTo: 'primary', ...loopback },
+      ],
+      endpoints: [
+        { prefix: '', origins: ['web'] },
+        { prefix: '/auth', origins: ['web-auth'] },
+        { prefix: '/by-name', origins: ['web-by-name'] },
+        { prefix: '/demo', origins: ['cloudinary-live'], cloudinaryUrls: true },
+        { prefix: '/s3', origins: ['primary'] },
+        { prefix: '/copy', origins: ['primary', 'web-copy'] },
+        { prefix: '/fetch', origins: ['primary'], cloudinaryUrls: true, fetchAllowedHosts: [`images.example.org:${secure.port}`], fetchAllowPrivateNetwork: true },
+      ],
+      cache: { originalTtlSeconds: TTL_SECONDS },
+      ...input,
+    }),
+    {
+      now: () => now,
+      originHeaders: async (field) => (field === 'webAuthorization' ? 'Bearer s3cret' : undefined),
+      webTransport: {
+        resolve: async (name) => (names[name] ?? []).map((address) => ({ address, family: 4 })),
+        refusedRange: (address) => (address === '127.0.0.1' ? undefined : refusedRange(address)),
+        ca: tls.cert,
+      },
+    },
+  );
+}
+
+function get(images: ImageService, path: string): Promise<ServiceResponse> {
+  return images.handle({ method: 'GET', rawPath: path, rawQuery: '', headers: {} });
+}
+
+/** Five widths of one original, one after another (a srcset burst). */
+async function burst(images: ImageService, url: (width: number) => string): Promise<ServiceResponse[]> {
+  const responses: ServiceResponse[] = [];
+  for (const width of WIDTHS) responses.push(await get(images, url(width)));
+  return responses;
+}
+
+const jpeg = (colour = RED) => solidImage(1000, 650, colour);
+
+/** Noise (it barely compresses), so the stored file is about `side`² × 3 bytes at quality 100. */
+function noiseJpeg(side: number): Promise<Buffer> {
+  return sharp({ create: { width: side, height: side, channels: 3, background: { r: 0, g: 0, b: 0 }, noise: { type: 'gaussian', mean: 128, sigma: 80 } } })
+    .jpeg({ quality: 100 })
+    .toBuffer();
+}
+
+describe('a srcset burst from a web origin costs one upstream GET', () => {
+  it('five widths one after another: one GET, five renders', async () => {
+    serve('/media/burst/one.jpg', { body: await jpeg(), headers: { etag: '"one"' } });
+    const responses = await burst(service(), (w) => `/tr:w-${w},f-jpg/burst/one.jpg`);
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(await Promise.all(responses.map(async (r) => (await decode(r.body)).width))).toEqual(WIDTHS);
+    expect(upstream('/media/burst/one.jpg').map((a) => a.status)).toEqual([200]);
+  });
+
+  it('from a Cloudinary origin too: one GET of the original', async () => {
+    serve('/image/upload/v1/shop/burst', { body: await jpeg(), headers: { etag: '"cld"' } });
+    const responses = await burst(service(), (w) => `/demo/image/upload/w_${w},f_jpg/shop/burst.jpg`);
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(await Promise.all(responses.map(async (r) => (await decode(r.body)).width))).toEqual(WIDTHS);
+    expect(upstream('/image/upload/v1/shop/burst')).toHaveLength(1);
+  });
+
+  it('from a Cloudinary fetch URL too (the remote URL, per endpoint); revalidated with a 304', async () => {
+    serve('/pics/burst.jpg', { body: await jpeg(), headers: { etag: '"remote"' } }, secure);
+    const images = service();
+    const url = (w: number) => `/fetch/image/fetch/w_${w},f_jpg/https://images.example.org:${secure.port}/pics/burst.jpg`;
+    const responses = await burst(images, url);
+    expect(await Promise.all(responses.map(async (r) => (await decode(r.body)).width))).toEqual(WIDTHS);
+    expect(upstream('/pics/burst.jpg')).toHaveLength(1);
+    now += TTL_SECONDS * 1000;
+    expect((await get(images, url(320))).status).toBe(200);
+    expect(upstream('/pics/burst.jpg').map((a) => [a.status, a.bodyBytes > 0, a.ifNoneMatch])).toEqual([[200, true, undefined], [304, false, '"remote"']]);
+  });
+
+  it("each request's record says whether the cache answered", async () => {
+    serve('/media/burst/recorded.jpg', { body: await jpeg(), headers: { etag: '"r"' } });
+    const images = service();
+    const served = [];
+    for (const w of WIDTHS.slice(0, 3)) served.push(await images.serve({ method: 'GET', rawPath: `/tr:w-${w}/burst/recorded.jpg`, rawQuery: '', headers: {} }));
+    expect(served.map((s) => [s.record.origin, s.record.originalsCache])).toEqual([['web', 'miss'], ['web', 'hit'], ['web', 'hit']]);
+    expect(served[1].record.timings.fetch).toBe(0);
+  });
+
+  it('with the cache turned off (limits.originalCacheMB 0), one GET a width, where it is one GET on', async () => {
+    serve('/media/burst/uncached.jpg', { body: await jpeg(), headers: { etag: '"u"' } });
+    await burst(service({ limits: { originalCacheMB: 0 } }), (w) => `/tr:w-${w}/burst/uncached.jpg`);
+    expect(upstream('/media/burst/uncached.jpg').map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+    await burst(service(), (w) => `/tr:w-${w}/burst/uncached.jpg`);
+    expect(upstream('/media/burst/uncached.jpg')).toHaveLength(6);
+  });
+});
+
+describe('past cache.originalTtlSeconds, a conditional GET to the upstream', () => {
+  it('an unchanged file: one request with If-None-Match, answered 304 without a body; the same bytes; trusted for another TTL', async () => {
+    const path = '/media/fresh/same.jpg';
+    serve(path, { body: await jpeg(), headers: { etag: '"same"', 'last-modified': 'Tue, 14 Nov 2023 22:13:20 GMT' } });
+    const images = service();
+    const first = await get(images, '/tr:w-30/fresh/same.jpg');
+    now += (TTL_SECONDS - 1) * 1000;
+    await get(images, '/tr:w-30/fresh/same.jpg');
+    expect(upstream(path)).toHaveLength(1);
+    now += 1000;
+    const again = await images.serve({ method: 'GET', rawPath: '/tr:w-30/fresh/same.jpg', rawQuery: '', headers: {} });
+    expect(again.response.status).toBe(200);
+    expect(again.response.body.equals(first.body)).toBe(true);
+    expect(again.response.headers.etag).toBe(first.headers.etag);
+    // The 304 is the origin's answer, as on the S3 path: a hit of the cache, from this origin.
+    expect(again.record).toMatchObject({ origin: 'web', originalsCache: 'hit' });
+    expect(upstream(path)).toEqual([
+      expect.objectContaining({ status: 200, ifNoneMatch: undefined }),
+      expect.objectContaining({ status: 304, bodyBytes: 0, ifNoneMatch: '"same"', ifModifiedSince: undefined }),
+    ]);
+    now += (TTL_SECONDS - 1) * 1000;
+    await get(images, '/tr:w-20/fresh/same.jpg');
+    expect(upstream(path)).toHaveLength(2);
+  });
+
+  it('a changed file: answered 200, the new bytes are served and kept', async () => {
+    const path = '/media/fresh/changing.jpg';
+    const file = serve(path, { body: await jpeg(RED), headers: { etag: '"red"' } });
+    const images = service();
+    const before = await get(images, '/tr:w-30/fresh/changing.jpg');
+    await expectColour(before.body, RED);
+    Object.assign(file, { body: await jpeg(GREEN), headers: { etag: '"green"' } });
+    now += TTL_SECONDS * 1000;
+    const after = await get(images, '/tr:w-30/fresh/changing.jpg');
+    await expectColour(after.body, GREEN);
+    expect(after.headers.etag).not.toBe(before.headers.etag);
+    expect(upstream(path).map((a) => [a.status, a.ifNoneMatch])).toEqual([[200, undefined], [200, '"red"']]);
+    await expectColour((await get(images, '/tr:w-20/fresh/changing.jpg')).body, GREEN);
+    expect(upstream(path)).toHaveLength(2);
+  });
+
+  it('without an ETag, If-Modified-Since with the stored Last-Modified', async () => {
+    const path = '/media/fresh/dated.jpg';
+    const lastModified = 'Wed, 01 May 2024 00:00:00 GMT';
+    const file = serve(path, { body: await jpeg(RED), headers: { 'last-modified': lastModified } });
+    const images = service();
+    await get(images, '/tr:w-30/fresh/dated.jpg');
+    now += TTL_SECONDS * 1000;
+    await expectColour((await get(images, '/tr:w-30/fresh/dated.jpg')).body, RED);
+    expect(upstream(path).map((a) => [a.status, a.bodyBytes > 0, a.ifNoneMatch, a.ifModifiedSince])).toEqual([
+      [200, true, undefined, undefined],
+      [304, false, undefined, lastModified],
+    ]);
+    // A newer upload: the date moves on, the next revalidation gets the new file.
+    Object.assign(file, { body: await jpeg(GREEN), headers: { 'last-modified': 'Thu, 02 May 2024 00:00:00 GMT' } });
+    now += TTL_SECONDS * 1000;
+    await expectColour((await get(images, '/tr:w-30/fresh/dated.jpg')).body, GREEN);
+    expect(upstream(path).at(-1)).toMatchObject({ status: 200, ifModifiedSince: lastModified });
+  });
+
+  it('with no validator at all: served while fresh, then read again in full', async () => {
+    const path = '/media/fresh/bare.jpg';
+    serve(path, { body: await jpeg(), headers: {} });
+    const images = service();
+    await burst(images, (w) => `/tr:w-${w}/fresh/bare.jpg`);
+    expect(upstream(path)).toHaveLength(1);
+    now += TTL_SECONDS * 1000;
+    await get(images, '/tr:w-30/fresh/bare.jpg');
+    expect(upstream(path).map((a) => [a.status, a.ifNoneMatch, a.ifModifiedSince])).toEqual([[200, undefined, undefined], [200, undefined, undefined]]);
+  });
+
+  it('a file gone upstream (410, 404) is dropped: not found, as without the cache', async () => {
+    const path = '/media/fresh/deleted.jpg';
+    serve(path, { body: await jpeg(), headers: { etag: '"d"' } });
+    const images = service();
+    expect((await get(images, '/fresh/deleted.jpg')).status).toBe(200);
+    web.routes.set(path, status(410));
+    expect((await get(images, '/fresh/deleted.jpg')).status).toBe(200);
+    now += TTL_SECONDS * 1000;
+    const gone = await get(images, '/fresh/deleted.jpg');
+    expect(gone.status).toBe(404);
+    expect(gone.headers['x-afterimage-error']).toMatch(/^ENOENT - /);
+    // Nothing kept: it comes back as soon as the upstream has it again.
+    serve(path, { body: await jpeg(GREEN), headers: { etag: '"d2"' } });
+    await expectColour((await get(images, '/fresh/deleted.jpg')).body, GREEN);
+    web.routes.delete(path);
+    now += TTL_SECONDS * 1000;
+    expect((await get(images, '/fresh/deleted.jpg')).status).toBe(404);
+    expect(images.originals.size).toBe(0);
+  });
+
+  it("the secret's headers go on the revalidation as on the first GET, redirects followed the same way; the entry is the URL asked for", async () => {
+    serve('/media/auth/target.jpg', { body: await jpeg(), headers: { etag: '"t"' } });
+    web.routes.set('/media/auth/moved.jpg', redirect('/media/auth/target.jpg', 302));
+    const images = service();
+    await burst(images, (w) => `/auth/tr:w-${w}/auth/moved.jpg`);
+    expect(web.count('/media/auth/moved.jpg')).toBe(1);
+    now += TTL_SECONDS * 1000;
+    expect((await get(images, '/auth/tr:w-30/auth/moved.jpg')).status).toBe(200);
+    expect(web.count('/media/auth/moved.jpg')).toBe(2);
+    const revalidation = web.requests.filter((r) => r.path === '/media/auth/moved.jpg').at(-1)!;
+    expect(revalidation.headers).toMatchObject({ authorization: 'Bearer s3cret', 'if-none-match': '"t"' });
+    expect(upstream('/media/auth/target.jpg')).toEqual([
+      expect.objectContaining({ status: 200, authorization: 'Bearer s3cret' }),
+      expect.objectContaining({ status: 304, bodyBytes: 0, authorization: 'Bearer s3cret', ifNoneMatch: '"t"' }),
+    ]);
+  });
+
+  it('under the same address policy: a host that now resolves to a private address is refused, not served from the cache', async () => {
+    const path = '/media/fresh/by-name.jpg';
+    serve(path, { body: await jpeg(), headers: { etag: '"n"' } });
+    const images = service();
+    expect((await get(images, '/by-name/fresh/by-name.jpg')).status).toBe(200);
+    names['origin.example.test'] = ['10.0.0.7'];
+    expect((await get(images, '/by-name/tr:w-20/fresh/by-name.jpg')).status).toBe(200);
+    now += TTL_SECONDS * 1000;
+    const refused = await get(images, '/by-name/tr:w-20/fresh/by-name.jpg');
+    expect(refused.status).toBe(502);
+    expect(refused.headers['x-afterimage-error']).toMatch(/^EACCES - .*private.*allowPrivateNetwork/);
+    expect(upstream(path)).toHaveLength(1);
+  });
+
+  it('from a Cloudinary origin: a 304, then nothing until the next TTL', async () => {
+    const path = '/image/upload/v1700000000/shop/shoe';
+    serve(path, { body: await jpeg(), headers: { etag: '"cld-shoe"' } });
+    const images = service();
+    await burst(images, (w) => `/demo/image/upload/w_${w}/v1700000000/shop/shoe.jpg`);
+    now += TTL_SECONDS * 1000;
+    await burst(images, (w) => `/demo/image/upload/w_${w}/v1700000000/shop/shoe.jpg`);
+    expect(upstream(path).map((a) => [a.status, a.bodyBytes > 0])).toEqual([[200, true], [304, false]]);
+  });
+});
+
+describe("the upstream's Cache-Control is respected", () => {
+  it.each(['no-store', 'private, max-age=120'])('%s: never kept (five GETs), and passed on', async (cacheControl) => {
+    const path = `/media/rules/${cacheControl.split(',')[0]}.jpg`;
+    serve(path, { body: await jpeg(), headers: { etag: '"x"', 'cache-control': cacheControl } });
+    const images = service();
+    const responses = await burst(images, (w) => `/tr:w-${w}/rules/${cacheControl.split(',')[0]}.jpg`);
+    expect(new Set(responses.map((r) => r.headers['cache-control']))).toEqual(new Set([cacheControl === 'no-store' ? 'no-store' : 'private, max-age=120']));
+    expect(upstream(path).map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(images.originals.size).toBe(0);
+    // The same file without it: kept.
+    serve('/media/rules/plain.jpg', { body: await jpeg(), headers: { etag: '"x"' } });
+    await burst(images, (w) => `/tr:w-${w}/rules/plain.jpg`);
+    expect(upstream('/media/rules/plain.jpg')).toHaveLength(1);
+  });
+
+  it.each(['max-age=0', 'no-cache', 'public, s-maxage=0, max-age=600'])('%s: revalidated on every request (a 304 each)', async (cacheControl) => {
+    const name = cacheControl.replace(/[^a-z0-9]+/g, '-');
+    const path = `/media/rules/${name}.jpg`;
+    serve(path, { body: await jpeg(), headers: { etag: '"e"', 'cache-control': cacheControl } });
+    const responses = await burst(service(), (w) => `/tr:w-${w},f-jpg/rules/${name}.jpg`);
+    expect(await Promise.all(responses.map(async (r) => (await decode(r.body)).width))).toEqual(WIDTHS);
+    expect(upstream(path).map((a) => [a.status, a.bodyBytes > 0])).toEqual([[200, true], [304, false], [304, false], [304, false], [304, false]]);
+  });
+
+  it('a max-age shorter than cache.originalTtlSeconds shortens the entry (less the Age it has spent upstream)', async () => {
+    serve('/media/rules/short.jpg', { body: await jpeg(), headers: { etag: '"s"', 'cache-control': 'public, max-age=3' } });
+    serve('/media/rules/aged.jpg', { body: await jpeg(), headers: { etag: '"a"', 'cache-control': 'public, max-age=5', age: '4' } });
+    serve('/media/rules/long.jpg', { body: await jpeg(), headers: { etag: '"l"', 'cache-control': 'public, max-age=31536000' } });
+    const images = service();
+    const read = async () => {
+      for (const name of ['short', 'aged', 'long']) await get(images, `/tr:w-20/rules/${name}.jpg`);
+    };
+    await read();
+    now += 999;
+    await read();
+    expect(upstream('/media/rules/aged.jpg')).toHaveLength(1);
+    now += 1;
+    await read();
+    expect(upstream('/media/rules/aged.jpg').map((a) => a.status)).toEqual([200, 304]);
+    expect(upstream('/media/rules/short.jpg')).toHaveLength(1);
+    now += 2000;
+    await read();
+    expect(upstream('/media/rules/short.jpg').map((a) => a.status)).toEqual([200, 304]);
+    // A longer max-age does not lengthen it: cache.originalTtlSeconds still bounds the staleness.
+    expect(upstream('/media/rules/long.jpg')).toHaveLength(1);
+    now += (TTL_SECONDS - 3) * 1000;
+    await read();
+    expect(upstream('/media/rules/long.jpg').map((a) => a.status)).toEqual([200, 304]);
+  });
+
+  it('a 304 that brings a new Cache-Control replaces the stored one', async () => {
+    const path = '/media/rules/turned.jpg';
+    const file = serve(path, { body: await jpeg(), headers: { etag: '"t"' } });
+    const images = service();
+    await get(images, '/tr:w-20/rules/turned.jpg');
+    file.headers = { etag: '"t"', 'cache-control': 'no-store' };
+    now += TTL_SECONDS * 1000;
+    const turned = await get(images, '/tr:w-20/rules/turned.jpg');
+    expect(turned.headers['cache-control']).toBe('no-store');
+    await get(images, '/tr:w-20/rules/turned.jpg');
+    expect(upstream(path).map((a) => a.status)).toEqual([200, 304, 200]);
+  });
+});
+
+describe('copy on miss: one copy per upstream fetch, none for a hit or a 304', () => {
+  it('a burst writes one copy; a 304 writes none; a changed file one more', async () => {
+    const path = '/media/copy/once.jpg';
+    const file = serve(path, { body: await jpeg(RED), headers: { etag: '"1"' } });
+    // The copies are refused, so that the target never answers and every request reaches the web origin.
+    s3Proxy.setRules([{ fault: 'denied', when: (r) => r.method === 'PUT' }]);
+    const errors = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    const puts = () => s3Proxy.requests.filter((r) => r.method === 'PUT' && r.key === 'copy/once.jpg').length;
+    try {
+      const images = service();
+      const responses = await burst(images, (w) => `/copy/tr:w-${w}/copy/once.jpg`);
+      expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+      await images.background.settled();
+      expect(upstream(path)).toHaveLength(1);
+      expect(puts()).toBe(1);
+      now += TTL_SECONDS * 1000;
+      await get(images, '/copy/tr:w-30/copy/once.jpg');
+      await images.background.settled();
+      expect(upstream(path).map((a) => a.status)).toEqual([200, 304]);
+      expect(puts()).toBe(1);
+      Object.assign(file, { body: await jpeg(GREEN), headers: { etag: '"2"' } });
+      now += TTL_SECONDS * 1000;
+      await expectColour((await get(images, '/copy/tr:w-30/copy/once.jpg')).body, GREEN);
+      await images.background.settled();
+      expect(puts()).toBe(2);
+    } finally {
+      errors.mockRestore();
+    }
+  });
+});
+
+describe('one budget for S3 and web originals (limits.originalCacheMB)', () => {
+  // A 1 MB cache keeps originals of up to 128 KiB (an eighth).
+  const limits = { originalCacheMB: 1 };
+
+  it('S3 and web entries share one least-recently-used order and one byte bound', async () => {
+    const file = await noiseJpeg(160);
+    const cost = OriginalCache.costOf({ body: file, key: '', origin: undefined as never });
+    expect(cost).toBeLessThan(2 ** 20 / ENTRY_FRACTION);
+    const fits = Math.floor(2 ** 20 / cost);
+    serve('/media/shared/web.jpg', { body: file, headers: { etag: '"w"' } });
+    const keys = Array.from({ length: fits }, (_, i) => `shared/${i}.jpg`);
+    await Promise.all(keys.map((key) => s3.put(BUCKET, key, file, 'image/jpeg')));
+    const images = service({ limits });
+
+    // The web original first, then as many S3 originals as fit: the web one is the oldest, and goes.
+    await get(images, '/tr:w-10/shared/web.jpg');
+    for (const key of keys) await get(images, `/s3/tr:w-10/${key}`);
+    expect(images.originals.size).toBe(fits);
+    expect(images.originals.bytes).toBe(fits * cost);
+    await get(images, '/tr:w-10/shared/web.jpg');
+    expect(upstream('/media/shared/web.jpg')).toHaveLength(2);
+    // Now the web original pushed out the oldest S3 one, and the bound still holds.
+    expect(images.originals.bytes).toBeLessThanOrEqual(2 ** 20);
+    expect(images.originals.size).toBe(fits);
+    s3Proxy.clear();
+    await get(images, '/tr:w-10/shared/web.jpg');
+    await get(images, `/s3/tr:w-10/${keys[1]}`);
+    expect(upstream('/media/shared/web.jpg')).toHaveLength(2);
+    expect(s3Proxy.requests).toHaveLength(0);
+    await get(images, `/s3/tr:w-10/${keys[0]}`);
+    expect(s3Proxy.requests.filter((r) => r.method === 'GET' && r.key === keys[0])).toHaveLength(1);
+  });
+
+  it('a web original over an eighth of the cache is not kept', async () => {
+    const big = await noiseJpeg(400);
+    expect(big.length).toBeGreaterThan(2 ** 20 / ENTRY_FRACTION);
+    serve('/media/shared/big.jpg', { body: big, headers: { etag: '"big"' } });
+    const images = service({ limits });
+    await get(images, '/tr:w-40/shared/big.jpg');
+    await get(images, '/tr:w-30/shared/big.jpg');
+    expect(upstream('/media/shared/big.jpg')).toHaveLength(2);
+    expect(images.originals.size).toBe(0);
+    // One within the eighth is.
+    serve('/media/shared/small.jpg', { body: await noiseJpeg(100), headers: { etag: '"small"' } });
+    await get(images, '/tr:w-40/shared/small.jpg');
+    await get(images, '/tr:w-30/shared/small.jpg');
+    expect(upstream('/media/shared/small.jpg')).toHaveLength(1);
+  });
+
+  it('the same key in an S3 origin and a web origin are two entries', async () => {
+    await s3.put(BUCKET, 'shared/twin.jpg', await jpeg(RED), 'image/jpeg');
+    serve('/media/shared/twin.jpg', { body: await jpeg(GREEN), headers: { etag: '"twin"' } });
+    const images = service();
+    await expectColour((await get(images, '/s3/tr:w-20/shared/twin.jpg')).body, RED);
+    await expectColour((await get(images, '/tr:w-20/shared/twin.jpg')).body, GREEN);
+    await expectColour((await get(images, '/s3/tr:w-10/shared/twin.jpg')).body, RED);
+    await expectColour((await get(images, '/tr:w-10/shared/twin.jpg')).body, GREEN);
+    expect(images.originals.size).toBe(2);
+  });
+});
