@@ -85,14 +85,8 @@ const systemResolve = (hostname: string) => dnsLookup(hostname, { all: true, ver
 /**
  * GETs a URL: the file, or null on 404/410. Any other failure throws an HttpError: 502 (refused,
  * failed, not an image, too many redirects), 504 (timed out), 422 (over limits.maxInputBytes).
- */
-export async function fetchFromWeb(url: string, rules: WebFetchRules, transport: WebTransport = {}): Promise<WebResponse | null> {
-  return (await fetchFromWebIfChanged(url, rules, undefined, transport)) as WebResponse | null;
-}
-
-/**
- * As fetchFromWeb, sent with `If-None-Match` (the ETag) or `If-Modified-Since` (the Last-Modified)
- * when `validators` has one, on every hop: a 304 is then WebNotModified, with no body read.
+ * With `validators`, it is sent with `If-None-Match` (the ETag) or `If-Modified-Since` (the
+ * Last-Modified) on every hop: a 304 is then WebNotModified, with no body read.
  */
 export async function fetchFromWebIfChanged(
   url: string,
