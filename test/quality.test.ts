@@ -96,6 +96,21 @@ describe('q in WebP and AVIF is the quality that looks like a JPEG at q', () => 
     expect(other.length).toBeLessThan(jpeg.length);
   });
 
+  it("the README's table is QUALITY_TABLE, and its q-auto table holds AUTO_QUALITY_TARGETS", () => {
+    const readme = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8').split('\n');
+    const cells = (line: string | undefined) => (line ?? '').split('|').slice(1, -1).map((cell) => cell.trim());
+    const header = cells(readme.find((line) => line.startsWith('| `q` (JPEG) |'))).slice(1).map(Number);
+    const rows = QUALITY_TABLE.filter((row) => header.includes(row.jpeg));
+    expect(rows.map((row) => row.jpeg)).toEqual(header);
+    expect(cells(readme.find((line) => line.startsWith('| WebP quality |'))).slice(1).map(Number)).toEqual(rows.map((row) => row.webp));
+    expect(cells(readme.find((line) => line.startsWith('| AVIF quality |'))).slice(1).map(Number)).toEqual(rows.map((row) => row.avif));
+    for (const level of ['best', 'good', 'eco', 'low'] as const) {
+      const row = cells(readme.find((line) => line.startsWith(`| ${level} | `)));
+      const { ssim: target, min, max, fallback } = AUTO_QUALITY_TARGETS[level];
+      expect(row.slice(2)).toEqual([String(target), `${min}–${max}`, `about ${fallback}`]);
+    }
+  });
+
   it('lossless output is unchanged by the mapping: AVIF lo-true keeps every pixel', async () => {
     const source = await sharp({ create: { width: 32, height: 32, channels: 3, background: '#336699' } }).png().toBuffer();
     const avif = await render(source, 'avif', { quality: 10, lossless: true });
