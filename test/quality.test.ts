@@ -86,7 +86,8 @@ describe('q in WebP and AVIF is the quality that looks like a JPEG at q', () => 
 
   // The table is calibrated on real photographs (`npm run bench:photos`, not in the repository).
   // Of the drawn ones, the street scene behaves as they do; the grainy drawn ones (foliage, night,
-  // landscape) come out up to 0.013 below their JPEG's SSIM in WebP, as BENCHMARKS.md states.
+  // landscape) come out well below their JPEG's SSIM in WebP (−0.026 at the lowest at q-80), as
+  // BENCHMARKS.md states.
   it.each(['avif', 'webp'] as const)('%s at q-80 has the SSIM of the JPEG at q-80 (±0.005) in fewer bytes, on a photograph', async (format) => {
     const source = await png(photos.find((p) => p.name === 'street') as CorpusImage);
     const jpeg = await render(source, 'jpeg', { quality: 80 });
