@@ -8,13 +8,15 @@
 // is checked: bytes against JPEG, and how far its SSIM lands from the JPEG's.
 //
 // Corpus (tools/quality-corpus.ts): the photographs are the real ones `npm run bench:photos`
-// fetched into bench/.photos/ when they are there (three free photographs, PNG, at their own
-// size), else five drawn ones (768×512); the graphics are always the four drawn ones (768×512).
+// fetched into bench/.photos/ when they are there (twelve free photographs: five in colour, seven
+// monochrome prints; those that were JPEGs are halved first), else five drawn ones (768×512); the
+// graphics are always the four drawn ones (768×512). Every table gives all photographs (the
+// runtime table's answer), then colour and monochrome on their own, then the graphics.
 // The first line of the output names the corpus used; `--synthetic` forces the drawn photographs.
 //
 //   npm run bench:quality                 # all tables (about 10 minutes on 2 busy cores)
 //   npm run bench:quality -- --no-effort  # without the effort table
-//   (--no-mapping, --no-runtime, --no-auto, --no-avif-time leave out the other tables)
+//   (--no-mapping, --no-runtime, --no-targets, --no-auto, --no-avif-time leave out the other tables)
 
 import os from 'node:os';
 import sharp from 'sharp';
@@ -106,6 +108,21 @@ const median = (values: number[]) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
 const fixed = (n: number, digits = 2) => n.toFixed(digits);
+const sum = (values: number[]) => values.reduce((total, v) => total + v, 0);
+
+/**
+ * The rows of each table: all photographs (the runtime table's answer), then the real corpus's
+ * subsets (colour photographs, monochrome prints) on their own, then the graphics.
+ */
+function groups(corpus: CorpusImage[]): { label: string; images: CorpusImage[] }[] {
+  const photos = corpus.filter((image) => image.class === 'photo');
+  const subsets = [...new Set(photos.map((image) => image.subset).filter((subset) => subset !== undefined))];
+  return [
+    { label: 'photo', images: photos },
+    ...(subsets.length > 1 ? subsets.map((subset) => ({ label: `photo: ${subset}`, images: photos.filter((image) => image.subset === subset) })) : []),
+    { label: 'graphic', images: corpus.filter((image) => image.class === 'graphic') },
+  ];
+}
 
 /**
  * The lowest quality of `codec` at which the images' SSIM is, on average, at least their JPEG's
@@ -130,11 +147,10 @@ async function classMatch(images: CorpusImage[], codec: Codec, q: number, m: Mea
 async function mappingTables(corpus: CorpusImage[], m: Measurements, codecs: readonly ('webp' | 'avif')[]): Promise<void> {
   console.log('## Equivalent quality: the lowest WebP / AVIF quality whose mean SSIM over the class reaches the JPEG\'s\n');
   console.log('Bytes ÷ JPEG bytes: median over the images at that quality; ΔSSIM: lowest image (SSIM − its JPEG\'s); ±0.005: images within.\n');
-  console.log('| JPEG q | class | JPEG SSIM (median) | WebP q | WebP bytes ÷ JPEG | WebP ΔSSIM lowest, ±0.005 | AVIF q | AVIF bytes ÷ JPEG | AVIF ΔSSIM lowest, ±0.005 |');
+  console.log('| JPEG q | images | JPEG SSIM (median) | WebP q | WebP bytes ÷ JPEG | WebP ΔSSIM lowest, ±0.005 | AVIF q | AVIF bytes ÷ JPEG | AVIF ΔSSIM lowest, ±0.005 |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const q of LEVELS) {
-    for (const cls of ['photo', 'graphic'] as const) {
-      const images = corpus.filter((image) => image.class === cls);
+    for (const { label, images } of groups(corpus)) {
       const jpegs = await Promise.all(images.map((image) => m.measure(image, 'jpeg', q)));
       const cells: string[] = [];
       for (const codec of ['webp', 'avif'] as const) {
@@ -149,7 +165,7 @@ async function mappingTables(corpus: CorpusImage[], m: Measurements, codecs: rea
         const within = deltas.filter((d) => Math.abs(d) <= 0.005).length;
         cells.push(`${quality}`, fixed(median(results.map((r, i) => r.bytes / jpegs[i].bytes))), `${fixed(Math.min(...deltas), 4)}, ${within}/${images.length}`);
       }
-      console.log(`| ${q} | ${cls} | ${fixed(median(jpegs.map((j) => j.ssim)), 4)} | ${cells.join(' | ')} |`);
+      console.log(`| ${q} | ${label} | ${fixed(median(jpegs.map((j) => j.ssim)), 4)} | ${cells.join(' | ')} |`);
     }
   }
 }
@@ -157,15 +173,15 @@ async function mappingTables(corpus: CorpusImage[], m: Measurements, codecs: rea
 async function runtimeTable(corpus: CorpusImage[], m: Measurements): Promise<void> {
   console.log('\n## The runtime table (lambda/image/quality.ts) on the corpus\n');
   console.log('Bytes ÷ JPEG bytes (median over the class, and the worst image) and SSIM − JPEG SSIM (median, and the lowest).\n');
-  console.log('| q | class | WebP q | WebP bytes ÷ JPEG | WebP ΔSSIM | AVIF q | AVIF bytes ÷ JPEG | AVIF ΔSSIM |');
+  console.log('| q | images | WebP q | WebP bytes ÷ JPEG | WebP ΔSSIM | AVIF q | AVIF bytes ÷ JPEG | AVIF ΔSSIM |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const q of LEVELS) {
-    for (const cls of ['photo', 'graphic'] as const) {
+    for (const { label, images } of groups(corpus)) {
       const cells: string[] = [];
       for (const codec of ['webp', 'avif'] as const) {
         const ratios: number[] = [];
         const deltas: number[] = [];
-        for (const image of corpus.filter((i) => i.class === cls)) {
+        for (const image of images) {
           const jpeg = await m.measure(image, 'jpeg', q);
           const other = await m.measure(image, codec, formatQuality(codec, q));
           ratios.push(other.bytes / jpeg.bytes);
@@ -173,8 +189,53 @@ async function runtimeTable(corpus: CorpusImage[], m: Measurements): Promise<voi
         }
         cells.push(`${formatQuality(codec, q)}`, `${fixed(median(ratios))} (worst ${fixed(Math.max(...ratios))})`, `${fixed(median(deltas), 4)} (lowest ${fixed(Math.min(...deltas), 4)})`);
       }
-      console.log(`| ${q} | ${cls} | ${cells.join(' | ')} |`);
+      console.log(`| ${q} | ${label} | ${cells.join(' | ')} |`);
     }
+  }
+}
+
+/**
+ * Issue 10's targets at `q-80`: WebP and AVIF through the runtime table against the JPEG, per
+ * group: bytes ÷ JPEG (median over the images, and on their total bytes), how far the SSIM lands
+ * (mean ΔSSIM, which the search holds at 0 or above, and the lowest image), and the strict
+ * reading: each image at the lowest quality reaching its own JPEG's SSIM.
+ */
+async function targetsTable(corpus: CorpusImage[], m: Measurements): Promise<void> {
+  const q = 80;
+  console.log(`\n## Targets at q-${q}: WebP and AVIF through the runtime table, bytes ÷ the JPEG's\n`);
+  console.log('Median over the images (min–max), on the total bytes, ΔSSIM = SSIM − the JPEG\'s (mean, lowest image, images within ±0.005);');
+  console.log('strict: each image at the lowest quality whose SSIM reaches its own JPEG\'s (median, total).\n');
+  console.log('| images | format | q | bytes ÷ JPEG, median (min–max) | total bytes ÷ JPEG | ΔSSIM mean | ΔSSIM lowest | within ±0.005 | strict: median | strict: total |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const { label, images } of groups(corpus)) {
+    if (label === 'graphic') continue;
+    const jpegs = await Promise.all(images.map((image) => m.measure(image, 'jpeg', q)));
+    for (const codec of ['webp', 'avif'] as const) {
+      const quality = formatQuality(codec, q);
+      const results: Encoded[] = [];
+      const strict: Encoded[] = [];
+      for (const [i, image] of images.entries()) {
+        results.push(await m.measure(image, codec, quality));
+        strict.push(await m.measure(image, codec, await m.match(image, codec, jpegs[i].ssim)));
+      }
+      const ratios = results.map((r, i) => r.bytes / jpegs[i].bytes);
+      const deltas = results.map((r, i) => r.ssim - jpegs[i].ssim);
+      const jpegTotal = sum(jpegs.map((j) => j.bytes));
+      console.log(
+        `| ${label} (${images.length}) | ${codec} | ${quality} | ${fixed(median(ratios))} (${fixed(Math.min(...ratios))}–${fixed(Math.max(...ratios))}) | ${fixed(sum(results.map((r) => r.bytes)) / jpegTotal)} | ${fixed(sum(deltas) / deltas.length, 4)} | ${fixed(Math.min(...deltas), 4)} | ${deltas.filter((d) => Math.abs(d) <= 0.005).length}/${images.length} | ${fixed(median(strict.map((r, i) => r.bytes / jpegs[i].bytes)))} | ${fixed(sum(strict.map((r) => r.bytes)) / jpegTotal)} |`,
+      );
+    }
+  }
+  console.log('\nPer image at q-80 (bytes ÷ JPEG, ΔSSIM):\n');
+  console.log('| image | JPEG bytes | JPEG SSIM | WebP | AVIF |');
+  console.log('| --- | --- | --- | --- | --- |');
+  for (const image of corpus.filter((i) => i.class === 'photo')) {
+    const jpeg = await m.measure(image, 'jpeg', q);
+    const cell = async (codec: 'webp' | 'avif') => {
+      const r = await m.measure(image, codec, formatQuality(codec, q));
+      return `${fixed(r.bytes / jpeg.bytes)}, ${fixed(r.ssim - jpeg.ssim, 4)}`;
+    };
+    console.log(`| ${image.name}${image.subset ? ` (${image.subset})` : ''} ${image.width}×${image.height} | ${jpeg.bytes} | ${fixed(jpeg.ssim, 4)} | ${await cell('webp')} | ${await cell('avif')} |`);
   }
 }
 
@@ -185,8 +246,12 @@ async function autoQualityTable(corpus: CorpusImage[], m: Measurements): Promise
   console.log('Calibration: the proxy SSIM of each image at the quality the level used to mean (86 / 70 / 60 / 50).\n');
   console.log(`| image | ${levels.map(([name, t]) => `${name}: q, SSIM (proxy at ${t.fallback})`).join(' | ')} | search ms (good) |`);
   console.log(`| --- | ${levels.map(() => '---').join(' | ')} | --- |`);
+  const chosen = new Map<CorpusImage, number[]>();
+  const calibrations = new Map<CorpusImage, number[]>();
   for (const image of corpus) {
     const cells: string[] = [];
+    chosen.set(image, []);
+    calibrations.set(image, []);
     let searchMs = 0;
     for (const [name, target] of levels) {
       const start = process.hrtime.bigint();
@@ -196,8 +261,18 @@ async function autoQualityTable(corpus: CorpusImage[], m: Measurements): Promise
       const jpeg = await sharp(proxy.data, { raw: { width: proxy.width, height: proxy.height, channels: 3 } }).jpeg({ quality: target.fallback }).toBuffer();
       const calibration = meanSsim(proxy.data, await sharp(jpeg).raw().toBuffer(), proxy.width, proxy.height);
       cells.push(`${q}, ${fixed((await m.measure(image, 'jpeg', q)).ssim, 4)} (${fixed(calibration, 4)})`);
+      chosen.get(image)?.push(q);
+      calibrations.get(image)?.push(calibration);
     }
-    console.log(`| ${image.name} (${image.class}) | ${cells.join(' | ')} | ${fixed(searchMs, 0)} |`);
+    console.log(`| ${image.name} (${image.subset ?? image.class}) | ${cells.join(' | ')} | ${fixed(searchMs, 0)} |`);
+  }
+  console.log('\nPer group, for each level: the median quality chosen with the current targets, and the median proxy SSIM at the level\'s old');
+  console.log('fixed quality, which is what the target should be (the calibration; the photo row sets AUTO_QUALITY_TARGETS).\n');
+  console.log(`| images | ${levels.map(([name, t]) => `${name}: median q, median proxy SSIM at ${t.fallback}`).join(' | ')} |`);
+  console.log(`| --- | ${levels.map(() => '---').join(' | ')} |`);
+  for (const { label, images } of groups(corpus)) {
+    const cells = levels.map((_, l) => `${median(images.map((image) => chosen.get(image)?.[l] ?? 0))}, ${fixed(median(images.map((image) => calibrations.get(image)?.[l] ?? 0)), 4)}`);
+    console.log(`| ${label} (${images.length}) | ${cells.join(' | ')} |`);
   }
 }
 
@@ -286,7 +361,10 @@ async function main(): Promise<void> {
   console.log(`sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}, Node ${process.version}; settings ${JSON.stringify(ENCODER_SETTINGS)}\n`);
   const real = args.has('--synthetic') ? null : await realPhotos();
   const photos = real ?? (await photoCorpus());
-  if (real) console.log(`Photo corpus: ${PHOTOS.length} real photographs from bench/.photos/ (${PHOTOS.map((p, i) => `${p.file} ${real[i].width}×${real[i].height}`).join(', ')}).`);
+  if (real) {
+    const listed = (subset: string) => real.filter((p) => p.subset === subset).map((p) => `${p.name} ${p.width}×${p.height}`);
+    console.log(`Photo corpus: ${PHOTOS.length} real photographs from bench/.photos/: colour ${listed('colour').join(', ')}; monochrome prints ${listed('monochrome').join(', ')}.`);
+  }
   else console.log(`Photo corpus: the five drawn (synthetic) photographs, 768×512${args.has('--synthetic') ? ' (--synthetic)' : ': bench/.photos/ is missing, run `npm run bench:photos` for real ones'}.`);
   console.log('Graphics: the four drawn graphics, 768×512.\n');
   const corpus = [...photos, ...(await graphicCorpus())];
@@ -294,7 +372,8 @@ async function main(): Promise<void> {
   // `--avif-only` / `--webp-only`: search one format's column (after changing its encoder settings).
   const codecs = args.has('--avif-only') ? (['avif'] as const) : args.has('--webp-only') ? (['webp'] as const) : (['webp', 'avif'] as const);
   if (!args.has('--no-mapping')) await mappingTables(corpus, m, codecs);
-  if (!args.has("--no-runtime")) await runtimeTable(corpus, m);
+  if (!args.has('--no-runtime')) await runtimeTable(corpus, m);
+  if (!args.has('--no-targets')) await targetsTable(corpus, m);
   if (!args.has('--no-auto')) await autoQualityTable(corpus, m);
   if (!args.has('--no-effort')) await effortTables(corpus, m);
   if (!args.has('--no-avif-time')) await avifTimeTable();

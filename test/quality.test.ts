@@ -2,6 +2,8 @@
 // at the quality of the same SSIM (lambda/image/quality.ts), and `q-auto` searches the quality
 // per image for a perceptual target (lambda/image/auto-quality.ts). Real sharp, real pixels.
 
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import sharp from 'sharp';
 import { ssim } from 'ssim.js';
 import { DEFAULT_LIMITS, parseConfig } from '../lambda/config';
@@ -15,7 +17,7 @@ import { translateComponent } from '../lambda/request/cloudinary-url';
 import { buildPlan } from '../lambda/request/plan';
 import { parseRequestUrl } from '../lambda/request/parse-url';
 import type { OutputOptions } from '../lambda/request/plan-types';
-import { photoCorpus, type CorpusImage } from '../tools/quality-corpus';
+import { PHOTOS, photoCorpus, type CorpusImage } from '../tools/quality-corpus';
 
 const config = parseConfig({ origins: [{ name: 'main', type: 's3', bucket: 'b' }] });
 const planOf = (chain: string) => buildPlan(parseRequestUrl(config.endpoints, `/tr:${chain}/a.jpg`, ''), config);
@@ -84,7 +86,8 @@ describe('q in WebP and AVIF is the quality that looks like a JPEG at q', () => 
 
   // The table is calibrated on real photographs (`npm run bench:photos`, not in the repository).
   // Of the drawn ones, the street scene behaves as they do; the grainy drawn ones (foliage, night,
-  // landscape) come out up to 0.013 below their JPEG's SSIM in WebP, as BENCHMARKS.md states.
+  // landscape) come out well below their JPEG's SSIM in WebP (−0.026 at the lowest at q-80), as
+  // BENCHMARKS.md states.
   it.each(['avif', 'webp'] as const)('%s at q-80 has the SSIM of the JPEG at q-80 (±0.005) in fewer bytes, on a photograph', async (format) => {
     const source = await png(photos.find((p) => p.name === 'street') as CorpusImage);
     const jpeg = await render(source, 'jpeg', { quality: 80 });
@@ -94,6 +97,21 @@ describe('q in WebP and AVIF is the quality that looks like a JPEG at q', () => 
     expect(other.length).toBeLessThan(jpeg.length);
   });
 
+  it("the README's table is QUALITY_TABLE, and its q-auto table holds AUTO_QUALITY_TARGETS", () => {
+    const readme = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8').split('\n');
+    const cells = (line: string | undefined) => (line ?? '').split('|').slice(1, -1).map((cell) => cell.trim());
+    const header = cells(readme.find((line) => line.startsWith('| `q` (JPEG) |'))).slice(1).map(Number);
+    const rows = QUALITY_TABLE.filter((row) => header.includes(row.jpeg));
+    expect(rows.map((row) => row.jpeg)).toEqual(header);
+    expect(cells(readme.find((line) => line.startsWith('| WebP quality |'))).slice(1).map(Number)).toEqual(rows.map((row) => row.webp));
+    expect(cells(readme.find((line) => line.startsWith('| AVIF quality |'))).slice(1).map(Number)).toEqual(rows.map((row) => row.avif));
+    for (const level of ['best', 'good', 'eco', 'low'] as const) {
+      const row = cells(readme.find((line) => line.startsWith(`| ${level} | `)));
+      const { ssim: target, min, max, fallback } = AUTO_QUALITY_TARGETS[level];
+      expect(row.slice(2)).toEqual([String(target), `${min}–${max}`, `about ${fallback}`]);
+    }
+  });
+
   it('lossless output is unchanged by the mapping: AVIF lo-true keeps every pixel', async () => {
     const source = await sharp({ create: { width: 32, height: 32, channels: 3, background: '#336699' } }).png().toBuffer();
     const avif = await render(source, 'avif', { quality: 10, lossless: true });
@@ -101,7 +119,48 @@ describe('q in WebP and AVIF is the quality that looks like a JPEG at q', () => 
   });
 });
 
+describe('the real photographs of npm run bench:photos (fetched, not in the repository)', () => {
+  it('are listed once each, with a SHA-256, in colour and monochrome', () => {
+    expect(new Set(PHOTOS.map((photo) => photo.file)).size).toBe(PHOTOS.length);
+    expect(new Set(PHOTOS.map((photo) => photo.name)).size).toBe(PHOTOS.length);
+    for (const photo of PHOTOS) expect(photo.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(PHOTOS.filter((photo) => photo.subset === 'colour').length).toBeGreaterThanOrEqual(5);
+    expect(PHOTOS.filter((photo) => photo.subset === 'monochrome').length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('every photograph that was a JPEG before it was packaged is halved before it is measured; lossless ones are not', () => {
+    for (const photo of PHOTOS) {
+      const wasJpeg = /\.jpe?g$/i.test(photo.source.path) || photo.raw !== undefined;
+      expect({ file: photo.file, halve: photo.halve === true }).toEqual({ file: photo.file, halve: wasJpeg });
+    }
+  });
+
+  it('BENCHMARKS.md records each one: file, package and SHA-256', () => {
+    const benchmarks = readFileSync(path.join(__dirname, '..', 'BENCHMARKS.md'), 'utf8');
+    for (const photo of PHOTOS) {
+      const row = benchmarks.split('\n').find((line) => line.includes(photo.sha256));
+      expect({ file: photo.file, row: row !== undefined }).toEqual({ file: photo.file, row: true });
+      const pkg = 'deb' in photo.source ? photo.source.deb : photo.source.npm;
+      expect(row).toContain(`\`${photo.file}\``);
+      expect(row).toContain(pkg);
+      expect(row).toContain(photo.source.version);
+    }
+  });
+});
+
 describe('q-auto: a perceptual target, searched per image', () => {
+  it('the levels are ordered: a higher level asks for a higher SSIM, searches higher qualities and falls back higher', () => {
+    const levels = (['best', 'good', 'eco', 'low'] as const).map((level) => AUTO_QUALITY_TARGETS[level]);
+    for (let i = 1; i < levels.length; i++) {
+      for (const key of ['ssim', 'min', 'max', 'fallback'] as const) expect(levels[i][key]).toBeLessThan(levels[i - 1][key]);
+    }
+    for (const level of levels) {
+      expect(level.fallback).toBeGreaterThanOrEqual(level.min);
+      expect(level.fallback).toBeLessThanOrEqual(level.max);
+      expect(level.ssim).toBeLessThan(1);
+    }
+  });
+
   it('q-auto is q-auto_good; the levels are q-auto_best, _good, _eco, _low; the last q wins', () => {
     expect(planOf('q-auto').output).toEqual({ autoQuality: 'good' });
     expect(planOf('q-auto_best').output).toEqual({ autoQuality: 'best' });

