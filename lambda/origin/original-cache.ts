@@ -23,6 +23,13 @@ interface CachedOriginal {
 /** The keys, the object and the Map's own entry: small next to any image, counted all the same. */
 const ENTRY_OVERHEAD_BYTES = 1024;
 
+/**
+ * The characters of an entry's strings (its id, key and answering URL) that ENTRY_OVERHEAD_BYTES
+ * covers; beyond them each counts 2 bytes. Web and fetch entries hold their URL three times, and
+ * a URL can be kilobytes long: many small files at long URLs must not hold far more than the bound.
+ */
+const TEXT_CHARS_IN_OVERHEAD = 256;
+
 /** An original over this fraction of the cache is not kept: one file must not evict all the others. */
 export const ENTRY_FRACTION = 8;
 
@@ -56,10 +63,12 @@ export class OriginalCache {
 
   /**
    * The memory an entry holds: its body's whole backing store (a small body read into Node's
-   * shared pool keeps the pool's 8 KiB slab alive) plus the overhead.
+   * shared pool keeps the pool's 8 KiB slab alive), the overhead, and its strings past what the
+   * overhead covers (`id`: the entry's id in the cache).
    */
-  static costOf(object: StoredObject): number {
-    return object.body.buffer.byteLength + ENTRY_OVERHEAD_BYTES;
+  static costOf(object: StoredObject, id = ''): number {
+    const text = id.length + object.key.length + (object.answeredBy?.length ?? 0);
+    return object.body.buffer.byteLength + ENTRY_OVERHEAD_BYTES + 2 * Math.max(0, text - TEXT_CHARS_IN_OVERHEAD);
   }
 
   /** Reads `key` of an S3 origin through the cache (revalidated with If-None-Match: S3 always sends an ETag). */
@@ -130,7 +139,7 @@ export class OriginalCache {
     // A slower call sent earlier (another path to the same key) does not replace newer bytes.
     if ((this.entries.get(id)?.checkedAt ?? -Infinity) > checkedAt) return;
     this.remove(id);
-    const cost = OriginalCache.costOf(object);
+    const cost = OriginalCache.costOf(object, id);
     // Over the cap it would evict too much.
     if (!this.keeps(object) || cost > this.maxEntryBytes) return;
     // The body is kept as read (no copy): nothing downstream writes to it.
@@ -153,7 +162,8 @@ export class OriginalCache {
 
 /** The validator a revalidation is sent with: the ETag, else the Last-Modified; undefined when there is neither. */
 function validatorsOf(object: StoredObject): Validators | undefined {
-  if (object.etag) return { etag: object.etag };
-  if (object.lastModified) return { lastModified: object.lastModified };
+  const where = object.answeredBy === undefined ? {} : { url: object.answeredBy };
+  if (object.etag) return { etag: object.etag, ...where };
+  if (object.lastModified) return { lastModified: object.lastModified, ...where };
   return undefined;
 }

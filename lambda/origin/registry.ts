@@ -74,12 +74,11 @@ export function createOriginalCache(config: AfterimageConfig, deps: OriginDepend
   return new OriginalCache(config.limits.originalCacheMB * 2 ** 20, config.cache.originalTtlSeconds * 1000, deps.now ?? Date.now);
 }
 
-/** Every configured origin, built once (one S3 client each), by name. */
-export function createOrigins(
-  config: AfterimageConfig,
-  deps: OriginDependencies,
-  originals: OriginalCache = createOriginalCache(config, deps),
-): Map<string, Origin> {
+/**
+ * Every configured origin, built once (one S3 client each), by name. `originals`: the process's
+ * one cache of originals (a second one would hold a second budget's worth).
+ */
+export function createOrigins(config: AfterimageConfig, deps: OriginDependencies, originals: OriginalCache): Map<string, Origin> {
   const origins = new Map<string, Origin>();
   const background = deps.background ?? new BackgroundWork();
   const clientFor = (origin: OriginConfig) => deps.createClient?.(origin) ?? createS3Client(origin, { limits: config.limits, secrets: deps.secrets });
@@ -96,16 +95,12 @@ export function createOrigins(
   return origins;
 }
 
-export function createPreferenceLists(config: AfterimageConfig, deps: OriginDependencies, origins = createOrigins(config, deps)): Map<EndpointConfig, OriginPreferenceList> {
+export function createPreferenceLists(config: AfterimageConfig, origins: Map<string, Origin>): Map<EndpointConfig, OriginPreferenceList> {
   return new Map(config.endpoints.map((e) => [e, new OriginPreferenceList(e.origins.map((name) => origins.get(name)!))]));
 }
 
 /** The origin of Cloudinary fetch URLs, for each endpoint that allows them (`fetchAllowedHosts`). */
-export function createFetchOrigins(
-  config: AfterimageConfig,
-  deps: OriginDependencies,
-  originals: OriginalCache = createOriginalCache(config, deps),
-): Map<EndpointConfig, OriginPreferenceList> {
+export function createFetchOrigins(config: AfterimageConfig, deps: OriginDependencies, originals: OriginalCache): Map<EndpointConfig, OriginPreferenceList> {
   return new Map(config.endpoints.filter((e) => (e.fetchAllowedHosts ?? []).length > 0)
     .map((e) => [e, new OriginPreferenceList([new CoalescingOrigin(new FetchUrlOrigin(e, config.limits, deps.webTransport ?? {}, originals))])]));
 }

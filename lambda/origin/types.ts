@@ -30,6 +30,11 @@ export interface StoredObject {
    * trusts them no longer than this.
    */
   upstreamMaxAgeMs?: number;
+  /**
+   * The URL that answered with these bytes, after redirects (web origins): their validators hold
+   * there only, so a revalidation is conditional on that URL and nowhere else.
+   */
+  answeredBy?: string;
   /** How long the read of this object took, in ms (for the request's log line and Server-Timing). */
   fetchMs?: number;
   /** Whether a Cloudinary-backup resolution came from its cache, on origins that resolve versions. */
@@ -51,6 +56,8 @@ export type ObjectReader = (key: string) => Promise<StoredObject | null>;
 export interface Validators {
   etag?: string;
   lastModified?: Date;
+  /** Where they were given (StoredObject.answeredBy): sent to that URL only; a redirect elsewhere is asked for the file in full. */
+  url?: string;
 }
 
 /**

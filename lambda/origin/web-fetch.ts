@@ -96,7 +96,7 @@ export async function fetchFromWebIfChanged(
 ): Promise<WebResponse | WebNotModified | null> {
   const { originRetries } = rules.limits;
   const signal = originCallSignal(rules.limits);
-  const conditional = conditionalHeaders(validators);
+  const conditional = { headers: conditionalHeaders(validators), url: validators?.url };
   for (let attempt = 0; ; attempt += 1) {
     try {
       return await followRedirects(new URL(url), rules, conditional, transport, signal);
@@ -129,7 +129,7 @@ function conditionalHeaders(validators: Validators | undefined): Record<string, 
 async function followRedirects(
   first: URL,
   rules: WebFetchRules,
-  conditional: Record<string, string>,
+  conditional: { headers: Record<string, string>; url?: string },
   transport: WebTransport,
   signal: AbortSignal,
 ): Promise<WebResponse | WebNotModified | null> {
@@ -139,8 +139,10 @@ async function followRedirects(
     checkUrl(current, rules, where);
     const address = await resolveChecked(current, rules, transport, where);
     // Secret headers go only where the first URL pointed, scheme and port included (never to http after https).
-    // The validators hold nothing secret, and were given by whichever hop answered: they go on every hop.
-    const headers = { ...(current.origin === first.origin ? rules.headers ?? {} : {}), ...conditional };
+    // The validators hold nothing secret, but they hold only where they were given: sent to
+    // another URL (the redirect now points elsewhere), a 304 from there would keep the old bytes.
+    const validated = conditional.url === undefined || conditional.url === current.href;
+    const headers = { ...(current.origin === first.origin ? rules.headers ?? {} : {}), ...(validated ? conditional.headers : {}) };
     const answer = await requestOnce(current, address, headers, rules, transport, signal);
     if (!('redirect' in answer)) return answer.response;
     if (hop >= MAX_REDIRECTS) {

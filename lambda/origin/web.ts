@@ -112,6 +112,7 @@ export function storedAnswer(answer: WebResponse | WebNotModified | null, key: s
     ...(answer.lastModified ? { lastModified: answer.lastModified } : {}),
     ...(answer.cacheControl ? { cacheControl: answer.cacheControl } : {}),
     ...(answer.upstreamMaxAgeMs !== undefined ? { upstreamMaxAgeMs: answer.upstreamMaxAgeMs } : {}),
+    answeredBy: answer.url,
   };
 }
 

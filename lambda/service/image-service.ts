@@ -97,7 +97,7 @@ export class ImageService {
     this.background = deps.background ?? new BackgroundWork();
     this.originals = createOriginalCache(config, deps);
     const origins = createOrigins(config, { ...deps, background: this.background }, this.originals);
-    this.preferenceLists = createPreferenceLists(config, deps, origins);
+    this.preferenceLists = createPreferenceLists(config, origins);
     this.fetchOrigins = createFetchOrigins(config, deps, this.originals);
     this.layerAssets = new LayerAssetReader(config, origins);
     const secrets = deps.secrets;
