@@ -265,6 +265,8 @@ interface Cell {
 
 interface Summary {
   rps: number;
+  /** Images per second in each round, in round order (every contender runs every round). */
+  rpsByRound: number[];
   p50: number;
   p99: number;
   cpuMsPerImage: number;
@@ -278,8 +280,10 @@ function summarise(cell: Cell, workload: Workload): Summary {
   const latencies = cell.rounds.flatMap((r) => r.latencies);
   const images = (r: CellResult) => r.latencies.length * perUnit;
   const s3PerUnit = (kind: keyof S3Requests) => median(cell.s3.map((s, i) => s[kind] / cell.rounds[i].latencies.length));
+  const rpsByRound = cell.rounds.map((r) => images(r) / (r.elapsedMs / 1000));
   return {
-    rps: median(cell.rounds.map((r) => images(r) / (r.elapsedMs / 1000))),
+    rps: median(rpsByRound),
+    rpsByRound,
     p50: median(latencies),
     p99: percentile(latencies, 99),
     cpuMsPerImage: median(cell.rounds.map((r) => r.cpuMs / images(r))),
@@ -403,6 +407,28 @@ export async function sideBySide(): Promise<void> {
   }
 }
 
+/**
+ * The same ratios taken round by round: in a round a workload's cells run one after another, so
+ * a round's ratio compares contenders measured within seconds of each other, and the spread over
+ * the rounds shows how far one run's ratio can move on this machine.
+ */
+function pairedByRound(summary: (c: ContenderName, w: Workload, n: number) => Summary | undefined): void {
+  const images = RUN.filter((w) => !w.revalidation && summary('afterimage', w, 1));
+  if (images.length === 0) return;
+  console.log('\nRound by round: afterimage\'s requests/s divided by the other\'s in the same round; the median of the rounds (the lowest–the highest).\n');
+  console.log('| workload | / limit+S3 c1 | c4 | / IPX c1 | c4 |');
+  console.log('| --- | ---: | ---: | ---: | ---: |');
+  for (const workload of images) {
+    const cells = (['limit+S3', 'IPX'] as const).flatMap((name) => CONCURRENCIES.map((n) => {
+      const ours = summary('afterimage', workload, n)!.rpsByRound;
+      const theirs = summary(name, workload, n)!.rpsByRound;
+      const ratios = ours.map((value, round) => value / theirs[round]);
+      return `${ratio(median(ratios))} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+    }));
+    console.log(`| ${workload.title} | ${cells.join(' | ')} |`);
+  }
+}
+
 /** The cost table, from afterimage's measured CPU time per image (bench/cost.ts for prices and assumptions). */
 function costOnPaper(summary: (c: ContenderName, w: Workload, n: number) => Summary | undefined, info: RunInfo): void {
   const cpu = (w: Workload, name: ContenderName = 'afterimage') => median(CONCURRENCIES.map((n) => summary(name, w, n)!.cpuMsPerImage));
@@ -478,6 +504,7 @@ function report(summary: (c: ContenderName, w: Workload, n: number) => Summary |
     const cpuOf = (name: ContenderName) => median(CONCURRENCIES.map((n) => summary(name, workload, n)!.cpuMsPerImage));
     console.log(`| ${workload.title} | ${ratio(limit[0])} | ${ratio(limit[1])} | ${ratio(ipx[0])} | ${ratio(ipx[1])} | ${ratio(bare[0])} | ${ratio(cpuOf('afterimage') / cpuOf('limit+S3'))} | ${ratio(tail)} |`);
   }
+  pairedByRound(summary);
   if (Number.isFinite(worstLimit)) {
     targets.push({ text: `afterimage ≥ 0.95× limit+S3 on every image workload at c1 and c4 (worst ${ratio(worstLimit)})`, pass: worstLimit >= 0.95 });
     targets.push({ text: `afterimage ≥ 1.1× IPX on every image workload at c1 and c4 (worst ${ratio(worstIpx)})`, pass: worstIpx >= 1.1 });
