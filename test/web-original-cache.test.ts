@@ -343,6 +343,26 @@ describe('past cache.originalTtlSeconds, a conditional GET to the upstream', () 
     expect(upstream(path)).toHaveLength(1);
   });
 
+  it('a Cloudinary public id that holds its extension: the reading without it is asked once a TTL, not on every request', async () => {
+    // The public id is `shop/poster.jpg`: `shop/poster` is not there (404), the whole name is.
+    serve('/image/upload/v1/shop/poster.jpg', { body: await jpeg(GREEN), headers: { etag: '"poster"' } });
+    const images = service();
+    const responses = await burst(images, (w) => `/demo/image/upload/w_${w},f_jpg/shop/poster.jpg`);
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    await expectColour(responses[4].body, GREEN);
+    expect(web.count('/image/upload/v1/shop/poster')).toBe(1);
+    expect(upstream('/image/upload/v1/shop/poster.jpg')).toHaveLength(1);
+    // Past the TTL, the readings in order again: the 404 first, then the file's revalidation.
+    now += TTL_SECONDS * 1000;
+    await burst(images, (w) => `/demo/image/upload/w_${w},f_jpg/shop/poster.jpg`);
+    expect(web.count('/image/upload/v1/shop/poster')).toBe(2);
+    expect(upstream('/image/upload/v1/shop/poster.jpg').map((a) => a.status)).toEqual([200, 304]);
+    // Should the reading without the extension appear, it is found once the entry is due again.
+    serve('/image/upload/v1/shop/poster', { body: await jpeg(RED), headers: { etag: '"poster-new"' } });
+    now += TTL_SECONDS * 1000;
+    await expectColour((await get(images, '/demo/image/upload/w_20,f_jpg/shop/poster.jpg')).body, RED);
+  });
+
   it('from a Cloudinary origin: a 304, then nothing until the next TTL', async () => {
     const path = '/image/upload/v1700000000/shop/shoe';
     serve(path, { body: await jpeg(), headers: { etag: '"cld-shoe"' } });

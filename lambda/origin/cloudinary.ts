@@ -3,7 +3,7 @@
 // Cloudinary-backup origin reads (`<resource_type>/<type>/[v<version>/]<public_id>[.<ext>]`).
 // An endpoint `["backup", "cloudinary-live"]` then serves what the backup does not hold yet.
 
-import { parseBackupPath } from './cloudinary-backup';
+import { parseBackupPath, type BackupRequest } from './cloudinary-backup';
 import type { StoredObject } from './types';
 import { extensionOfType, HttpOrigin } from './web';
 
@@ -22,19 +22,31 @@ export class CloudinaryOrigin extends HttpOrigin {
     // As the backup reads it: first without the extension (Cloudinary then delivers the asset
     // in its own format, untouched; the extension is only a wish for the output format), then
     // with the whole file name as the public id (raw files, ids with a dot).
-    for (const reading of parseBackupPath(path)) {
+    const readings = parseBackupPath(path).flatMap((reading) => {
       const publicId = reading.assetPath.split('/').slice(2);
-      if (publicId.length === 0 || publicId.some((s) => s === '' || s === '.' || s === '..')) continue;
-      const url = cloudinaryDeliveryUrl(this.deliveryBase, resourceType, type, reading.version, publicId);
+      if (publicId.length === 0 || publicId.some((s) => s === '' || s === '.' || s === '..')) return [];
+      return [{ reading, url: cloudinaryDeliveryUrl(this.deliveryBase, resourceType, type, reading.version, publicId) }];
+    });
+    // A file the cache holds fresh is served without asking again for the readings before it:
+    // their 404 was seen when it was read, no longer ago than its freshness.
+    for (const { reading, url } of readings) {
+      const cached = this.cached(url);
+      if (cached) return withReading(cached, reading);
+    }
+    for (const { reading, url } of readings) {
       const found = await this.read(url);
-      if (!found) continue;
-      return {
-        ...found,
-        ...(reading.extension ? { requestedExtension: reading.extension, storedFormat: extensionOfType(found.contentType ?? '') } : {}),
-      };
+      if (found) return withReading(found, reading);
     }
     return null;
   }
+}
+
+/** The file as found for one reading of the path: its extension, if it had one, is a wish for the output format. */
+function withReading(found: StoredObject, reading: BackupRequest): StoredObject {
+  return {
+    ...found,
+    ...(reading.extension ? { requestedExtension: reading.extension, storedFormat: extensionOfType(found.contentType ?? '') } : {}),
+  };
 }
 
 /**

@@ -111,6 +111,18 @@ export class OriginalCache {
     return { ...answer, originalsCache: 'miss' };
   }
 
+  /**
+   * The original under `source` while its entry is fresh, as `read` would serve it, without
+   * asking its source; undefined when there is no fresh entry (or the cache is off).
+   */
+  fresh(source: readonly string[]): StoredObject | undefined {
+    const id = JSON.stringify(source);
+    const cached = this.entries.get(id);
+    if (!cached || this.now() - cached.checkedAt >= cached.freshMs) return undefined;
+    this.touch(id);
+    return { ...cached.object, fetchMs: 0, originalsCache: 'hit' };
+  }
+
   /** How long an entry is served without asking: the cache's TTL, or less where the upstream says so. */
   private freshnessOf(object: StoredObject): number {
     return Math.max(0, Math.min(this.freshMs, object.upstreamMaxAgeMs ?? Infinity));

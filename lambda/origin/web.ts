@@ -69,6 +69,11 @@ export abstract class HttpOrigin implements Origin {
     return this.originals.read(['web', this.config.name, url], (validators) => this.get(url, validators));
   }
 
+  /** One URL's file while the cache of originals holds it fresh, without asking the upstream; else undefined. */
+  protected cached(url: string): StoredObject | undefined {
+    return this.originals.fresh(['web', this.config.name, url]);
+  }
+
   /** GETs one URL under this origin's rules (conditionally with `validators`): the file, NotModified, or null on 404/410. */
   private async get(url: string, validators: Validators | undefined): Promise<StoredObject | NotModified | null> {
     const started = performance.now();
