@@ -15,11 +15,10 @@ import { CONFIG_FILE_NAME, parseConfig, type AfterimageConfigInput } from '../la
 import { BUILT_IN_FONT_FILES } from '../lambda/image/fonts';
 import { PACKAGE_ROOT, esbuildBuildOptions, fontCommands } from '../lib/lambda-bundling';
 import { ImageDeliveryStack } from '../lib/stack';
+import { CDK_CONTEXT } from './helpers/cdk-app';
 import { LambdaRuntime, functionUrlEvent, installLambdaRuntime, type StreamingHandler } from './helpers/lambda-runtime';
 
-const ROOT = path.join(__dirname, '..');
 const TMP = path.join(__dirname, '.tmp');
-const CDK_CONTEXT: Record<string, unknown> = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')).context;
 
 /** ELF e_machine values (offset 18, little endian). */
 const EM_AARCH64 = 183;

@@ -6,26 +6,19 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import type { AfterimageConfigInput } from '../lambda/config';
 import { DIMENSION, METRIC, METRICS_NAMESPACE } from '../lambda/telemetry';
 import { ImageDelivery, type ImageDeliveryProps } from '../lib/image-delivery';
 import { DEFAULT_THRESHOLDS, MonitoringOptionError } from '../lib/monitoring';
+import { CDK_CONTEXT, EXAMPLE_CONFIG, newApp, TEST_ENV } from './helpers/cdk-app';
 
 const ROOT = path.join(__dirname, '..');
-const CDK_CONTEXT: Record<string, unknown> = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')).context;
-const EXAMPLE_CONFIG: AfterimageConfigInput = JSON.parse(fs.readFileSync(path.join(ROOT, 'afterimage.config.example.json'), 'utf8'));
-const ENV = { account: '111111111111', region: 'us-east-1' };
-
-function newApp(): App {
-  return new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] } });
-}
 
 function synth(props: Partial<ImageDeliveryProps> = {}, extra?: (stack: Stack) => Partial<ImageDeliveryProps>): { delivery: ImageDelivery; template: Template; stack: Stack } {
-  const stack = new Stack(newApp(), 'Monitored', { env: ENV });
+  const stack = new Stack(newApp(), 'Monitored', { env: TEST_ENV });
   const delivery = new ImageDelivery(stack, 'Images', { config: EXAMPLE_CONFIG, ...props, ...extra?.(stack) });
   return { delivery, template: Template.fromStack(stack), stack };
 }
@@ -181,7 +174,7 @@ describe('options', () => {
 describe('cdk-nag (AwsSolutions) with monitoring', () => {
   function violations(props: Partial<ImageDeliveryProps>): unknown[] {
     const app = newApp();
-    const stack = new Stack(app, 'Nagged', { env: ENV });
+    const stack = new Stack(app, 'Nagged', { env: TEST_ENV });
     new ImageDelivery(stack, 'Images', { config: EXAMPLE_CONFIG, ...props });
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     const assembly = app.synth();

@@ -6,7 +6,6 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { parseConfig } from '../lambda/config';
 import { createStreamingHandler, loadService } from '../lambda/function-url';
@@ -17,6 +16,7 @@ import { signUrl } from '../lambda/request/signature';
 import { ImageService } from '../lambda/service/image-service';
 import { lambdaNodejsBundling } from '../lib/lambda-bundling';
 import { ImageDeliveryStack } from '../lib/stack';
+import { EXAMPLE_CONFIG, newApp, TEST_ENV } from './helpers/cdk-app';
 import { LambdaRuntime, awslambdaDouble, functionUrlEvent, installLambdaRuntime, type StreamingHandler } from './helpers/lambda-runtime';
 
 installLambdaRuntime();
@@ -131,11 +131,8 @@ describe('the page\'s setup', () => {
 });
 
 describe('construct option playground', () => {
-  const cdkContext = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')).context;
-  const exampleConfig = JSON.parse(fs.readFileSync(path.join(ROOT, 'afterimage.config.example.json'), 'utf8'));
   const synth = (playground?: { enabled?: boolean }) => {
-    const app = new App({ context: { ...cdkContext, 'aws:cdk:bundling-stacks': [] } });
-    const stack = new ImageDeliveryStack(app, 'Afterimage', { env: { account: '111111111111', region: 'us-east-1' }, delivery: { config: exampleConfig, playground } });
+    const stack = new ImageDeliveryStack(newApp(), 'Afterimage', { env: TEST_ENV, delivery: { config: EXAMPLE_CONFIG, playground } });
     return Template.fromStack(stack);
   };
   const environmentOf = (template: Template) =>

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, Duration, Stack, Validations, type CfnElement } from 'aws-cdk-lib';
+import { Duration, Stack, Validations, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -17,19 +17,12 @@ import { plainKey } from '../lambda/origin/keys';
 import { loadViewerRequest } from '../lib/edge/viewer-request-code';
 import { CACHE_KEY_QUERY_STRINGS, DeliveryOptionError, ImageDelivery, VIEWER_REQUEST_FUNCTION_FILE, viewerRequestCode, writeConfigFile, type ImageDeliveryProps } from '../lib/image-delivery';
 import { ImageDeliveryStack } from '../lib/stack';
+import { CDK_CONTEXT, EXAMPLE_CONFIG, newApp, TEST_ENV } from './helpers/cdk-app';
 
 const ROOT = path.join(__dirname, '..');
-const CDK_CONTEXT: Record<string, unknown> = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')).context;
-const EXAMPLE_CONFIG: AfterimageConfigInput = JSON.parse(fs.readFileSync(path.join(ROOT, 'afterimage.config.example.json'), 'utf8'));
-const ENV = { account: '111111111111', region: 'us-east-1' };
-
-/** The same feature flags as `cdk synth`; no asset bundling (that is bundle.test.ts's job). */
-function newApp(): App {
-  return new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] } });
-}
 
 function synthStack(delivery: Partial<ImageDeliveryProps> = {}): { stack: ImageDeliveryStack; template: Template } {
-  const stack = new ImageDeliveryStack(newApp(), 'Afterimage', { env: ENV, delivery: { config: EXAMPLE_CONFIG, ...delivery } });
+  const stack = new ImageDeliveryStack(newApp(), 'Afterimage', { env: TEST_ENV, delivery: { config: EXAMPLE_CONFIG, ...delivery } });
   return { stack, template: Template.fromStack(stack) };
 }
 
@@ -40,7 +33,7 @@ function logicalId(stack: Stack, construct: IConstruct): string {
 
 /** Builds the construct alone in a fresh stack; used for configurations that must be refused. */
 function build(props: ImageDeliveryProps): ImageDelivery {
-  return new ImageDelivery(new Stack(newApp(), 'S', { env: ENV }), 'Images', props);
+  return new ImageDelivery(new Stack(newApp(), 'S', { env: TEST_ENV }), 'Images', props);
 }
 
 /** Every (action, resource) pair the template's IAM policies grant for actions starting with `prefix`. */
@@ -286,7 +279,7 @@ describe('distribution', () => {
 
   test('a custom domain gets its certificate and TLSv1.2_2021', () => {
     const app = newApp();
-    const stack = new Stack(app, 'S', { env: ENV });
+    const stack = new Stack(app, 'S', { env: TEST_ENV });
     const certificate = acm.Certificate.fromCertificateArn(stack, 'Cert', 'arn:aws:acm:us-east-1:111111111111:certificate/abc');
     new ImageDelivery(stack, 'Images', { config: EXAMPLE_CONFIG, domainNames: ['img.example.com'], certificate });
     Template.fromStack(stack).hasResourceProperties('AWS::CloudFront::Distribution', {
@@ -461,7 +454,7 @@ describe('outputs', () => {
   test('the URL uses the custom domain when there is one', () => {
     const app = newApp();
     const stack = new ImageDeliveryStack(app, 'Afterimage', {
-      env: ENV,
+      env: TEST_ENV,
       delivery: { config: EXAMPLE_CONFIG, domainNames: ['img.example.com'] },
       certificateArn: 'arn:aws:acm:us-east-1:111111111111:certificate/abc',
     });
@@ -539,7 +532,7 @@ describe('viewer-request function', () => {
 describe('cdk-nag (AwsSolutions)', () => {
   function nagSynth(build: (stack: Stack) => void): unknown[] {
     const app = newApp();
-    const stack = new Stack(app, 'Nagged', { env: ENV });
+    const stack = new Stack(app, 'Nagged', { env: TEST_ENV });
     build(stack);
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     // In-memory synth throws with the report when any finding is not acknowledged.
