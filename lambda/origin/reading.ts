@@ -14,9 +14,16 @@ type Body = AsyncIterable<unknown> & { destroy?: (error?: Error) => void };
 /**
  * Reads a body to its end. It is cut (destroyed, so the loop throws) after `idleMs` without data
  * or when `signal` aborts; over `maxBytes` it is a 422 naming limits.maxInputBytes.
+ *
+ * With the length the origin announced (`expectedBytes`, already checked against the limit), each
+ * chunk is copied into one buffer of that size as it arrives and dropped at once: the socket's
+ * chunks then die young, in the garbage collector's cheap pass, instead of living until the end
+ * and reaching the old generation (a 2.9 MB original is about 45 of them). A body that turns out
+ * longer or shorter than announced is read the general way.
  */
-export async function readLimitedBody(body: Body, idleMs: number, maxBytes: number, signal?: AbortSignal): Promise<Buffer> {
-  const chunks: Buffer[] = [];
+export async function readLimitedBody(body: Body, idleMs: number, maxBytes: number, signal?: AbortSignal, expectedBytes?: number): Promise<Buffer> {
+  let chunks: Buffer[] = [];
+  let into = expectedBytes !== undefined && Number.isSafeInteger(expectedBytes) && expectedBytes > 0 && expectedBytes <= maxBytes ? Buffer.allocUnsafe(expectedBytes) : undefined;
   let total = 0;
   const cut = () => body.destroy?.(Object.assign(new Error('body read timed out'), { name: 'TimeoutError' }));
   const idle = setTimeout(cut, idleMs);
@@ -25,17 +32,24 @@ export async function readLimitedBody(body: Body, idleMs: number, maxBytes: numb
     for await (const chunk of body) {
       idle.refresh();
       const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      if (into && total + bytes.length > into.length) {
+        // Longer than announced: what was copied so far becomes the first chunk.
+        chunks = [into.subarray(0, total)];
+        into = undefined;
+      }
       total += bytes.length;
       // A Content-Length is checked before reading; this holds when the origin sent none.
       if (total > maxBytes) {
         body.destroy?.();
         throw limitExceeded(`The stored file is over ${maxBytes} bytes, the limit (limits.maxInputBytes)`);
       }
-      chunks.push(bytes);
+      if (into) bytes.copy(into, total - bytes.length);
+      else chunks.push(bytes);
     }
   } finally {
     clearTimeout(idle);
     signal?.removeEventListener('abort', cut);
   }
-  return Buffer.concat(chunks);
+  if (into) return total === into.length ? into : into.subarray(0, total);
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }

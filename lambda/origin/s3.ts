@@ -199,7 +199,7 @@ async function readObject(
 /** Reads the body. The SDK's request timeout ends once the headers arrive, so a body that stalls is cut here. */
 async function readBody(output: GetObjectCommandOutput, signal: AbortSignal, idleMs: number, maxBytes: number): Promise<Buffer> {
   const body = output.Body as (NodeJS.ReadableStream & { destroy?: (e?: Error) => void }) | undefined;
-  return body ? readLimitedBody(body, idleMs, maxBytes, signal) : Buffer.alloc(0);
+  return body ? readLimitedBody(body, idleMs, maxBytes, signal, output.ContentLength) : Buffer.alloc(0);
 }
 
 /**

@@ -332,7 +332,8 @@ export function freshnessOf(header: string | undefined, age?: string): { upstrea
 
 /** The body, cut after `idleMs` without data or at `maxBytes`; a connection closed early is a failure. */
 async function readBody(res: IncomingMessage, idleMs: number, maxBytes: number): Promise<Buffer> {
-  const body = await readLimitedBody(res, idleMs, maxBytes);
+  const announced = res.headers['content-length'] === undefined ? undefined : Number(res.headers['content-length']);
+  const body = await readLimitedBody(res, idleMs, maxBytes, undefined, announced);
   if (!res.complete) throw Object.assign(new Error('the connection closed before the body was complete'), { code: 'ECONNRESET' });
   return body;
 }

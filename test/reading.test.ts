@@ -1,0 +1,50 @@
+// lambda/origin/reading.ts: reading an origin's body within limits.maxInputBytes, into one buffer
+// of the announced length when the origin gave one, and correctly when it lied about it.
+
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { HttpError } from '../lambda/errors';
+import { readLimitedBody } from '../lambda/origin/reading';
+
+/** A body as a socket delivers it: the bytes in chunks of `size`. */
+function chunked(bytes: Buffer, size: number): Readable {
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < bytes.length; at += size) chunks.push(bytes.subarray(at, at + size));
+  return Readable.from(chunks, { objectMode: false });
+}
+
+const BYTES = randomBytes(200_000);
+
+describe('readLimitedBody', () => {
+  test('with the length announced, the bytes arrive whole in one buffer of that length', async () => {
+    const body = await readLimitedBody(chunked(BYTES, 16_384), 5_000, 1_000_000, undefined, BYTES.length);
+    expect(body.equals(BYTES)).toBe(true);
+    expect(body.buffer.byteLength).toBe(BYTES.length); // its own buffer, not a slice of a larger one
+  });
+
+  test('without a length, the same bytes', async () => {
+    expect((await readLimitedBody(chunked(BYTES, 16_384), 5_000, 1_000_000)).equals(BYTES)).toBe(true);
+  });
+
+  test('a body longer than announced is still read whole', async () => {
+    const body = await readLimitedBody(chunked(BYTES, 7_000), 5_000, 1_000_000, undefined, 50_000);
+    expect(body.equals(BYTES)).toBe(true);
+  });
+
+  test('a body shorter than announced gives the bytes that came, no more', async () => {
+    const body = await readLimitedBody(chunked(BYTES, 7_000), 5_000, 1_000_000, undefined, BYTES.length + 10_000);
+    expect(body.equals(BYTES)).toBe(true);
+  });
+
+  test('over the limit is a 422 naming limits.maxInputBytes, announced length or not', async () => {
+    for (const announced of [undefined, 150_000, BYTES.length]) {
+      const failure = await readLimitedBody(chunked(BYTES, 16_384), 5_000, 150_000, undefined, announced).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(HttpError);
+      expect(failure).toMatchObject({ status: 422, message: expect.stringContaining('limits.maxInputBytes') });
+    }
+  });
+
+  test('an empty body is an empty buffer', async () => {
+    expect((await readLimitedBody(chunked(Buffer.alloc(0), 10), 5_000, 100, undefined, 0)).length).toBe(0);
+  });
+});
