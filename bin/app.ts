@@ -1,7 +1,8 @@
 // CDK app: reads the afterimage configuration file and deploys one ImageDeliveryStack.
 // The file is the context value `configFile` (cdk.json, or `-c configFile=...`); an optional
 // custom domain comes from `-c domainNames=img.example.com -c certificateArn=arn:aws:acm:us-east-1:...`;
-// alarm emails from `-c alarmEmail=ops@example.com`; `-c monitoring=false` leaves out the dashboard and alarms.
+// alarm emails from `-c alarmEmail=ops@example.com`; `-c monitoring=false` leaves out the dashboard and alarms;
+// `-c originShieldRegion=eu-west-1` chooses Origin Shield's Region and `-c originShield=false` turns it off.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -63,6 +64,11 @@ function main(): void {
 
   const alarmEmail: string | undefined = app.node.tryGetContext('alarmEmail') || undefined;
   const monitoringOff = String(app.node.tryGetContext('monitoring')) === 'false';
+  const originShieldOff = String(app.node.tryGetContext('originShield')) === 'false';
+  const originShieldRegion: string | undefined = app.node.tryGetContext('originShieldRegion') || undefined;
+  if (originShieldOff && originShieldRegion) {
+    throw new UserError('afterimage: -c originShield=false and -c originShieldRegion=... contradict each other: give one of them.');
+  }
 
   new ImageDeliveryStack(app, app.node.tryGetContext('stackName') ?? 'Afterimage', {
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
@@ -71,6 +77,7 @@ function main(): void {
       config: readConfigFile(configFile),
       ...(domainNames ? { domainNames } : {}),
       ...(monitoringOff ? { monitoring: false as const } : alarmEmail ? { monitoring: { alarmEmail } } : {}),
+      ...(originShieldOff ? { originShield: false as const } : originShieldRegion ? { originShield: { region: originShieldRegion } } : {}),
     },
     ...(certificateArn ? { certificateArn } : {}),
   });

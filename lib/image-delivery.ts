@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Aws, Duration, Validations } from 'aws-cdk-lib';
+import { Annotations, Aws, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
@@ -24,6 +24,7 @@ import { CANONICAL_HEADER } from '../lambda/request/cache-key';
 import { edgeFunctionSource } from './edge/viewer-request-code';
 import { HANDLER_ENTRY, lambdaNodejsBundling, packageLockFile, PACKAGE_ROOT } from './lambda-bundling';
 import { DeliveryMonitoring, type MonitoringOptions } from './monitoring';
+import { ORIGIN_SHIELD_REGIONS, originShieldRegionFor, REGION_PATTERN } from './origin-shield';
 
 export { VIEWER_REQUEST_FUNCTION_FILE } from './edge/viewer-request-code';
 
@@ -104,6 +105,16 @@ export interface ImageDeliveryProps {
    * @default - dashboard and alarms with the default thresholds, no notification
    */
   readonly monitoring?: MonitoringOptions | false;
+
+  /**
+   * CloudFront Origin Shield (README "Origin Shield"): one cache in front of the function that
+   * every other cache layer asks, so that an image is rendered once, not once per regional edge
+   * cache that misses. It costs one Origin Shield request charge per request that reaches it.
+   * `{ region }` runs it in that Region; `false` leaves it out.
+   * @default - on, in the Region the CloudFront Developer Guide names for the stack's Region;
+   * off, with a synth warning, when the stack has no concrete Region or the guide names none
+   */
+  readonly originShield?: false | { readonly region?: string };
 }
 
 /**
@@ -132,6 +143,8 @@ export class ImageDelivery extends Construct {
   readonly logGroup: logs.LogGroup;
   /** The dashboard and alarms; undefined with `monitoring: false`. */
   readonly monitoring?: DeliveryMonitoring;
+  /** The Region Origin Shield runs in; undefined when it is off. */
+  readonly originShieldRegion?: string;
 
   constructor(scope: Construct, id: string, props: ImageDeliveryProps) {
     super(scope, id);
@@ -158,6 +171,7 @@ export class ImageDelivery extends Construct {
       throw new DeliveryOptionError('ImageDelivery: a certificate was given without domainNames; give the names the certificate is for');
     }
     const timeout = props.timeout ?? Duration.seconds(30);
+    this.originShieldRegion = this.chooseOriginShieldRegion(props.originShield);
 
     this.secret = new secretsmanager.Secret(this, 'Secret', {
       description: 'afterimage: read-only bucket keys ({"accessKeyId", "secretAccessKey"}) and the URL signing key ("privateKey")',
@@ -245,6 +259,7 @@ export class ImageDelivery extends Construct {
     // InvokedViaFunctionUrl, each limited to this distribution.
     const origin = origins.FunctionUrlOrigin.withOriginAccessControl(this.functionUrl, {
       readTimeout: Duration.seconds(Math.min(Math.max(timeout.toSeconds(), 1), 60)),
+      ...(this.originShieldRegion ? { originShieldEnabled: true, originShieldRegion: this.originShieldRegion } : { originShieldEnabled: false }),
     });
 
     this.distribution = new cloudfront.Distribution(this, 'Distribution', {
@@ -308,6 +323,33 @@ export class ImageDelivery extends Construct {
         reason: 'Without a custom domain the distribution uses the *.cloudfront.net certificate, whose TLS policy cannot be chosen. With domainNames and certificate the policy is TLSv1.2_2021.',
       });
     }
+  }
+
+  /** The Origin Shield Region, from the option or the stack's Region; undefined when it stays off. */
+  private chooseOriginShieldRegion(option: ImageDeliveryProps['originShield']): string | undefined {
+    if (option === false) return undefined;
+    const chosen = option?.region;
+    if (chosen !== undefined) {
+      if (Token.isUnresolved(chosen)) return chosen;
+      if (!REGION_PATTERN.test(chosen)) {
+        throw new DeliveryOptionError(`ImageDelivery: originShield.region "${chosen}" is not a Region code (like us-east-1); CloudFront offers Origin Shield in ${ORIGIN_SHIELD_REGIONS.join(', ')}`);
+      }
+      if (!ORIGIN_SHIELD_REGIONS.includes(chosen)) {
+        Annotations.of(this).addWarningV2('afterimage:originShieldRegion', `originShield.region ${chosen} is not among the Regions the CloudFront Developer Guide lists for Origin Shield (${ORIGIN_SHIELD_REGIONS.join(', ')}); the deploy fails if CloudFront does not offer it there`);
+      }
+      return chosen;
+    }
+    const region = Stack.of(this).region;
+    const off = 'Origin Shield is off, so each regional edge cache that misses asks the function itself (an image can be rendered once per regional edge cache)';
+    if (Token.isUnresolved(region)) {
+      Annotations.of(this).addWarningV2('afterimage:originShield', `${off}: the stack has no concrete Region to choose its Region from. Give the stack an env with a region, or set originShield: { region } (README "Origin Shield"), or originShield: false to silence this`);
+      return undefined;
+    }
+    const mapped = originShieldRegionFor(region);
+    if (!mapped) {
+      Annotations.of(this).addWarningV2('afterimage:originShield', `${off}: the CloudFront Developer Guide names no Origin Shield Region for ${region}. Set originShield: { region } to the nearest of ${ORIGIN_SHIELD_REGIONS.join(', ')} (README "Origin Shield"), or originShield: false to silence this`);
+    }
+    return mapped;
   }
 }
 

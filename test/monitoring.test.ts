@@ -188,7 +188,7 @@ describe('cdk-nag (AwsSolutions) with monitoring', () => {
 });
 
 // bin/app.ts as `cdk synth` runs it (context in CDK_CONTEXT_JSON, no bundling).
-describe('the CDK app: -c alarmEmail and -c monitoring=false', () => {
+describe('the CDK app: -c alarmEmail, -c monitoring=false, -c originShieldRegion, -c originShield=false', () => {
   function synthApp(context: Record<string, unknown>): Template {
     const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'afterimage-app-'));
     const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), path.join(ROOT, 'bin', 'app.ts')], {
@@ -208,5 +208,11 @@ describe('the CDK app: -c alarmEmail and -c monitoring=false', () => {
     const off = synthApp({ monitoring: 'false' });
     off.resourceCountIs('AWS::CloudWatch::Alarm', 0);
     off.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
+  }, 240_000);
+
+  test('originShieldRegion puts Origin Shield there; originShield=false turns it off (README "Origin Shield")', () => {
+    const shieldOf = (template: Template) => (Object.values(template.findResources('AWS::CloudFront::Distribution'))[0].Properties.DistributionConfig.Origins as { OriginShield: unknown }[])[0].OriginShield;
+    expect(shieldOf(synthApp({ originShieldRegion: 'eu-west-1' }))).toEqual({ Enabled: true, OriginShieldRegion: 'eu-west-1' });
+    expect(shieldOf(synthApp({ originShield: 'false' }))).toEqual({ Enabled: false });
   }, 240_000);
 });

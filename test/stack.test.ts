@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Duration, Stack, Validations, type CfnElement } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
@@ -16,6 +16,7 @@ import { chooseFormat } from '../lambda/image/format';
 import { plainKey } from '../lambda/origin/keys';
 import { loadViewerRequest } from '../lib/edge/viewer-request-code';
 import { CACHE_KEY_QUERY_STRINGS, DeliveryOptionError, ImageDelivery, VIEWER_REQUEST_FUNCTION_FILE, viewerRequestCode, writeConfigFile, type ImageDeliveryProps } from '../lib/image-delivery';
+import { ORIGIN_SHIELD_REGIONS, originShieldRegionFor } from '../lib/origin-shield';
 import { ImageDeliveryStack } from '../lib/stack';
 import { CDK_CONTEXT, EXAMPLE_CONFIG, newApp, TEST_ENV } from './helpers/cdk-app';
 
@@ -299,6 +300,64 @@ describe('distribution', () => {
   test('a custom domain without a certificate is refused with a user-facing error', () => {
     expect(() => build({ config: EXAMPLE_CONFIG, domainNames: ['img.example.com'] })).toThrow(DeliveryOptionError);
     expect(() => build({ config: EXAMPLE_CONFIG, domainNames: ['img.example.com'] })).toThrow(/domainNames needs a certificate/);
+  });
+});
+
+describe('Origin Shield (README "Origin Shield")', () => {
+  /** The distribution's one origin's OriginShield property, and the construct's warnings. */
+  function shieldOf(env: { account?: string; region?: string } | undefined, originShield?: ImageDeliveryProps['originShield']) {
+    const stack = new ImageDeliveryStack(newApp(), 'Afterimage', { ...(env ? { env } : {}), delivery: { config: EXAMPLE_CONFIG, ...(originShield === undefined ? {} : { originShield }) } });
+    const template = Template.fromStack(stack);
+    const distribution = Object.values(template.findResources('AWS::CloudFront::Distribution'))[0];
+    const origins = distribution.Properties.DistributionConfig.Origins as { OriginShield?: unknown }[];
+    expect(origins).toHaveLength(1);
+    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('Origin ?Shield')).map((w) => String(w.entry.data));
+    return { shield: origins[0].OriginShield, warnings, region: stack.delivery.originShieldRegion };
+  }
+
+  test('is on by default, in the stack\'s own Region when CloudFront offers it there', () => {
+    for (const region of ['us-east-1', 'eu-west-1', 'ap-northeast-1', 'sa-east-1']) {
+      const { shield, warnings, region: chosen } = shieldOf({ account: TEST_ENV.account, region });
+      expect(shield).toEqual({ Enabled: true, OriginShieldRegion: region });
+      expect(chosen).toBe(region);
+      expect(warnings).toEqual([]);
+    }
+  });
+
+  test('in a Region without it, runs in the Region the CloudFront Developer Guide names', () => {
+    expect(shieldOf({ account: TEST_ENV.account, region: 'eu-north-1' }).shield).toEqual({ Enabled: true, OriginShieldRegion: 'eu-west-2' });
+    expect(shieldOf({ account: TEST_ENV.account, region: 'ca-central-1' }).shield).toEqual({ Enabled: true, OriginShieldRegion: 'us-east-1' });
+    expect(shieldOf({ account: TEST_ENV.account, region: 'us-west-1' }).shield).toEqual({ Enabled: true, OriginShieldRegion: 'us-west-2' });
+    // Every Region the table maps to is one that offers Origin Shield.
+    for (const region of ['us-west-1', 'af-south-1', 'ap-east-1', 'ca-central-1', 'eu-south-1', 'eu-west-3', 'eu-north-1', 'me-south-1']) {
+      expect(ORIGIN_SHIELD_REGIONS).toContain(originShieldRegionFor(region));
+    }
+  });
+
+  test('is off, with a warning saying how to turn it on, where no Region can be chosen', () => {
+    const unknown = shieldOf({ account: TEST_ENV.account, region: 'ap-southeast-3' });
+    expect(unknown.shield).toEqual({ Enabled: false });
+    expect(unknown.region).toBeUndefined();
+    expect(unknown.warnings).toEqual([expect.stringMatching(/names no Origin Shield Region for ap-southeast-3.*originShield: \{ region \}/)]);
+    // An environment-agnostic stack: the Region is a token until deploy time.
+    const agnostic = shieldOf(undefined);
+    expect(agnostic.shield).toEqual({ Enabled: false });
+    expect(agnostic.warnings).toEqual([expect.stringMatching(/no concrete Region.*originShield: \{ region \}/)]);
+  });
+
+  test('originShield: { region } chooses the Region; false turns it off without a warning', () => {
+    expect(shieldOf({ account: TEST_ENV.account, region: 'ap-southeast-3' }, { region: 'ap-southeast-1' })).toEqual({ shield: { Enabled: true, OriginShieldRegion: 'ap-southeast-1' }, warnings: [], region: 'ap-southeast-1' });
+    expect(shieldOf(undefined, { region: 'eu-central-1' }).shield).toEqual({ Enabled: true, OriginShieldRegion: 'eu-central-1' });
+    expect(shieldOf({ account: TEST_ENV.account, region: 'us-east-1' }, false)).toEqual({ shield: { Enabled: false }, warnings: [], region: undefined });
+    expect(shieldOf(undefined, false).warnings).toEqual([]);
+  });
+
+  test('a Region the guide does not list is used with a warning; something that is no Region code is refused', () => {
+    const newer = shieldOf({ account: TEST_ENV.account, region: 'ap-southeast-3' }, { region: 'me-central-1' });
+    expect(newer.shield).toEqual({ Enabled: true, OriginShieldRegion: 'me-central-1' });
+    expect(newer.warnings).toEqual([expect.stringMatching(/me-central-1 is not among the Regions/)]);
+    expect(() => build({ config: EXAMPLE_CONFIG, originShield: { region: 'Ireland' } })).toThrow(DeliveryOptionError);
+    expect(() => build({ config: EXAMPLE_CONFIG, originShield: { region: 'Ireland' } })).toThrow(/originShield.region "Ireland" is not a Region code/);
   });
 });
 
