@@ -415,7 +415,7 @@ export async function sideBySide(): Promise<void> {
 function pairedByRound(summary: (c: ContenderName, w: Workload, n: number) => Summary | undefined): void {
   const images = RUN.filter((w) => !w.revalidation && summary('afterimage', w, 1));
   if (images.length === 0) return;
-  console.log('\nRound by round: afterimage\'s requests/s divided by the other\'s in the same round; the median of the rounds (the lowest–the highest).\n');
+  console.log('\nRound by round: afterimage\'s requests/s divided by the other\'s in the same round; the median of the rounds [a 90 % bootstrap interval for that median] (the lowest–the highest).\n');
   console.log('| workload | / limit+S3 c1 | c4 | / IPX c1 | c4 |');
   console.log('| --- | ---: | ---: | ---: | ---: |');
   for (const workload of images) {
@@ -423,10 +423,29 @@ function pairedByRound(summary: (c: ContenderName, w: Workload, n: number) => Su
       const ours = summary('afterimage', workload, n)!.rpsByRound;
       const theirs = summary(name, workload, n)!.rpsByRound;
       const ratios = ours.map((value, round) => value / theirs[round]);
-      return `${ratio(median(ratios))} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+      const [low, high] = bootstrapInterval(ratios);
+      return `${ratio(median(ratios))} [${low.toFixed(2)}–${high.toFixed(2)}] (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
     }));
     console.log(`| ${workload.title} | ${cells.join(' | ')} |`);
   }
+}
+
+/**
+ * A 90 % percentile-bootstrap interval for the median of `values`: how far the median of this
+ * many rounds could move were the run repeated on the same machine. Seeded, so a report is
+ * reproducible from its samples.
+ */
+function bootstrapInterval(values: number[], resamples = 2000): [number, number] {
+  let seed = 0x2545f491;
+  const random = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 0x100000000;
+  };
+  const medians: number[] = [];
+  for (let i = 0; i < resamples; i++) medians.push(median(values.map(() => values[Math.floor(random() * values.length)])));
+  return [percentile(medians, 5), percentile(medians, 95)];
 }
 
 /** The cost table, from afterimage's measured CPU time per image (bench/cost.ts for prices and assumptions). */
