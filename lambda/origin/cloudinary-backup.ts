@@ -8,7 +8,7 @@ import type { LimitsConfig, OriginConfig } from '../config';
 import { encodeKeyPath, folderPrefix } from './keys';
 import type { ResolutionCache } from './resolution-cache';
 import { listPage } from './s3';
-import type { ObjectReader, Origin, StoredObject } from './types';
+import type { ObjectReader, Origin, ReadOptions, StoredObject } from './types';
 
 /** What a request path asks of the backup. */
 export interface BackupRequest {
@@ -114,10 +114,10 @@ export class CloudinaryBackupOrigin implements Origin {
     private readonly read: ObjectReader,
   ) {}
 
-  async fetch(path: string): Promise<StoredObject | null> {
+  async fetch(path: string, options?: ReadOptions): Promise<StoredObject | null> {
     if (!this.servesDeliveryType(path)) return null;
     for (const request of parseBackupPath(path)) {
-      const found = await this.fetchAsset(request);
+      const found = await this.fetchAsset(request, options);
       if (found) return found;
     }
     return null;
@@ -133,14 +133,14 @@ export class CloudinaryBackupOrigin implements Origin {
     return (this.config.deliveryTypes ?? ['upload']).includes(type);
   }
 
-  private async fetchAsset(request: BackupRequest): Promise<StoredObject | null> {
+  private async fetchAsset(request: BackupRequest, options?: ReadOptions): Promise<StoredObject | null> {
     const prefix = `${folderPrefix(this.config.folder)}${encodeKeyPath(request.assetPath, this.config)}/`;
     // Everything that can change the choice is in the key, so an entry never answers for another asset.
     const cacheKey = JSON.stringify([this.config.name, prefix, request.extension ?? '', request.version ?? '']);
 
     const cached = this.resolutions.get(cacheKey);
     if (cached) {
-      const object = await this.read(cached.key);
+      const object = await this.read(cached.key, options);
       if (object) return { ...this.toStoredObject(object, cached, request), resolutionCache: 'hit' };
       // Deleted or replaced since it was cached: forget it and resolve again, once.
       this.resolutions.delete(cacheKey);
@@ -148,7 +148,7 @@ export class CloudinaryBackupOrigin implements Origin {
 
     const resolution = resolveCloudinaryVersion(await this.listVersions(prefix), prefix, request, this.config.exactVersions ?? false);
     if (!resolution) return null;
-    const object = await this.read(resolution.key);
+    const object = await this.read(resolution.key, options);
     if (!object) return null;
     this.resolutions.set(cacheKey, resolution);
     return { ...this.toStoredObject(object, resolution, request), resolutionCache: 'miss' };

@@ -2,7 +2,7 @@
 // its answer, or its error. Nothing is kept once the call settles: keeping recent files is the
 // job of the cache of originals below it (original-cache.ts), with its own freshness rule.
 
-import type { Origin, StoredObject } from './types';
+import type { Origin, ReadOptions, StoredObject } from './types';
 
 export class CoalescingOrigin implements Origin {
   private readonly inFlight = new Map<string, Promise<StoredObject | null>>();
@@ -18,11 +18,13 @@ export class CoalescingOrigin implements Origin {
     return this.inFlight.size;
   }
 
-  fetch(path: string): Promise<StoredObject | null> {
-    const shared = this.inFlight.get(path);
+  fetch(path: string, options?: ReadOptions): Promise<StoredObject | null> {
+    // A read of the first bytes is shared only with reads of as many: it would not do for a render.
+    const key = options?.prefixBytes ? `${path}\u0000${options.prefixBytes}` : path;
+    const shared = this.inFlight.get(key);
     if (shared) return shared;
-    const call = this.origin.fetch(path).finally(() => this.inFlight.delete(path));
-    this.inFlight.set(path, call);
+    const call = this.origin.fetch(path, options).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, call);
     return call;
   }
 }

@@ -9,7 +9,7 @@ import type { LimitsConfig, OriginConfig } from '../config';
 import type { BackgroundWork } from './background';
 import { parseBackupPath } from './cloudinary-backup';
 import { encodeKeyPath, folderPrefix, plainKey } from './keys';
-import type { Origin, StoredObject } from './types';
+import type { Origin, ReadOptions, StoredObject } from './types';
 import { extensionOfType } from './web';
 import { originCallSignal } from './reading';
 
@@ -42,9 +42,9 @@ export class CopyOnMissOrigin implements Origin {
     return this.origin.config;
   }
 
-  async fetch(path: string): Promise<StoredObject | null> {
-    const found = await this.origin.fetch(path);
-    if (found && !found.cacheControl && found.originalsCache !== 'hit') {
+  async fetch(path: string, options?: ReadOptions): Promise<StoredObject | null> {
+    const found = await this.origin.fetch(path, options);
+    if (found && !found.partial && !found.cacheControl && found.originalsCache !== 'hit') {
       const key = copyKey(path, found, this.target);
       this.background.run(`copy of "${path.slice(0, 200)}" from origin "${this.config.name}" into origin "${this.target.name}"`, () => this.copy(key, found));
     }

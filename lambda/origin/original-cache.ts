@@ -6,8 +6,8 @@
 
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { LimitsConfig, OriginConfig } from '../config';
-import { getObject, getObjectIfChanged } from './s3';
-import type { ConditionalReader, StoredObject, Validators } from './types';
+import { getObject, getObjectIfChanged, getObjectPrefix } from './s3';
+import type { ConditionalReader, ReadOptions, StoredObject, Validators } from './types';
 
 /** An original as read, and when its source last vouched for its bytes. */
 interface CachedOriginal {
@@ -71,9 +71,15 @@ export class OriginalCache {
     return object.body.buffer.byteLength + ENTRY_OVERHEAD_BYTES + 2 * Math.max(0, text - TEXT_CHARS_IN_OVERHEAD);
   }
 
-  /** Reads `key` of an S3 origin through the cache (revalidated with If-None-Match: S3 always sends an ETag). */
-  readS3(client: S3Client, origin: OriginConfig, key: string, limits: LimitsConfig): Promise<StoredObject | null> {
-    return this.read(['s3', origin.name, origin.bucket ?? '', key], (validators) => validators?.etag
+  /**
+   * Reads `key` of an S3 origin through the cache (revalidated with If-None-Match: S3 always sends
+   * an ETag). With `prefixBytes`, a file the cache does not hold is read only that far (a ranged
+   * GET, not kept); one it holds is answered as always, fresh or revalidated, whole.
+   */
+  readS3(client: S3Client, origin: OriginConfig, key: string, limits: LimitsConfig, options?: ReadOptions): Promise<StoredObject | null> {
+    const source = ['s3', origin.name, origin.bucket ?? '', key];
+    if (options?.prefixBytes && !this.entries.has(JSON.stringify(source))) return getObjectPrefix(client, origin, key, limits, options.prefixBytes);
+    return this.read(source, (validators) => validators?.etag
       ? getObjectIfChanged(client, origin, key, limits, validators.etag)
       : getObject(client, origin, key, limits));
   }

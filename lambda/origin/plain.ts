@@ -2,7 +2,7 @@
 
 import type { OriginConfig } from '../config';
 import { plainKey } from './keys';
-import type { ObjectReader, Origin, StoredObject } from './types';
+import type { ObjectReader, Origin, ReadOptions, StoredObject } from './types';
 
 export class PlainS3Origin implements Origin {
   constructor(
@@ -10,7 +10,7 @@ export class PlainS3Origin implements Origin {
     private readonly read: ObjectReader,
   ) {}
 
-  fetch(path: string): Promise<StoredObject | null> {
-    return this.read(plainKey(path, this.config));
+  fetch(path: string, options?: ReadOptions): Promise<StoredObject | null> {
+    return this.read(plainKey(path, this.config), options);
   }
 }

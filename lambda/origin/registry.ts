@@ -38,7 +38,7 @@ export function createOrigin(
   deps: OriginDependencies,
   originals: OriginalCache,
 ): Origin {
-  const read: ObjectReader = (key) => originals.readS3(client!, origin, key, config.limits);
+  const read: ObjectReader = (key, options) => originals.readS3(client!, origin, key, config.limits, options);
   switch (origin.type) {
     case 's3':
       return new PlainS3Origin(origin, read);

@@ -156,6 +156,34 @@ export function getObject(client: S3Client, origin: OriginConfig, key: string, l
 }
 
 /**
+ * Reads the first `bytes` bytes of one object (a ranged GET), or null when it does not exist. The
+ * answer is `partial` with the object's size unless that was the whole object. The input size
+ * limit holds for the whole object, as a full read would hold it.
+ */
+export async function getObjectPrefix(client: S3Client, origin: OriginConfig, key: string, limits: LimitsConfig, bytes: number): Promise<StoredObject | null> {
+  const signal = originCallSignal(limits);
+  const started = performance.now();
+  try {
+    const output = await client.send(new GetObjectCommand({ Bucket: origin.bucket, Key: key, Range: `bytes=0-${bytes - 1}` }), { abortSignal: signal });
+    // "bytes 0-65535/2895000"; a server that ignored the Range sent the whole object (no Content-Range).
+    const total = /\/(\d+)$/.exec(output.ContentRange ?? '')?.[1];
+    const totalBytes = total === undefined ? output.ContentLength : Number(total);
+    if (totalBytes !== undefined && totalBytes > limits.maxInputBytes) {
+      (output.Body as { destroy?: () => void } | undefined)?.destroy?.();
+      throw limitExceeded(`The stored file is ${totalBytes} bytes; the limit is ${limits.maxInputBytes} (limits.maxInputBytes)`);
+    }
+    const body = await readBody(output, signal, limits.originTimeoutMs, limits.maxInputBytes);
+    const partial = totalBytes !== undefined && totalBytes > body.length ? { partial: { totalBytes } } : {};
+    return { body, contentType: output.ContentType, lastModified: output.LastModified, etag: output.ETag, key, origin, fetchMs: performance.now() - started, ...partial };
+  } catch (error) {
+    if (isNotFound(error)) return null;
+    // An empty object has no first byte to send: S3 answers 416 (InvalidRange). Read it whole.
+    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) return getObject(client, origin, key, limits);
+    throw originFailure(error, origin);
+  }
+}
+
+/**
  * Reads one object unless it still has the ETag `etag` (a GET with If-None-Match): then S3
  * answers 304 with no body, and this NOT_MODIFIED. Null when it does not exist any more.
  */

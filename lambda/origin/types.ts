@@ -41,16 +41,31 @@ export interface StoredObject {
   resolutionCache?: 'hit' | 'miss';
   /** Whether the bytes came from the cache of originals (a fresh or revalidated entry), where it is on. */
   originalsCache?: 'hit' | 'miss';
+  /**
+   * Set when `body` holds only the object's first bytes (a read with `ReadOptions.prefixBytes`):
+   * its whole size. Such an object is never cached, copied or served; it is for reading a header.
+   */
+  partial?: { totalBytes: number };
+}
+
+/** How an origin is asked for a file. */
+export interface ReadOptions {
+  /**
+   * The first bytes will do (a revalidation that may be answered from the image's header, README
+   * "Revalidation"): an S3 origin that does not have the file in the cache of originals reads this
+   * many bytes with a ranged GET and marks the answer `partial`. Other origins read it whole.
+   */
+  prefixBytes?: number;
 }
 
 export interface Origin {
   readonly config: OriginConfig;
   /** The object for an image path, or null when it is not there. Any other failure throws an HttpError. */
-  fetch(path: string): Promise<StoredObject | null>;
+  fetch(path: string, options?: ReadOptions): Promise<StoredObject | null>;
 }
 
 /** Reads one object of an origin by key (through the cache of originals), or null when it is not there. */
-export type ObjectReader = (key: string) => Promise<StoredObject | null>;
+export type ObjectReader = (key: string, options?: ReadOptions) => Promise<StoredObject | null>;
 
 /** What a conditional read is asked with: the stored ETag, else the stored Last-Modified. */
 export interface Validators {

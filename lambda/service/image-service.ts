@@ -10,6 +10,7 @@ import { affordableFormat, checkSvgFilters } from '../image/cost';
 import { deadlineExceeded, type Deadline } from '../image/deadline';
 import { CONTENT_TYPES, chooseFormat, formatWishOf } from '../image/format';
 import { AUTO_QUALITY_TARGETS } from '../image/auto-quality';
+import { HEADER_PREFIX_BYTES, holdsWholeHeader } from '../image/header-prefix';
 import { inspectInput, renderImage } from '../image/pipeline';
 import { ENCODER_SETTINGS, QUALITY_TABLE } from '../image/quality';
 import { svgScale } from '../image/svg';
@@ -21,7 +22,7 @@ import { BackgroundWork } from '../origin/background';
 import type { OriginPreferenceList } from '../origin/preference-list';
 import type { OriginalCache } from '../origin/original-cache';
 import { createFetchOrigins, createOriginalCache, createOrigins, createPreferenceLists, type OriginDependencies } from '../origin/registry';
-import type { StoredObject } from '../origin/types';
+import type { ReadOptions, StoredObject } from '../origin/types';
 import { LayerAssetReader, type ReadLayerAssets } from './layer-assets';
 import { RenderSlots } from './render-slots';
 import { redactUrl, serverTiming, type RequestRecord } from './request-record';
@@ -178,9 +179,17 @@ export class ImageService {
     // error (a 404, say) still comes first; a layer's is then not reported as unhandled.
     const layersRead = this.layerAssets.read(plan, this.preferenceLists.get(plan.endpoint)!);
     layersRead.catch(() => undefined);
-    const { stored, fallback } = await this.lookup(plan, record);
+    // A revalidation is first tried on the image's header alone (README "Revalidation"): an
+    // S3 original not in the cache of originals is read only that far, and read whole only when
+    // the header does not settle it.
+    const conditional = request.headers['if-none-match'] !== undefined && !plan.original;
+    let { stored, fallback } = await this.lookup(plan, record, conditional ? { prefixBytes: HEADER_PREFIX_BYTES } : undefined);
     const layers = await layersRead;
-    const response = await this.respond(plan, stored, request, head, deadline, record, layers);
+    let response = await this.respond(plan, stored, request, head, deadline, record, layers);
+    if (!response) {
+      ({ stored, fallback } = await this.lookup(plan, record));
+      response = (await this.respond(plan, stored, request, head, deadline, record, layers))!;
+    }
     const cacheControl = this.limitedCacheControl(parsed.expires, fallback);
     // An upstream's `private` / `no-store` (web origins) is never loosened.
     if (cacheControl && !stored.cacheControl) response.headers['cache-control'] = cacheControl;
@@ -199,7 +208,7 @@ export class ImageService {
   }
 
   /** The file from the endpoint's origins, else the default image, else 404. */
-  private async lookup(plan: RequestPlan, record: RequestRecord): Promise<{ stored: StoredObject; fallback: boolean }> {
+  private async lookup(plan: RequestPlan, record: RequestRecord, options?: ReadOptions): Promise<{ stored: StoredObject; fallback: boolean }> {
     const origins = this.preferenceLists.get(plan.endpoint)!;
     const started = performance.now();
     const noted = (stored: StoredObject) => {
@@ -209,10 +218,10 @@ export class ImageService {
       return stored;
     };
     // A fetch URL's file comes from its remote URL; a default image still from the endpoint's origins.
-    const found = await (plan.fetchUrl === undefined ? origins : this.fetchOrigins.get(plan.endpoint)!).find(plan.path);
+    const found = await (plan.fetchUrl === undefined ? origins : this.fetchOrigins.get(plan.endpoint)!).find(plan.path, options);
     if (found) return { stored: noted(found), fallback: false };
     if (plan.defaultImage !== undefined) {
-      const fallback = await origins.find(plan.defaultImage);
+      const fallback = await origins.find(plan.defaultImage, options);
       if (fallback) return { stored: noted(fallback), fallback: true };
     }
     record.timings.lookup = performance.now() - started;
@@ -227,7 +236,10 @@ export class ImageService {
     deadline: Deadline,
     record: RequestRecord,
     layers?: ReadLayerAssets,
-  ): Promise<ServiceResponse> {
+  ): Promise<ServiceResponse | undefined> {
+    // The first bytes of the original (`stored.partial`) answer only a 304 read from a whole
+    // JPEG or PNG header; anything else is undefined: read the file whole.
+    if (stored.partial && (plan.original || !holdsWholeHeader(stored.body))) return undefined;
     const headers: Record<string, string> = {
       'cache-control': stored.cacheControl ?? (stored.immutable ? this.config.output.versionedCacheControl : this.config.output.cacheControl),
       'x-content-type-options': 'nosniff',
@@ -239,6 +251,7 @@ export class ImageService {
     const inspecting = performance.now();
     const input = plan.original ? null : await inspectInput(stored.body, this.config.limits);
     const inspectMs = performance.now() - inspecting;
+    if (stored.partial && (input?.format !== 'jpeg' && input?.format !== 'png')) return undefined;
     if (!input || plan.original) {
       // Not an image (or orig-true): served exactly as stored, unless a transformation was asked for.
       if (!input && plan.transformed && !plan.original) {
@@ -273,7 +286,7 @@ export class ImageService {
           ...input,
           width: Math.max(1, Math.round(input.width * drawn)),
           height: Math.max(1, Math.round(input.height * drawn)),
-          bytes: stored.body.length,
+          bytes: stored.partial?.totalBytes ?? stored.body.length,
           layers: new Map([...(layers?.assets.images ?? [])].map(([path, image]) => [path, image.input])),
         },
         steps: plan.steps,
@@ -287,6 +300,7 @@ export class ImageService {
     if (decision.format === 'svg') headers['content-security-policy'] = SANDBOX_CSP;
     const etag = makeEtag(['image', RENDERER_VERSION, ...originVersion, JSON.stringify(plan.steps), JSON.stringify(plan.output), decision.format, String(this.config.output.quality), ...(layers?.versions ?? [])]);
     if (etagMatches(request.headers['if-none-match'], etag)) return this.finish(request, head, 304, headers, etag);
+    if (stored.partial) return undefined;
 
     if (decision.format === 'svg') {
       // SVG keeps its format under `auto`: served as stored, sandboxed (the header is set above).

@@ -20,7 +20,9 @@ export type Fault =
   /** Resets the connection (TCP RST) as soon as the request arrives. */
   | 'reset'
   /** Forwards the status, headers and first bytes of the body, then resets the connection. */
-  | 'reset-body';
+  | 'reset-body'
+  /** 416 InvalidRange, as S3 answers a ranged GET of an empty object (no first byte to send). */
+  | 'invalid-range';
 
 export interface ProxiedRequest {
   method: string;
@@ -31,6 +33,8 @@ export interface ProxiedRequest {
   list: boolean;
   /** The access key id the request was signed with (SigV4 Credential=...). */
   accessKeyId?: string;
+  /** The Range header it carried, if any. */
+  range?: string;
   /** The status the S3 server answered a forwarded request with, once it has. */
   status?: number;
   /** The body bytes the S3 server sent for a forwarded request, once it has finished. */
@@ -60,6 +64,7 @@ const ERRORS: Record<Exclude<Fault, 'slow' | 'stall-body' | 'reset' | 'reset-bod
   'no-such-bucket': [404, 'NoSuchBucket', 'The specified bucket does not exist'],
   'wrong-region': [301, 'PermanentRedirect', 'The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.'],
   error: [500, 'InternalError', 'We encountered an internal error. Please try again.'],
+  'invalid-range': [416, 'InvalidRange', 'The requested range is not satisfiable'],
 };
 
 function describe(req: IncomingMessage): ProxiedRequest {
@@ -68,7 +73,7 @@ function describe(req: IncomingMessage): ProxiedRequest {
   const list = url.searchParams.has('list-type');
   const key = list ? url.searchParams.get('prefix') ?? '' : decodeURIComponent(rest.join('/'));
   const accessKeyId = /Credential=([^/]+)\//.exec(req.headers.authorization ?? '')?.[1];
-  return { method: req.method ?? 'GET', url: req.url ?? '/', key, list, accessKeyId };
+  return { method: req.method ?? 'GET', url: req.url ?? '/', key, list, accessKeyId, ...(req.headers.range ? { range: req.headers.range } : {}) };
 }
 
 /**

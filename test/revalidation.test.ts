@@ -1,0 +1,215 @@
+// README "Revalidation": a request with If-None-Match for an S3 original that is not in the cache
+// of originals is first answered from the image's header alone (a ranged GET of its first
+// 64 KiB); the original is read whole only when that does not settle it. Real s3rver behind the
+// fault proxy, which records every request's Range and the bytes the server sent.
+
+import sharp from 'sharp';
+import { holdsWholeHeader, HEADER_PREFIX_BYTES } from '../lambda/image/header-prefix';
+import { inspectInput } from '../lambda/image/pipeline';
+import { parseConfig } from '../lambda/config';
+import { BACKUP_BUCKET, CLOUD, backupOrigin } from './helpers/cloudinary-fixture';
+import { startFaultProxy, type FaultProxy, type ProxiedRequest } from './helpers/fault-proxy';
+import { s3Origin, startHarness, type Harness, type HttpResult } from '../tools/harness';
+
+const LIMITS = parseConfig({ origins: [{ name: 'm', type: 's3', bucket: 'b', region: 'us-east-1' }] }).limits;
+
+/** Noise: a photograph's cost in bytes, so the file is well past the first 64 KiB. */
+function noise(width: number, height: number, channels: 3 | 4): sharp.Sharp {
+  return sharp({ create: { width, height, channels, background: { r: 90, g: 140, b: 200, alpha: 0.8 }, noise: { type: 'gaussian', mean: 128, sigma: 40 } } });
+}
+
+/** A JPEG whose markers before the first scan run past `bytes`: comment segments after SOI. */
+function withLongHeader(jpeg: Buffer, bytes: number): Buffer {
+  const segments: Buffer[] = [];
+  for (let total = 0; total < bytes; total += 40_004) {
+    const segment = Buffer.alloc(40_004, 0x41);
+    segment.writeUInt16BE(0xfffe, 0); // COM
+    segment.writeUInt16BE(40_002, 2);
+    segments.push(segment);
+  }
+  return Buffer.concat([jpeg.subarray(0, 2), ...segments, jpeg.subarray(2)]);
+}
+
+let proxy: FaultProxy;
+let cold: Harness; // the cache of originals off: every request reaches the bucket
+let cached: Harness; // the shipped default: the cache of originals on
+const files: Record<string, Buffer> = {};
+
+beforeAll(async () => {
+  files['photo.jpg'] = await noise(900, 700, 3).jpeg({ quality: 90 }).toBuffer();
+  files['cutout.png'] = await noise(500, 400, 4).png().toBuffer();
+  files['long-header.jpg'] = withLongHeader(await noise(300, 200, 3).jpeg().toBuffer(), HEADER_PREFIX_BYTES + 10_000);
+  files['small.jpg'] = await noise(60, 40, 3).jpeg().toBuffer();
+  files['photo.webp'] = await noise(600, 400, 3).webp({ quality: 90 }).toBuffer();
+  files['empty.jpg'] = Buffer.alloc(0);
+  let endpoint = '';
+  proxy = await startFaultProxy(() => endpoint);
+  const start = (originalCacheMB: number) => startHarness({
+    buckets: ['media', BACKUP_BUCKET],
+    seed: async (s3) => {
+      endpoint = s3.endpoint;
+      for (const [key, body] of Object.entries(files)) await s3.put('media', key, body, key.endsWith('.png') ? 'image/png' : 'image/jpeg');
+      for (const version of [1700000000, 1700000100]) await s3.put(BACKUP_BUCKET, `res/${CLOUD}/image/upload/shoe/${version}.jpg`, files['photo.jpg'], 'image/jpeg');
+    },
+    config: () => ({
+      origins: [s3Origin({ endpoint: proxy.endpoint }, { name: 'media', bucket: 'media' }), backupOrigin(proxy.endpoint, { name: 'backup' })],
+      endpoints: [{ prefix: '', origins: ['media'] }, { prefix: '/demo', origins: ['backup'], cloudinaryUrls: true }],
+      output: { format: 'auto' },
+      limits: { originalCacheMB },
+    }),
+  });
+  cold = await start(0);
+  cached = await start(64);
+  // The proxy forwards to the S3 server seeded last: both services read the same objects, with
+  // the same ETags and Last-Modified, so an ETag one of them gave holds for the other.
+
+});
+
+afterAll(async () => {
+  await cold?.close();
+  await cached?.close();
+  await proxy?.close();
+});
+
+beforeEach(() => {
+  proxy.setRules([]);
+  proxy.clear();
+});
+
+const AVIF = { accept: 'image/avif,image/webp,*/*' };
+const reads = () => proxy.requests.filter((r: ProxiedRequest) => !r.list && r.method === 'GET');
+const headersOf = (r: HttpResult) => Object.fromEntries(['etag', 'cache-control', 'vary', 'last-modified', 'content-security-policy'].map((name) => [name, r.headers.get(name)]));
+
+/** The 200 a viewer got, then the same request revalidated with its ETag. */
+async function revalidate(harness: Harness, path: string, etag?: string) {
+  const first = await harness.get(path, AVIF);
+  expect(first.status).toBe(200);
+  proxy.clear();
+  const again = await harness.get(path, { ...AVIF, 'if-none-match': etag ?? first.headers.get('etag')! });
+  return { first, again };
+}
+
+describe('a revalidation read from the header alone (the cache of originals off)', () => {
+  test.each([
+    ['/tr:w-200/photo.jpg', 'JPEG'],
+    ['/tr:w-200/cutout.png', 'PNG with alpha'],
+    ['/photo.jpg', 'JPEG, no transformation'],
+  ])('%s (%s): a 304 after one ranged GET of the first 64 KiB, with the headers of the 200', async (path) => {
+    const { first, again } = await revalidate(cold, path);
+    expect(again.status).toBe(304);
+    expect(again.body.length).toBe(0);
+    expect(headersOf(again)).toEqual(headersOf(first));
+    expect(reads().map((r) => [r.range, r.status, r.bodyBytes])).toEqual([[`bytes=0-${HEADER_PREFIX_BYTES - 1}`, 206, HEADER_PREFIX_BYTES]]);
+  });
+
+  test('a changed image (another ETag) gets its 200 after the ranged GET and one whole read: the same bytes as without If-None-Match', async () => {
+    const { first, again } = await revalidate(cold, '/tr:w-200/photo.jpg', '"an-older-version"');
+    expect(again.status).toBe(200);
+    expect(again.body.equals(first.body)).toBe(true);
+    expect(headersOf(again)).toEqual(headersOf(first));
+    expect(reads().map((r) => [r.range, r.status])).toEqual([[`bytes=0-${HEADER_PREFIX_BYTES - 1}`, 206], [undefined, 200]]);
+  });
+
+  test('a header longer than 64 KiB, and a WebP original (read whole), are still answered 304, after a whole read', async () => {
+    for (const path of ['/tr:w-100/long-header.jpg', '/tr:w-100/photo.webp']) {
+      const { again } = await revalidate(cold, path);
+      expect({ path, status: again.status }).toEqual({ path, status: 304 });
+      expect(reads().map((r) => r.range)).toEqual([`bytes=0-${HEADER_PREFIX_BYTES - 1}`, undefined]);
+    }
+  });
+
+  test('a file shorter than 64 KiB arrives whole from the ranged GET: one read, for a 304 or a 200', async () => {
+    expect((await revalidate(cold, '/tr:w-50/small.jpg')).again.status).toBe(304);
+    expect(reads()).toHaveLength(1);
+    const { first, again } = await revalidate(cold, '/tr:w-50/small.jpg', '"an-older-version"');
+    expect([again.status, again.body.equals(first.body)]).toEqual([200, true]);
+    expect(reads()).toHaveLength(1);
+  });
+
+  test('an empty object (S3 answers a ranged GET of it 416) is read whole and answered as without If-None-Match', async () => {
+    const plain = await cold.get('/empty.jpg');
+    proxy.setRules([{ fault: 'invalid-range', when: (r) => r.range !== undefined }]);
+    proxy.clear();
+    const again = await cold.get('/empty.jpg', { 'if-none-match': '"x"' });
+    expect([again.status, again.headers.get('x-afterimage-error')]).toEqual([plain.status, plain.headers.get('x-afterimage-error')]);
+    // The first answered by the rule (416), the second forwarded to the S3 server.
+    expect(reads().map((r) => [r.range, r.status])).toEqual([[`bytes=0-${HEADER_PREFIX_BYTES - 1}`, undefined], [undefined, 200]]);
+  });
+
+  test('a Cloudinary backup asset: the version resolved, then the ranged GET of that file', async () => {
+    const { again } = await revalidate(cold, '/demo/image/upload/w_200/shoe.jpg');
+    expect(again.status).toBe(304);
+    expect(reads().map((r) => [r.key, r.range])).toEqual([[`res/${CLOUD}/image/upload/shoe/1700000100.jpg`, `bytes=0-${HEADER_PREFIX_BYTES - 1}`]]);
+  });
+
+  test('orig-true (served as stored) never reads a prefix', async () => {
+    const { again } = await revalidate(cold, '/tr:orig-true/photo.jpg');
+    expect(again.status).toBe(304);
+    expect(reads().map((r) => r.range)).toEqual([undefined]);
+  });
+});
+
+describe('with the cache of originals on', () => {
+  test('a file in the cache is answered from it, never ranged; a file not in it is ranged and not kept', async () => {
+    const { again } = await revalidate(cached, '/tr:w-120/photo.jpg');
+    expect(again.status).toBe(304);
+    expect(reads()).toEqual([]); // fresh in the cache: no request at all
+
+    proxy.clear();
+    const etag = (await cold.get('/tr:w-120/cutout.png', AVIF)).headers.get('etag')!;
+    proxy.clear();
+    expect((await cached.get('/tr:w-120/cutout.png', { ...AVIF, 'if-none-match': etag })).status).toBe(304);
+    expect(reads().map((r) => r.range)).toEqual([`bytes=0-${HEADER_PREFIX_BYTES - 1}`]);
+    // The 64 KiB were not kept as the original: the next render reads the file whole, once.
+    proxy.clear();
+    expect((await cached.get('/tr:w-120/cutout.png', AVIF)).status).toBe(200);
+    expect(reads().map((r) => [r.range, r.status])).toEqual([[undefined, 200]]);
+  });
+});
+
+describe('the header read from the first bytes is the header read from the whole file', () => {
+  async function variants(): Promise<[string, Buffer][]> {
+    const photo = () => noise(320, 240, 3);
+    const cutout = () => noise(320, 240, 4);
+    return [
+      ['baseline JPEG', await photo().jpeg().toBuffer()],
+      ['progressive JPEG', await photo().jpeg({ progressive: true }).toBuffer()],
+      ['JPEG, EXIF orientation 6', await photo().jpeg().withMetadata({ orientation: 6 }).toBuffer()],
+      ['JPEG with a P3 profile', await photo().withIccProfile('p3').jpeg().toBuffer()],
+      ['CMYK JPEG', await photo().toColourspace('cmyk').jpeg().toBuffer()],
+      ['greyscale JPEG', await photo().greyscale().jpeg().toBuffer()],
+      ['JPEG 4:4:4', await photo().jpeg({ chromaSubsampling: '4:4:4' }).toBuffer()],
+      ['RGBA PNG', await cutout().png().toBuffer()],
+      ['RGB PNG', await photo().png().toBuffer()],
+      ['palette PNG with transparency', await cutout().png({ palette: true }).toBuffer()],
+      ['grey PNG', await photo().greyscale().png().toBuffer()],
+      ['grey PNG with alpha', await cutout().toColourspace('b-w').png().toBuffer()],
+      ['16-bit PNG', await photo().toColourspace('rgb16').png().toBuffer()],
+      ['interlaced PNG', await cutout().png({ progressive: true }).toBuffer()],
+    ];
+  }
+
+  /** The shortest prefix that holds the whole header. */
+  function shortestPrefix(file: Buffer): Buffer {
+    for (let length = 8; length <= file.length; length++) if (holdsWholeHeader(file.subarray(0, length))) return file.subarray(0, length);
+    throw new Error('no prefix holds the header');
+  }
+
+  test('for every JPEG and PNG variant, from the shortest prefix that holds the header', async () => {
+    for (const [name, file] of await variants()) {
+      const prefix = shortestPrefix(file);
+      expect({ name, shorter: prefix.length < file.length }).toEqual({ name, shorter: true });
+      expect({ name, header: await inspectInput(prefix, LIMITS) }).toEqual({ name, header: await inspectInput(file, LIMITS) });
+      // One byte less does not hold it.
+      expect({ name, held: holdsWholeHeader(prefix.subarray(0, prefix.length - 1)) }).toEqual({ name, held: false });
+    }
+  });
+
+  test('anything else is never taken for a whole header', async () => {
+    expect(holdsWholeHeader(await noise(64, 64, 3).webp().toBuffer())).toBe(false);
+    expect(holdsWholeHeader(await noise(64, 64, 3).gif().toBuffer())).toBe(false);
+    expect(holdsWholeHeader(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>'))).toBe(false);
+    expect(holdsWholeHeader(Buffer.from([0xff, 0xd8, 0xff, 0xd9]))).toBe(false); // SOI, EOI: no scan
+    expect(holdsWholeHeader(Buffer.alloc(0))).toBe(false);
+  });
+});
