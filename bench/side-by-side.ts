@@ -415,7 +415,7 @@ export async function sideBySide(): Promise<void> {
 function pairedByRound(summary: (c: ContenderName, w: Workload, n: number) => Summary | undefined): void {
   const images = RUN.filter((w) => !w.revalidation && summary('afterimage', w, 1));
   if (images.length === 0) return;
-  console.log('\nRound by round: afterimage\'s requests/s divided by the other\'s in the same round; the median of the rounds [a 90 % bootstrap interval for that median] (the lowest–the highest).\n');
+  console.log('\nRound by round: afterimage\'s requests/s divided by the other\'s in the same round; the median of the rounds [a 90 % bootstrap interval for that median, from 8 rounds] (the lowest–the highest).\n');
   console.log('| workload | / limit+S3 c1 | c4 | / IPX c1 | c4 |');
   console.log('| --- | ---: | ---: | ---: | ---: |');
   for (const workload of images) {
@@ -423,8 +423,9 @@ function pairedByRound(summary: (c: ContenderName, w: Workload, n: number) => Su
       const ours = summary('afterimage', workload, n)!.rpsByRound;
       const theirs = summary(name, workload, n)!.rpsByRound;
       const ratios = ours.map((value, round) => value / theirs[round]);
-      const [low, high] = bootstrapInterval(ratios);
-      return `${ratio(median(ratios))} [${low.toFixed(2)}–${high.toFixed(2)}] (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+      // Below 8 rounds the resampled median is the lowest or highest value too often: the interval would be the range.
+      const interval = ratios.length >= 8 ? bootstrapInterval(ratios) : undefined;
+      return `${ratio(median(ratios))}${interval ? ` [${interval[0].toFixed(2)}–${interval[1].toFixed(2)}]` : ''} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
     }));
     console.log(`| ${workload.title} | ${cells.join(' | ')} |`);
   }

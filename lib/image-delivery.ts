@@ -108,9 +108,10 @@ export interface ImageDeliveryProps {
 
   /**
    * CloudFront Origin Shield (README "Origin Shield"): one cache in front of the function that
-   * every other cache layer asks, so that an image is rendered once, not once per regional edge
-   * cache that misses. It costs one Origin Shield request charge per request that reaches it.
-   * `{ region }` runs it in that Region; `false` leaves it out.
+   * every other cache layer asks, so that a cache key is normally rendered once, not once per
+   * regional edge cache that misses. Requests that reach it from a regional edge cache in another
+   * Region are charged CloudFront's Origin Shield fee. `{ region }` runs it in that Region;
+   * `false` leaves it out.
    * @default - on, in the Region the CloudFront Developer Guide names for the stack's Region;
    * off, with a synth warning, when the stack has no concrete Region or the guide names none
    */
@@ -342,12 +343,12 @@ export class ImageDelivery extends Construct {
     const region = Stack.of(this).region;
     const off = 'Origin Shield is off, so each regional edge cache that misses asks the function itself (an image can be rendered once per regional edge cache)';
     if (Token.isUnresolved(region)) {
-      Annotations.of(this).addWarningV2('afterimage:originShield', `${off}: the stack has no concrete Region to choose its Region from. Give the stack an env with a region, or set originShield: { region } (README "Origin Shield"), or originShield: false to silence this`);
+      Annotations.of(this).addWarningV2('afterimage:originShield', `${off}: the stack has no concrete Region to choose its Region from. Give the stack an env with a region, or set originShield: { region } (-c originShieldRegion=… with the afterimage app; README "Origin Shield"), or originShield: false (-c originShield=false) to silence this`);
       return undefined;
     }
     const mapped = originShieldRegionFor(region);
     if (!mapped) {
-      Annotations.of(this).addWarningV2('afterimage:originShield', `${off}: the CloudFront Developer Guide names no Origin Shield Region for ${region}. Set originShield: { region } to the nearest of ${ORIGIN_SHIELD_REGIONS.join(', ')} (README "Origin Shield"), or originShield: false to silence this`);
+      Annotations.of(this).addWarningV2('afterimage:originShield', `${off}: the CloudFront Developer Guide names no Origin Shield Region for ${region}. Set originShield: { region } (-c originShieldRegion=… with the afterimage app) to the nearest of ${ORIGIN_SHIELD_REGIONS.join(', ')} (README "Origin Shield"), or originShield: false (-c originShield=false) to silence this`);
     }
     return mapped;
   }

@@ -1,12 +1,14 @@
 // Which AWS Region CloudFront Origin Shield runs in, for a function in a given Region.
 //
 // Without Origin Shield every regional edge cache that misses asks the function on its own, so
-// a new image viewed around the world is rendered once per regional edge cache (up to 13
-// times); with it, every cache layer asks one Origin Shield, which asks the function once
+// a new image viewed around the world is rendered once per regional edge cache that asks; with
+// it, every cache layer asks one Origin Shield, which normally asks the function once
 // (README "Origin Shield").
 //
 // The table is the CloudFront Developer Guide's "Choosing the AWS Region for Origin Shield"
-// (the awsdocs/amazon-cloudfront-developer-guide copy, doc_source/origin-shield.md): the
+// (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/origin-shield.html, as its
+// archived awsdocs/amazon-cloudfront-developer-guide copy gives it; the live page may since list
+// more Regions, which `originShield: { region }` can name): the
 // Regions that offer Origin Shield (those with a regional edge cache), each used for an origin
 // in it, and the Region the guide names for an origin in a Region without one. A Region the
 // guide does not list (one opened since) has no entry: the construct then leaves Origin Shield
