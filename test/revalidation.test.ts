@@ -142,6 +142,16 @@ describe('a revalidation read from the header alone (the cache of originals off)
     expect(reads().map((r) => [r.key, r.range])).toEqual([[`res/${CLOUD}/image/upload/shoe/1700000100.jpg`, `bytes=0-${HEADER_PREFIX_BYTES - 1}`]]);
   });
 
+  test('an empty object answered by s3rver as it is (a 206 announcing one byte it never sends) is not waited for', async () => {
+    const plain = await cold.get('/empty.jpg');
+    proxy.clear();
+    const started = Date.now();
+    const again = await cold.get('/empty.jpg', { 'if-none-match': '"x"' });
+    expect([again.status, again.headers.get('x-afterimage-error')]).toEqual([plain.status, plain.headers.get('x-afterimage-error')]);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(reads().map((r) => r.range)).toEqual([`bytes=0-${HEADER_PREFIX_BYTES - 1}`]);
+  });
+
   test('orig-true (served as stored) never reads a prefix', async () => {
     const { again } = await revalidate(cold, '/tr:orig-true/photo.jpg');
     expect(again.status).toBe(304);

@@ -168,6 +168,11 @@ export async function getObjectPrefix(client: S3Client, origin: OriginConfig, ke
     // "bytes 0-65535/2895000"; a server that ignored the Range sent the whole object (no Content-Range).
     const total = /\/(\d+)$/.exec(output.ContentRange ?? '')?.[1];
     const totalBytes = total === undefined ? output.ContentLength : Number(total);
+    if (totalBytes === 0) {
+      // An empty object (S3 answers 416 instead; s3rver 3.7.1 a 206 that announces one byte and sends none).
+      (output.Body as { destroy?: () => void } | undefined)?.destroy?.();
+      return { body: Buffer.alloc(0), contentType: output.ContentType, lastModified: output.LastModified, etag: output.ETag, key, origin, fetchMs: performance.now() - started };
+    }
     if (totalBytes !== undefined && totalBytes > limits.maxInputBytes) {
       (output.Body as { destroy?: () => void } | undefined)?.destroy?.();
       throw limitExceeded(`The stored file is ${totalBytes} bytes; the limit is ${limits.maxInputBytes} (limits.maxInputBytes)`);

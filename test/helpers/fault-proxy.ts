@@ -102,6 +102,8 @@ export async function startFaultProxy(target: string | (() => string), keyIds: R
           answer.on('data', (chunk: Buffer) => { bodyBytes += chunk.length; });
           answer.on('end', () => { info.bodyBytes = bodyBytes; });
           res.writeHead(answer.statusCode ?? 502, answer.headers);
+          // Headers go on as they arrive, as from the server itself, even before any body byte does.
+          res.flushHeaders();
           if (reset) {
             answer.once('data', (chunk: Buffer) => {
               res.write(chunk.subarray(0, 16), () => res.socket?.resetAndDestroy());
