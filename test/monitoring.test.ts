@@ -215,4 +215,15 @@ describe('the CDK app: -c alarmEmail, -c monitoring=false, -c originShieldRegion
     expect(shieldOf(synthApp({ originShieldRegion: 'eu-west-1' }))).toEqual({ Enabled: true, OriginShieldRegion: 'eu-west-1' });
     expect(shieldOf(synthApp({ originShield: 'false' }))).toEqual({ Enabled: false });
   }, 240_000);
+
+  test('originShield=false with an originShieldRegion is refused in one line, naming both', () => {
+    const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), path.join(ROOT, 'bin', 'app.ts')], {
+      cwd: ROOT,
+      env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify({ ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [], configFile: 'afterimage.config.example.json', originShield: 'false', originShieldRegion: 'eu-west-1' }), CDK_OUTDIR: fs.mkdtempSync(path.join(os.tmpdir(), 'afterimage-app-')) },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim().split('\n').at(-1)).toBe('afterimage: -c originShield=false and -c originShieldRegion=... contradict each other: give one of them.');
+  }, 240_000);
 });
