@@ -182,7 +182,8 @@ export async function getObjectPrefix(client: S3Client, origin: OriginConfig, ke
     return { body, contentType: output.ContentType, lastModified: output.LastModified, etag: output.ETag, key, origin, fetchMs: performance.now() - started, ...partial };
   } catch (error) {
     if (isNotFound(error)) return null;
-    // An empty object has no first byte to send: S3 answers 416 (InvalidRange). Read it whole.
+    // An empty object has no first byte to send: S3 answers a Range on it 416 InvalidRange (RFC 9110
+    // §14.1.1; the AWS behaviour minio/minio#6557 and scality/cloudserver#528 copied). Read it whole.
     if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) return getObject(client, origin, key, limits);
     throw originFailure(error, origin);
   }
