@@ -3,7 +3,9 @@
 // README "Revalidation"). Only JPEG and PNG, the originals that are read this way: for them
 // libvips reads the header up to the first scan (JPEG) or the first image-data chunk (PNG), and
 // these are found by walking the segments; any other format, or a file whose header runs past the
-// bytes given, is read whole.
+// bytes given, is read whole. So is a JPEG that carries more pictures (an MPF APP2 segment, as
+// UltraHDR's gain map does): libvips's UltraHDR loader reads those files whole to find the gain
+// map, and its header then differs from jpegload's.
 
 /** How many bytes a revalidation asks for first: the JPEG or PNG header of nearly every file fits. */
 export const HEADER_PREFIX_BYTES = 64 * 1024;
@@ -35,6 +37,7 @@ function jpegHeaderWithin(bytes: Buffer): boolean {
     const end = at + 2 + bytes.readUInt16BE(at + 2);
     if (end > bytes.length) return false;
     if (marker === 0xda) return true; // SOS: the decoder's header ends with this segment
+    if (marker === 0xe2 && bytes.toString('latin1', at + 4, at + 8) === 'MPF\u0000') return false;
     at = end;
   }
   return false;

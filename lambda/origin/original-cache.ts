@@ -9,6 +9,9 @@ import type { LimitsConfig, OriginConfig } from '../config';
 import { getObject, getObjectIfChanged, getObjectPrefix } from './s3';
 import type { ConditionalReader, ReadOptions, StoredObject, Validators } from './types';
 
+/** The keys a revalidation reads the first bytes of (README "Revalidation"): named as JPEG or PNG files, the headers read from a prefix. */
+const HEADER_KEY = /\.(jpe?g|png)$/i;
+
 /** An original as read, and when its source last vouched for its bytes. */
 interface CachedOriginal {
   object: StoredObject;
@@ -78,10 +81,20 @@ export class OriginalCache {
    */
   readS3(client: S3Client, origin: OriginConfig, key: string, limits: LimitsConfig, options?: ReadOptions): Promise<StoredObject | null> {
     const source = ['s3', origin.name, origin.bucket ?? '', key];
-    if (options?.prefixBytes && !this.entries.has(JSON.stringify(source))) return getObjectPrefix(client, origin, key, limits, options.prefixBytes);
+    // Only a key named as a JPEG or PNG: any other file would be read twice.
+    if (options?.prefixBytes && HEADER_KEY.test(key) && !this.entries.has(JSON.stringify(source))) return this.readPrefix(source, client, origin, key, limits, options.prefixBytes);
     return this.read(source, (validators) => validators?.etag
       ? getObjectIfChanged(client, origin, key, limits, validators.etag)
       : getObject(client, origin, key, limits));
+  }
+
+  /** A ranged read; a file that fitted in it whole is kept as a full read's answer would be. */
+  private async readPrefix(source: readonly string[], client: S3Client, origin: OriginConfig, key: string, limits: LimitsConfig, bytes: number): Promise<StoredObject | null> {
+    const askedAt = this.now();
+    const answer = await getObjectPrefix(client, origin, key, limits, bytes);
+    if (!answer || answer.partial || this.maxBytes === 0) return answer;
+    this.store(JSON.stringify(source), answer, askedAt);
+    return { ...answer, originalsCache: 'miss' };
   }
 
   /**

@@ -165,8 +165,13 @@ export async function getObjectPrefix(client: S3Client, origin: OriginConfig, ke
   const started = performance.now();
   try {
     const output = await client.send(new GetObjectCommand({ Bucket: origin.bucket, Key: key, Range: `bytes=0-${bytes - 1}` }), { abortSignal: signal });
-    // "bytes 0-65535/2895000"; a server that ignored the Range sent the whole object (no Content-Range).
+    // "bytes 0-65535/2895000"; a server that ignored the Range sent the whole object (a 200, no
+    // Content-Range). A part whose whole size is not given ("…/*") is of no use: read it whole.
     const total = /\/(\d+)$/.exec(output.ContentRange ?? '')?.[1];
+    if (total === undefined && (output.ContentRange !== undefined || output.$metadata.httpStatusCode === 206)) {
+      (output.Body as { destroy?: () => void } | undefined)?.destroy?.();
+      return getObject(client, origin, key, limits);
+    }
     const totalBytes = total === undefined ? output.ContentLength : Number(total);
     if (totalBytes === 0) {
       // An empty object (S3 answers 416 instead; s3rver 3.7.1 a 206 that announces one byte and sends none).

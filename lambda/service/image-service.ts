@@ -187,7 +187,13 @@ export class ImageService {
     const layers = await layersRead;
     let response = await this.respond(plan, stored, request, head, deadline, record, layers);
     if (!response) {
+      // The log line counts both reads: their bytes and time, and the first one's resolution.
+      const first = { bytesIn: record.bytesIn ?? 0, lookup: record.timings.lookup ?? 0, fetch: record.timings.fetch ?? 0, resolutionCache: record.resolutionCache };
       ({ stored, fallback } = await this.lookup(plan, record));
+      record.bytesIn = (record.bytesIn ?? 0) + first.bytesIn;
+      record.timings.lookup = (record.timings.lookup ?? 0) + first.lookup;
+      record.timings.fetch = (record.timings.fetch ?? 0) + first.fetch;
+      if (first.resolutionCache) record.resolutionCache = first.resolutionCache;
       response = (await this.respond(plan, stored, request, head, deadline, record, layers))!;
     }
     const cacheControl = this.limitedCacheControl(parsed.expires, fallback);
@@ -246,7 +252,7 @@ export class ImageService {
     };
     if (stored.lastModified) headers['last-modified'] = stored.lastModified.toUTCString();
     if (stored.origin.canonicalBaseUrl) headers.link = canonicalLink(stored.origin.canonicalBaseUrl, plan.path);
-    const originVersion = [stored.origin.name, stored.key, stored.etag ?? String(stored.body.length), stored.lastModified?.toISOString()];
+    const originVersion = [stored.origin.name, stored.key, stored.etag ?? String(stored.partial?.totalBytes ?? stored.body.length), stored.lastModified?.toISOString()];
 
     const inspecting = performance.now();
     const input = plan.original ? null : await inspectInput(stored.body, this.config.limits);
