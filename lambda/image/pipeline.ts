@@ -30,8 +30,36 @@ export interface InspectedInput extends InputDescription {
 
 const BYTES_PER_SAMPLE: Record<string, number> = { uchar: 1, char: 1, ushort: 2, short: 2, uint: 4, int: 4, float: 4, complex: 8, double: 8, dpcomplex: 16 };
 
+interface Header {
+  input: InspectedInput;
+  /** As stored, before the EXIF orientation: what the pixel limit counts. */
+  storedWidth: number;
+  frameHeight: number;
+}
+
+/**
+ * The headers read, by the bytes they were read from: an original answered from the cache of
+ * originals is the same Buffer every time, so a srcset burst or a repeated render reads its
+ * header once (libvips's header read is a round trip through the thread pool). Only the facts
+ * are kept (a few numbers and strings), and only while the bytes live.
+ */
+const HEADERS = new WeakMap<Buffer, Promise<Header | null>>();
+
 /** Reads the header only. Not an image → null. Over a limit → 422. */
 export async function inspectInput(bytes: Buffer, limits: LimitsConfig): Promise<InspectedInput | null> {
+  let read = HEADERS.get(bytes);
+  if (!read) {
+    read = readHeader(bytes);
+    HEADERS.set(bytes, read);
+  }
+  const header = await read;
+  if (!header) return null;
+  // An SVG is served as stored unless a raster format is asked for; rasteriseSvg checks it then.
+  if (header.input.format !== 'svg') checkInputPixels(header.storedWidth, header.frameHeight, header.input.pages, limits);
+  return { ...header.input };
+}
+
+async function readHeader(bytes: Buffer): Promise<Header | null> {
   let meta: sharp.Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -41,11 +69,9 @@ export async function inspectInput(bytes: Buffer, limits: LimitsConfig): Promise
   if (!meta.format || !meta.width || !meta.height) return null;
   const pages = meta.pages ?? 1;
   const frameHeight = meta.pageHeight ?? meta.height;
-  // An SVG is served as stored unless a raster format is asked for; rasteriseSvg checks it then.
-  if (meta.format !== 'svg') checkInputPixels(meta.width, frameHeight, pages, limits);
   // EXIF orientations 5-8 swap the axes; every step sees the auto-oriented image.
   const swapped = (meta.orientation ?? 1) >= 5;
-  return {
+  const input: InspectedInput = {
     format: meta.format,
     compression: meta.compression,
     hasAlpha: meta.hasAlpha ?? false,
@@ -57,6 +83,7 @@ export async function inspectInput(bytes: Buffer, limits: LimitsConfig): Promise
     bytesPerSample: BYTES_PER_SAMPLE[meta.depth ?? 'uchar'] ?? 4,
     progressive: meta.isProgressive ?? false,
   };
+  return { input, storedWidth: meta.width, frameHeight };
 }
 
 /** Over `limits.maxInputPixels` → 422, before anything is decoded. */
