@@ -114,6 +114,16 @@ describe('a revalidation read from the header alone (the cache of originals off)
     expect(reads().map((r) => [r.range, r.status])).toStrictEqual([[`bytes=0-${HEADER_PREFIX_BYTES - 1}`, 206], [undefined, 200]]);
   });
 
+  test('the log line of a revalidation that read twice counts both reads', async () => {
+    const serve = (headers: Record<string, string>) => cold.service.serve({ method: 'GET', rawPath: '/tr:w-200/photo.jpg', rawQuery: '', headers: { ...AVIF, ...headers } });
+    const { record } = await serve({ 'if-none-match': '"an-older-version"' });
+    expect(record.status).toBe(200);
+    expect(record.bytesIn).toBe(HEADER_PREFIX_BYTES + files['photo.jpg'].length);
+    expect(record.timings.fetch).toBeGreaterThan(0);
+    const once = (await serve({ 'if-none-match': (await cold.get('/tr:w-200/photo.jpg', AVIF)).headers.get('etag')! })).record;
+    expect([once.status, once.bytesIn]).toEqual([304, HEADER_PREFIX_BYTES]);
+  });
+
   test('a header longer than 64 KiB is still answered 304, after a whole read', async () => {
     const { again } = await revalidate(cold, '/tr:w-100/long-header.jpg');
     expect(again.status).toBe(304);

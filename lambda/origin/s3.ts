@@ -160,38 +160,8 @@ export function getObject(client: S3Client, origin: OriginConfig, key: string, l
  * answer is `partial` with the object's size unless that was the whole object. The input size
  * limit holds for the whole object, as a full read would hold it.
  */
-export async function getObjectPrefix(client: S3Client, origin: OriginConfig, key: string, limits: LimitsConfig, bytes: number): Promise<StoredObject | null> {
-  const signal = originCallSignal(limits);
-  const started = performance.now();
-  try {
-    const output = await client.send(new GetObjectCommand({ Bucket: origin.bucket, Key: key, Range: `bytes=0-${bytes - 1}` }), { abortSignal: signal });
-    // "bytes 0-65535/2895000"; a server that ignored the Range sent the whole object (a 200, no
-    // Content-Range). A part whose whole size is not given ("…/*") is of no use: read it whole.
-    const total = /\/(\d+)$/.exec(output.ContentRange ?? '')?.[1];
-    if (total === undefined && (output.ContentRange !== undefined || output.$metadata.httpStatusCode === 206)) {
-      (output.Body as { destroy?: () => void } | undefined)?.destroy?.();
-      return getObject(client, origin, key, limits);
-    }
-    const totalBytes = total === undefined ? output.ContentLength : Number(total);
-    if (totalBytes === 0) {
-      // An empty object (S3 answers 416 instead; s3rver 3.7.1 a 206 that announces one byte and sends none).
-      (output.Body as { destroy?: () => void } | undefined)?.destroy?.();
-      return { body: Buffer.alloc(0), contentType: output.ContentType, lastModified: output.LastModified, etag: output.ETag, key, origin, fetchMs: performance.now() - started };
-    }
-    if (totalBytes !== undefined && totalBytes > limits.maxInputBytes) {
-      (output.Body as { destroy?: () => void } | undefined)?.destroy?.();
-      throw limitExceeded(`The stored file is ${totalBytes} bytes; the limit is ${limits.maxInputBytes} (limits.maxInputBytes)`);
-    }
-    const body = await readBody(output, signal, limits.originTimeoutMs, limits.maxInputBytes);
-    const partial = totalBytes !== undefined && totalBytes > body.length ? { partial: { totalBytes } } : {};
-    return { body, contentType: output.ContentType, lastModified: output.LastModified, etag: output.ETag, key, origin, fetchMs: performance.now() - started, ...partial };
-  } catch (error) {
-    if (isNotFound(error)) return null;
-    // An empty object has no first byte to send: S3 answers a Range on it 416 InvalidRange (RFC 9110
-    // §14.1.1; the AWS behaviour minio/minio#6557 and scality/cloudserver#528 copied). Read it whole.
-    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) return getObject(client, origin, key, limits);
-    throw originFailure(error, origin);
-  }
+export function getObjectPrefix(client: S3Client, origin: OriginConfig, key: string, limits: LimitsConfig, bytes: number): Promise<StoredObject | null> {
+  return readObject(client, origin, key, limits, { prefixBytes: bytes }) as Promise<StoredObject | null>;
 }
 
 /**
@@ -205,7 +175,13 @@ export function getObjectIfChanged(
   limits: LimitsConfig,
   etag: string,
 ): Promise<StoredObject | null | NotModified> {
-  return readObject(client, origin, key, limits, etag);
+  return readObject(client, origin, key, limits, { ifNoneMatch: etag });
+}
+
+/** How an object is read: conditionally (`ifNoneMatch`), or only its first bytes (`prefixBytes`). */
+interface ReadRequest {
+  ifNoneMatch?: string;
+  prefixBytes?: number;
 }
 
 async function readObject(
@@ -213,26 +189,56 @@ async function readObject(
   origin: OriginConfig,
   key: string,
   limits: LimitsConfig,
-  ifNoneMatch?: string,
+  { ifNoneMatch, prefixBytes }: ReadRequest = {},
 ): Promise<StoredObject | null | NotModified> {
   const signal = originCallSignal(limits);
   const started = performance.now();
   try {
-    const command = new GetObjectCommand({ Bucket: origin.bucket, Key: key, ...(ifNoneMatch ? { IfNoneMatch: ifNoneMatch } : {}) });
+    const command = new GetObjectCommand({
+      Bucket: origin.bucket,
+      Key: key,
+      ...(ifNoneMatch ? { IfNoneMatch: ifNoneMatch } : {}),
+      ...(prefixBytes ? { Range: `bytes=0-${prefixBytes - 1}` } : {}),
+    });
     const output = await client.send(command, { abortSignal: signal });
-    if (output.ContentLength !== undefined && output.ContentLength > limits.maxInputBytes) {
-      (output.Body as { destroy?: () => void } | undefined)?.destroy?.();
-      throw limitExceeded(`The stored file is ${output.ContentLength} bytes; the limit is ${limits.maxInputBytes} (limits.maxInputBytes)`);
+    const drop = () => (output.Body as { destroy?: () => void } | undefined)?.destroy?.();
+    const size = prefixBytes ? wholeSize(output) : output.ContentLength;
+    // A part whose whole size is not given ("…/*") is of no use: read it whole.
+    if (size === null) {
+      drop();
+      return readObject(client, origin, key, limits);
     }
-    const body = await readBody(output, signal, limits.originTimeoutMs, limits.maxInputBytes);
-    return { body, contentType: output.ContentType, lastModified: output.LastModified, etag: output.ETag, key, origin, fetchMs: performance.now() - started };
+    if (size !== undefined && size > limits.maxInputBytes) {
+      drop();
+      throw limitExceeded(`The stored file is ${size} bytes; the limit is ${limits.maxInputBytes} (limits.maxInputBytes)`);
+    }
+    // An empty object read in part: S3 answers 416 (below); s3rver 3.7.1 a 206 that announces one byte and sends none.
+    const empty = prefixBytes !== undefined && size === 0;
+    if (empty) drop();
+    const body = empty ? Buffer.alloc(0) : await readBody(output, signal, limits.originTimeoutMs, limits.maxInputBytes);
+    const stored: StoredObject = { body, contentType: output.ContentType, lastModified: output.LastModified, etag: output.ETag, key, origin, fetchMs: performance.now() - started };
+    return prefixBytes && size !== undefined && size > body.length ? { ...stored, partial: { totalBytes: size } } : stored;
   } catch (error) {
     if (isNotFound(error)) return null;
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
     // S3 answers a matching If-None-Match with 304 and no body (GetObject, "conditional requests");
     // @aws-sdk/client-s3 3.1175 raises it as an error carrying the status (tested against s3rver 3.7.1).
-    if (ifNoneMatch && (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 304) return NOT_MODIFIED;
+    if (ifNoneMatch && status === 304) return NOT_MODIFIED;
+    // An empty object has no first byte to send: S3 answers a Range on it 416 InvalidRange (RFC 9110
+    // §14.1.1; the AWS behaviour minio/minio#6557 and scality/cloudserver#528 copied). Read it whole.
+    if (prefixBytes && status === 416) return readObject(client, origin, key, limits);
     throw originFailure(error, origin);
   }
+}
+
+/**
+ * The whole object's size from a ranged answer: "bytes 0-65535/2895000"; a server that ignored the
+ * Range sent the whole object (a 200, no Content-Range). Null: a part whose size is not given.
+ */
+function wholeSize(output: GetObjectCommandOutput): number | undefined | null {
+  const total = /\/(\d+)$/.exec(output.ContentRange ?? '')?.[1];
+  if (total !== undefined) return Number(total);
+  return output.ContentRange !== undefined || output.$metadata.httpStatusCode === 206 ? null : output.ContentLength;
 }
 
 /** Reads the body. The SDK's request timeout ends once the headers arrive, so a body that stalls is cut here. */

@@ -187,13 +187,7 @@ export class ImageService {
     const layers = await layersRead;
     let response = await this.respond(plan, stored, request, head, deadline, record, layers);
     if (!response) {
-      // The log line counts both reads: their bytes and time, and the first one's resolution.
-      const first = { bytesIn: record.bytesIn ?? 0, lookup: record.timings.lookup ?? 0, fetch: record.timings.fetch ?? 0, resolutionCache: record.resolutionCache };
       ({ stored, fallback } = await this.lookup(plan, record));
-      record.bytesIn = (record.bytesIn ?? 0) + first.bytesIn;
-      record.timings.lookup = (record.timings.lookup ?? 0) + first.lookup;
-      record.timings.fetch = (record.timings.fetch ?? 0) + first.fetch;
-      if (first.resolutionCache) record.resolutionCache = first.resolutionCache;
       response = (await this.respond(plan, stored, request, head, deadline, record, layers))!;
     }
     const cacheControl = this.limitedCacheControl(parsed.expires, fallback);
@@ -213,14 +207,19 @@ export class ImageService {
     return Number.isFinite(maxAge) ? `public, max-age=${maxAge}` : undefined;
   }
 
-  /** The file from the endpoint's origins, else the default image, else 404. */
+  /**
+   * The file from the endpoint's origins, else the default image, else 404. The record adds up
+   * the lookups of one request (a revalidation may read a prefix, then the file): their bytes and
+   * time, and the first one's resolution.
+   */
   private async lookup(plan: RequestPlan, record: RequestRecord, options?: ReadOptions): Promise<{ stored: StoredObject; fallback: boolean }> {
     const origins = this.preferenceLists.get(plan.endpoint)!;
     const started = performance.now();
     const noted = (stored: StoredObject) => {
       const fetchMs = Math.min(stored.fetchMs ?? 0, performance.now() - started);
-      Object.assign(record, { origin: stored.origin.name, key: stored.key, bytesIn: stored.body.length, resolutionCache: stored.resolutionCache, originalsCache: stored.originalsCache });
-      Object.assign(record.timings, { lookup: performance.now() - started - fetchMs, ...(stored.fetchMs === undefined ? {} : { fetch: fetchMs }) });
+      Object.assign(record, { origin: stored.origin.name, key: stored.key, bytesIn: (record.bytesIn ?? 0) + stored.body.length, resolutionCache: record.resolutionCache ?? stored.resolutionCache, originalsCache: stored.originalsCache });
+      record.timings.lookup = (record.timings.lookup ?? 0) + performance.now() - started - fetchMs;
+      if (stored.fetchMs !== undefined) record.timings.fetch = (record.timings.fetch ?? 0) + fetchMs;
       return stored;
     };
     // A fetch URL's file comes from its remote URL; a default image still from the endpoint's origins.
@@ -230,7 +229,7 @@ export class ImageService {
       const fallback = await origins.find(plan.defaultImage, options);
       if (fallback) return { stored: noted(fallback), fallback: true };
     }
-    record.timings.lookup = performance.now() - started;
+    record.timings.lookup = (record.timings.lookup ?? 0) + performance.now() - started;
     throw notFound(`No origin of this endpoint has "${plan.path.slice(0, 200)}"`);
   }
 
