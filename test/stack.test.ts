@@ -303,6 +303,9 @@ describe('distribution', () => {
   });
 });
 
+// The Regions and mappings are the CloudFront Developer Guide's "Choosing the AWS Region for Origin
+// Shield" (awsdocs/amazon-cloudfront-developer-guide, doc_source/origin-shield.md); CloudFront's
+// API takes OriginShield { Enabled, OriginShieldRegion } with the Region pattern [a-z]{2}-[a-z]+-\d.
 describe('Origin Shield (README "Origin Shield")', () => {
   /** The distribution's one origin's OriginShield property, and the construct's warnings. */
   function shieldOf(env: { account?: string; region?: string } | undefined, originShield?: ImageDeliveryProps['originShield']) {

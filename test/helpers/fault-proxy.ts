@@ -21,7 +21,7 @@ export type Fault =
   | 'reset'
   /** Forwards the status, headers and first bytes of the body, then resets the connection. */
   | 'reset-body'
-  /** 416 InvalidRange, as S3 answers a ranged GET of an empty object (no first byte to send). */
+  /** 416 InvalidRange, as S3 answers a ranged GET of an empty object (RFC 9110 §14.1.1; AWS's behaviour as minio/minio#6557 reproduces it). */
   | 'invalid-range';
 
 export interface ProxiedRequest {
