@@ -4,7 +4,8 @@
 
 import sharp from 'sharp';
 import { parseConfig } from '../lambda/config';
-import { inspectInput } from '../lambda/image/pipeline';
+import { holdsWholeHeader } from '../lambda/image/header-prefix';
+import { inspectInput, readHeaderEarly } from '../lambda/image/pipeline';
 
 const config = (maxInputPixels?: number) =>
   parseConfig({ origins: [{ name: 'm', type: 's3', bucket: 'b', region: 'us-east-1' }], ...(maxInputPixels ? { limits: { maxInputPixels } } : {}) }).limits;
@@ -38,5 +39,62 @@ describe('inspectInput', () => {
     const bytes = Buffer.from('not an image at all');
     expect(await inspectInput(bytes, config())).toBeNull();
     expect(await inspectInput(bytes, config())).toBeNull();
+  });
+
+  describe('readHeaderEarly: the header read from the first bytes of a body still arriving', () => {
+    const photo = () => sharp({ create: { width: 400, height: 300, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } });
+    /** The shortest start of `file` that holds its whole header. */
+    const headerOf = (file: Buffer) => {
+      for (let length = 8; length <= file.length; length++) if (holdsWholeHeader(file.subarray(0, length))) return file.subarray(0, length);
+      throw new Error('no prefix holds the header');
+    };
+
+    test.each([['JPEG', () => photo().jpeg().withMetadata({ orientation: 6 }).toBuffer()], ['PNG', () => photo().png().toBuffer()]])('%s: inspectInput of the whole buffer takes that read, and finds what a read of the whole file finds', async (_format, make) => {
+      const file = await make();
+      const whole = Buffer.from(file);
+      const metadata = jest.spyOn(sharp.prototype, 'metadata');
+      try {
+        expect(readHeaderEarly(whole.subarray(0, 8), whole)).toBe(false); // not there yet: asked again with more
+        expect(metadata).not.toHaveBeenCalled();
+        const header = headerOf(whole);
+        expect(header.length).toBeLessThan(whole.length);
+        expect(readHeaderEarly(header, whole)).toBe(true);
+        expect(readHeaderEarly(whole.subarray(0, header.length + 100), whole)).toBe(true); // started: nothing more to do
+        const early = await inspectInput(whole, config());
+        expect(metadata).toHaveBeenCalledTimes(1);
+        expect(early).toEqual(await inspectInput(Buffer.from(file), config()));
+        expect(metadata).toHaveBeenCalledTimes(2);
+      } finally {
+        metadata.mockRestore();
+      }
+    });
+
+    test('an early read that finds no image is made again on the whole file', async () => {
+      const whole = await photo().jpeg().toBuffer();
+      // Segments a header walk accepts (APP0, then SOS) but no frame header: libvips finds no image in them.
+      const bogus = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x02, 0xff, 0xda, 0x00, 0x02]);
+      expect(holdsWholeHeader(bogus)).toBe(true);
+      expect(readHeaderEarly(bogus, whole)).toBe(true);
+      expect(await inspectInput(whole, config())).toMatchObject({ format: 'jpeg', width: 400, height: 300 });
+    });
+
+    test('past 1 MiB without a whole header it gives up, and inspectInput reads the whole file', async () => {
+      const whole = Buffer.concat([Buffer.alloc(1024 * 1024 + 1), await photo().png().toBuffer()]);
+      const metadata = jest.spyOn(sharp.prototype, 'metadata');
+      try {
+        expect(readHeaderEarly(whole.subarray(0, 1024 * 1024 + 1), whole)).toBe(true);
+        expect(metadata).not.toHaveBeenCalled();
+        expect(await inspectInput(whole, config())).toBeNull(); // zeros first: no image, read from all of it
+        expect(metadata).toHaveBeenCalledTimes(1);
+      } finally {
+        metadata.mockRestore();
+      }
+    });
+
+    test('the pixel limit applies to a header read early', async () => {
+      const whole = await photo().jpeg().toBuffer();
+      readHeaderEarly(headerOf(whole), whole);
+      await expect(inspectInput(whole, config(10_000))).rejects.toMatchObject({ status: 422, message: expect.stringContaining('limits.maxInputPixels') });
+    });
   });
 });

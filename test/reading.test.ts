@@ -46,6 +46,30 @@ describe('readLimitedBody', () => {
     }
   });
 
+  test('a watcher is shown the bytes as they arrive, in the buffer the read returns, until it has seen enough', async () => {
+    const seen: { length: number; same: boolean; prefix: boolean; whole: Buffer }[] = [];
+    const body = await readLimitedBody(chunked(BYTES, 16_384), 5_000, 1_000_000, undefined, BYTES.length, (arrived, whole) => {
+      seen.push({ length: arrived.length, same: arrived.buffer === whole.buffer && arrived.byteOffset === whole.byteOffset, prefix: arrived.equals(BYTES.subarray(0, arrived.length)), whole });
+      return arrived.length >= 40_000;
+    });
+    expect(seen.map((s) => [s.length, s.same, s.prefix])).toStrictEqual([[16_384, true, true], [32_768, true, true], [49_152, true, true]]);
+    expect(seen.every((s) => s.whole === body)).toBe(true);
+    expect(body.equals(BYTES)).toBe(true);
+  });
+
+  test('a watcher that never has enough is not shown the last chunk: the body is whole then', async () => {
+    const lengths: number[] = [];
+    await readLimitedBody(chunked(BYTES, 50_000), 5_000, 1_000_000, undefined, BYTES.length, (arrived) => lengths.push(arrived.length) < 0);
+    expect(lengths).toStrictEqual([50_000, 100_000, 150_000]);
+  });
+
+  test('no watcher call for a body in one chunk, or without an announced length', async () => {
+    const watch = jest.fn(() => false);
+    await readLimitedBody(chunked(BYTES, BYTES.length), 5_000, 1_000_000, undefined, BYTES.length, watch);
+    await readLimitedBody(chunked(BYTES, 16_384), 5_000, 1_000_000, undefined, undefined, watch);
+    expect(watch).not.toHaveBeenCalled();
+  });
+
   test('an empty body is an empty buffer', async () => {
     expect((await readLimitedBody(chunked(Buffer.alloc(0), 10), 5_000, 100, undefined, 0)).length).toBe(0);
   });

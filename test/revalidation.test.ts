@@ -187,6 +187,41 @@ describe('a revalidation read from the header alone (the cache of originals off)
   });
 });
 
+describe('a whole read: the header is read from the first bytes while the rest arrives', () => {
+  /** The lengths of the buffers sharp was asked to read a header from (sharp 0.35 keeps a Buffer input as `options.input.buffer`). */
+  async function headerReads(work: () => Promise<unknown>): Promise<number[]> {
+    const metadata = jest.spyOn(sharp.prototype, 'metadata');
+    try {
+      await work();
+      return metadata.mock.contexts.map((context) => (context as unknown as { options: { input: { buffer: Buffer } } }).options.input.buffer.length);
+    } finally {
+      metadata.mockRestore();
+    }
+  }
+
+  test.each([['a JPEG', '/tr:w-200/photo.jpg', 'photo.jpg'], ['a PNG', '/tr:w-200/cutout.png', 'cutout.png']])('%s: one header read, from fewer bytes than the file, and the same answer as from the whole file', async (_name, path, key) => {
+    let answer: HttpResult | undefined;
+    const lengths = await headerReads(async () => {
+      answer = await cold.get(path, AVIF);
+    });
+    expect(answer!.status).toBe(200);
+    expect(reads().map((r) => r.range)).toStrictEqual([undefined]); // one whole read
+    expect(lengths).toHaveLength(1);
+    expect(lengths[0]).toBeLessThan(files[key].length);
+    // What the whole file's header says, and so the same format, ETag and pixels.
+    const whole = await inspectInput(Buffer.from(files[key]), LIMITS);
+    expect(answer!.headers.get('content-type')).toBe('image/avif');
+    expect(await sharp(answer!.body).metadata()).toMatchObject({ width: 200, height: Math.round((200 * whole!.height) / whole!.width) });
+    const again = await cold.get(path, { ...AVIF, 'if-none-match': answer!.headers.get('etag')! });
+    expect(again.status).toBe(304); // the ETag from the early header is the one the header of the first 64 KiB gives
+  });
+
+  test('orig-true (served as stored) reads no header at all', async () => {
+    const lengths = await headerReads(async () => expect((await cold.get('/tr:orig-true/photo.jpg')).status).toBe(200));
+    expect(lengths).toStrictEqual([]);
+  });
+});
+
 describe('with the cache of originals on', () => {
   test('a file in the cache is answered from it, never ranged; a file not in it is ranged and not kept', async () => {
     const { again } = await revalidate(cached, '/tr:w-120/photo.jpg');

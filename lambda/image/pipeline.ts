@@ -9,6 +9,7 @@ import { WHITE } from '../request/colour';
 import { deadlineExceeded, isSharpTimeout, withinDeadline, type Deadline } from './deadline';
 import type { ImageFormat, InputDescription } from './format';
 import { AUTO_QUALITY_TARGETS, searchAutoQuality } from './auto-quality';
+import { holdsWholeHeader } from './header-prefix';
 import type { LayerAssets } from './layer-assets';
 import { applyStep, supportsAnimation } from './operations';
 import { ENCODER_SETTINGS, formatQuality } from './quality';
@@ -45,11 +46,38 @@ interface Header {
  */
 const HEADERS = new WeakMap<Buffer, Promise<Header | null>>();
 
+/**
+ * Headers read from the first bytes of a body still arriving (`readHeaderEarly`), by the buffer
+ * the body is being read into: taken by `inspectInput` once that buffer holds the whole file.
+ */
+const EARLY_HEADERS = new WeakMap<Buffer, Promise<Header | null>>();
+
+/** Past this many bytes without a whole JPEG or PNG header, the header is read from the whole file. */
+const EARLY_HEADER_MAX_BYTES = 1024 * 1024;
+
+/**
+ * An `ArrivalWatcher` (origin/reading.ts) for an original that will be inspected: once the bytes
+ * that have arrived (`arrived`, the start of `whole`) hold a JPEG's or PNG's whole header
+ * (header-prefix.ts), its header is read from them while the rest of the file arrives, and
+ * `inspectInput(whole)` uses that read instead of starting its own after the last byte. libvips
+ * reads only those bytes, which are not written again. The facts are the same as from the whole
+ * file (test/revalidation.test.ts checks it on 14 kinds of JPEG and PNG); a read that finds no
+ * image is made again on the whole file. True once it has started, or given up.
+ */
+export function readHeaderEarly(arrived: Buffer, whole: Buffer): boolean {
+  if (HEADERS.has(whole) || EARLY_HEADERS.has(whole) || arrived.length > EARLY_HEADER_MAX_BYTES) return true;
+  if (!holdsWholeHeader(arrived)) return false;
+  const read = readHeader(arrived);
+  EARLY_HEADERS.set(whole, read);
+  return true;
+}
+
 /** Reads the header only. Not an image → null. Over a limit → 422. */
 export async function inspectInput(bytes: Buffer, limits: LimitsConfig): Promise<InspectedInput | null> {
   let read = HEADERS.get(bytes);
   if (!read) {
-    read = readHeader(bytes);
+    const early = EARLY_HEADERS.get(bytes);
+    read = early ? early.then((header) => header ?? readHeader(bytes)) : readHeader(bytes);
     HEADERS.set(bytes, read);
   }
   const header = await read;

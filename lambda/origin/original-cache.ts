@@ -84,8 +84,8 @@ export class OriginalCache {
     // Only a key named as a JPEG or PNG: any other file would be read twice.
     if (options?.prefixBytes && HEADER_KEY.test(key) && !this.entries.has(JSON.stringify(source))) return this.readPrefix(source, client, origin, key, limits, options.prefixBytes);
     return this.read(source, (validators) => validators?.etag
-      ? getObjectIfChanged(client, origin, key, limits, validators.etag)
-      : getObject(client, origin, key, limits));
+      ? getObjectIfChanged(client, origin, key, limits, validators.etag, options?.onArrival)
+      : getObject(client, origin, key, limits, options?.onArrival));
   }
 
   /** A ranged read; a file that fitted in it whole is kept as a full read's answer would be. */

@@ -12,6 +12,13 @@ export function originCallSignal(limits: LimitsConfig): AbortSignal {
 type Body = AsyncIterable<unknown> & { destroy?: (error?: Error) => void };
 
 /**
+ * Shown a body while it arrives: what has arrived so far (`arrived`, a view of `whole`), and the
+ * buffer the whole body is being read into, which is the Buffer the read returns if the body ends
+ * at its announced length. Returns true once it has seen enough; it is not called again.
+ */
+export type ArrivalWatcher = (arrived: Buffer, whole: Buffer) => boolean;
+
+/**
  * Reads a body to its end. It is cut (destroyed, so the loop throws) after `idleMs` without data
  * or when `signal` aborts; over `maxBytes` it is a 422 naming limits.maxInputBytes.
  *
@@ -19,9 +26,10 @@ type Body = AsyncIterable<unknown> & { destroy?: (error?: Error) => void };
  * chunk is copied into one buffer of that size as it arrives and dropped at once: the socket's
  * chunks then die young, in the garbage collector's cheap pass, instead of living until the end
  * and reaching the old generation (a 2.9 MB original is about 45 of them). A body that turns out
- * longer or shorter than announced is read the general way.
+ * longer or shorter than announced is read the general way. `watch`, if given, is shown the bytes
+ * as they arrive in that buffer, until it has seen enough or the last byte is in.
  */
-export async function readLimitedBody(body: Body, idleMs: number, maxBytes: number, signal?: AbortSignal, expectedBytes?: number): Promise<Buffer> {
+export async function readLimitedBody(body: Body, idleMs: number, maxBytes: number, signal?: AbortSignal, expectedBytes?: number, watch?: ArrivalWatcher): Promise<Buffer> {
   let chunks: Buffer[] = [];
   let into = expectedBytes !== undefined && Number.isSafeInteger(expectedBytes) && expectedBytes > 0 && expectedBytes <= maxBytes ? Buffer.allocUnsafe(expectedBytes) : undefined;
   let total = 0;
@@ -43,8 +51,10 @@ export async function readLimitedBody(body: Body, idleMs: number, maxBytes: numb
         body.destroy?.();
         throw limitExceeded(`The stored file is over ${maxBytes} bytes, the limit (limits.maxInputBytes)`);
       }
-      if (into) bytes.copy(into, total - bytes.length);
-      else chunks.push(bytes);
+      if (into) {
+        bytes.copy(into, total - bytes.length);
+        if (watch && total < into.length && watch(into.subarray(0, total), into)) watch = undefined;
+      } else chunks.push(bytes);
     }
   } finally {
     clearTimeout(idle);

@@ -14,7 +14,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import type { LimitsConfig, OriginConfig } from '../config';
 import { HttpError, limitExceeded, originFailed, originRefused, originTimedOut } from '../errors';
-import { originCallSignal, readLimitedBody } from './reading';
+import { originCallSignal, readLimitedBody, type ArrivalWatcher } from './reading';
 import type { SecretStore } from './secrets';
 import type { NotModified, StoredObject } from './types';
 
@@ -150,9 +150,12 @@ export function originFailure(error: unknown, origin: OriginConfig): HttpError {
 /** What a conditional read answers when the object still has the ETag it was asked with (S3 sends no new headers on it). */
 export const NOT_MODIFIED: NotModified = Object.freeze({ notModified: true as const });
 
-/** Reads one object, or null when it does not exist. Enforces the input size limit before reading the body. */
-export function getObject(client: S3Client, origin: OriginConfig, key: string, limits: LimitsConfig): Promise<StoredObject | null> {
-  return readObject(client, origin, key, limits) as Promise<StoredObject | null>;
+/**
+ * Reads one object, or null when it does not exist. Enforces the input size limit before reading
+ * the body; `onArrival` is shown the body as it arrives (ReadOptions.onArrival).
+ */
+export function getObject(client: S3Client, origin: OriginConfig, key: string, limits: LimitsConfig, onArrival?: ArrivalWatcher): Promise<StoredObject | null> {
+  return readObject(client, origin, key, limits, { onArrival }) as Promise<StoredObject | null>;
 }
 
 /**
@@ -174,14 +177,16 @@ export function getObjectIfChanged(
   key: string,
   limits: LimitsConfig,
   etag: string,
+  onArrival?: ArrivalWatcher,
 ): Promise<StoredObject | null | NotModified> {
-  return readObject(client, origin, key, limits, { ifNoneMatch: etag });
+  return readObject(client, origin, key, limits, { ifNoneMatch: etag, onArrival });
 }
 
-/** How an object is read: conditionally (`ifNoneMatch`), or only its first bytes (`prefixBytes`). */
+/** How an object is read: conditionally (`ifNoneMatch`), or only its first bytes (`prefixBytes`); `onArrival` watches the body. */
 interface ReadRequest {
   ifNoneMatch?: string;
   prefixBytes?: number;
+  onArrival?: ArrivalWatcher;
 }
 
 async function readObject(
@@ -189,7 +194,7 @@ async function readObject(
   origin: OriginConfig,
   key: string,
   limits: LimitsConfig,
-  { ifNoneMatch, prefixBytes }: ReadRequest = {},
+  { ifNoneMatch, prefixBytes, onArrival }: ReadRequest = {},
 ): Promise<StoredObject | null | NotModified> {
   const signal = originCallSignal(limits);
   const started = performance.now();
@@ -215,7 +220,7 @@ async function readObject(
     // An empty object read in part: S3 answers 416 (below); s3rver 3.7.1 a 206 that announces one byte and sends none.
     const empty = prefixBytes !== undefined && size === 0;
     if (empty) drop();
-    const body = empty ? Buffer.alloc(0) : await readBody(output, signal, limits.originTimeoutMs, limits.maxInputBytes);
+    const body = empty ? Buffer.alloc(0) : await readBody(output, signal, limits.originTimeoutMs, limits.maxInputBytes, prefixBytes ? undefined : onArrival);
     const stored: StoredObject = { body, contentType: output.ContentType, lastModified: output.LastModified, etag: output.ETag, key, origin, fetchMs: performance.now() - started };
     return prefixBytes && size !== undefined && size > body.length ? { ...stored, partial: { totalBytes: size } } : stored;
   } catch (error) {
@@ -242,9 +247,9 @@ function wholeSize(output: GetObjectCommandOutput): number | undefined | null {
 }
 
 /** Reads the body. The SDK's request timeout ends once the headers arrive, so a body that stalls is cut here. */
-async function readBody(output: GetObjectCommandOutput, signal: AbortSignal, idleMs: number, maxBytes: number): Promise<Buffer> {
+async function readBody(output: GetObjectCommandOutput, signal: AbortSignal, idleMs: number, maxBytes: number, onArrival?: ArrivalWatcher): Promise<Buffer> {
   const body = output.Body as (NodeJS.ReadableStream & { destroy?: (e?: Error) => void }) | undefined;
-  return body ? readLimitedBody(body, idleMs, maxBytes, signal, output.ContentLength) : Buffer.alloc(0);
+  return body ? readLimitedBody(body, idleMs, maxBytes, signal, output.ContentLength, onArrival) : Buffer.alloc(0);
 }
 
 /**

@@ -1,6 +1,7 @@
 // What an origin returns, and the interface every origin layout implements.
 
 import type { OriginConfig } from '../config';
+import type { ArrivalWatcher } from './reading';
 
 export interface StoredObject {
   body: Buffer;
@@ -56,6 +57,12 @@ export interface ReadOptions {
    * many bytes with a ranged GET and marks the answer `partial`. Other origins read it whole.
    */
   prefixBytes?: number;
+  /**
+   * Shown the file's bytes as they arrive, when it is read whole from S3 with an announced length
+   * (reading.ts `readLimitedBody`): the image header is read from the first of them while the rest
+   * is still on its way (pipeline.ts `readHeaderEarly`). The answer is the same without it.
+   */
+  onArrival?: ArrivalWatcher;
 }
 
 export interface Origin {

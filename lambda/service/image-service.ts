@@ -11,7 +11,7 @@ import { deadlineExceeded, type Deadline } from '../image/deadline';
 import { CONTENT_TYPES, chooseFormat, formatWishOf } from '../image/format';
 import { AUTO_QUALITY_TARGETS } from '../image/auto-quality';
 import { HEADER_PREFIX_BYTES, holdsWholeHeader } from '../image/header-prefix';
-import { inspectInput, renderImage } from '../image/pipeline';
+import { inspectInput, readHeaderEarly, renderImage } from '../image/pipeline';
 import { ENCODER_SETTINGS, QUALITY_TABLE } from '../image/quality';
 import { svgScale } from '../image/svg';
 import { buildPlan, type RequestPlan } from '../request/plan';
@@ -181,13 +181,15 @@ export class ImageService {
     layersRead.catch(() => undefined);
     // A revalidation is first tried on the image's header alone (README "Revalidation"): an
     // S3 original not in the cache of originals is read only that far, and read whole only when
-    // the header does not settle it.
+    // the header does not settle it. Any other read of an original to be inspected has its header
+    // read from its first bytes while the rest arrives (pipeline.ts `readHeaderEarly`).
     const conditional = request.headers['if-none-match'] !== undefined && !plan.original;
-    let { stored, fallback } = await this.lookup(plan, record, conditional ? { prefixBytes: HEADER_PREFIX_BYTES } : undefined);
+    const whole: ReadOptions | undefined = plan.original ? undefined : { onArrival: readHeaderEarly };
+    let { stored, fallback } = await this.lookup(plan, record, conditional ? { prefixBytes: HEADER_PREFIX_BYTES } : whole);
     const layers = await layersRead;
     let response = await this.respond(plan, stored, request, head, deadline, record, layers);
     if (!response) {
-      ({ stored, fallback } = await this.lookup(plan, record));
+      ({ stored, fallback } = await this.lookup(plan, record, whole));
       response = (await this.respond(plan, stored, request, head, deadline, record, layers))!;
     }
     const cacheControl = this.limitedCacheControl(parsed.expires, fallback);
