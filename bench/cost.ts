@@ -66,7 +66,9 @@ export function lambdaCostTable(rows: CostRow[]): string {
 
 /**
  * One page of `images` images served through a srcset: the bytes of the width a browser picks
- * for each, the requests at CloudFront, and on a cache miss the S3 GETs and Lambda renders.
+ * for each, the requests at CloudFront, and on a cache miss the S3 GETs and Lambda renders. From
+ * a Cloudinary backup, a sandbox also lists an asset's versions when it resolves it (README,
+ * "Resolution cache"): as often as it reads the original, at worst, at 12.5 times a GET's price.
  */
 export function pageCost(options: { images: number; bytesPerImage: number; s3GetsPerRender: number; cpuMs: number; memoryMB: number }): string {
   const { images, bytesPerImage, s3GetsPerRender, cpuMs, memoryMB } = options;
@@ -78,6 +80,7 @@ export function pageCost(options: { images: number; bytesPerImage: number; s3Get
   const perMillionMisses = {
     lambda: (images * costPerMillion(cpuMs, memoryMB)),
     s3: 1e6 * images * s3GetsPerRender * PRICES.s3Get,
+    s3Lists: 1e6 * images * s3GetsPerRender * PRICES.s3List,
   };
   return [
     `| per million page views of ${images} images (${(bytesPerImage / 1024).toFixed(0)} KB each) | USD |`,
@@ -86,5 +89,6 @@ export function pageCost(options: { images: number; bytesPerImage: number; s3Get
     `| CloudFront requests | ${perMillionViews.requests.toFixed(2)} |`,
     `| renders at ${memoryMB} MB, were every view a cache miss (each URL is rendered once, then served by CloudFront) | ${perMillionMisses.lambda.toFixed(2)} |`,
     `| S3 GETs for those renders (${s3GetsPerRender} per render) | ${perMillionMisses.s3.toFixed(2)} |`,
+    `| from a Cloudinary backup, S3 LISTs too (the asset's versions, listed when a sandbox resolves it: at most as often as the GETs) | ${perMillionMisses.s3Lists.toFixed(2)} |`,
   ].join('\n');
 }
