@@ -74,8 +74,15 @@ describe('inspectInput', () => {
       // Segments a header walk accepts (APP0, then SOS) but no frame header: libvips finds no image in them.
       const bogus = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x02, 0xff, 0xda, 0x00, 0x02]);
       expect(holdsWholeHeader(bogus)).toBe(true);
-      expect(readHeaderEarly(bogus, whole)).toBe(true);
-      expect(await inspectInput(whole, config())).toMatchObject({ format: 'jpeg', width: 400, height: 300 });
+      const metadata = jest.spyOn(sharp.prototype, 'metadata');
+      try {
+        expect(readHeaderEarly(bogus, whole)).toBe(true);
+        expect(await inspectInput(whole, config())).toMatchObject({ format: 'jpeg', width: 400, height: 300 });
+        // Read from the 10 bytes first, then from the whole file.
+        expect(metadata.mock.contexts.map((context) => (context as unknown as { options: { input: { buffer: Buffer } } }).options.input.buffer.length)).toStrictEqual([bogus.length, whole.length]);
+      } finally {
+        metadata.mockRestore();
+      }
     });
 
     test('past 1 MiB without a whole header it gives up, and inspectInput reads the whole file', async () => {
@@ -93,8 +100,14 @@ describe('inspectInput', () => {
 
     test('the pixel limit applies to a header read early', async () => {
       const whole = await photo().jpeg().toBuffer();
-      readHeaderEarly(headerOf(whole), whole);
-      await expect(inspectInput(whole, config(10_000))).rejects.toMatchObject({ status: 422, message: expect.stringContaining('limits.maxInputPixels') });
+      const metadata = jest.spyOn(sharp.prototype, 'metadata');
+      try {
+        expect(readHeaderEarly(headerOf(whole), whole)).toBe(true);
+        await expect(inspectInput(whole, config(10_000))).rejects.toMatchObject({ status: 422, message: expect.stringContaining('limits.maxInputPixels') });
+        expect(metadata).toHaveBeenCalledTimes(1); // the early read's header, checked against the limit
+      } finally {
+        metadata.mockRestore();
+      }
     });
   });
 });

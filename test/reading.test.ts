@@ -63,6 +63,19 @@ describe('readLimitedBody', () => {
     expect(lengths).toStrictEqual([50_000, 100_000, 150_000]);
   });
 
+  test('a body longer or shorter than announced is never returned as the buffer a watcher was shown', async () => {
+    for (const announced of [120_000, BYTES.length + 10_000]) {
+      const shown = new Set<Buffer>();
+      const body = await readLimitedBody(chunked(BYTES, 16_384), 5_000, 1_000_000, undefined, announced, (_arrived, whole) => {
+        shown.add(whole);
+        return false;
+      });
+      expect(body.equals(BYTES)).toBe(true);
+      expect(shown.size).toBe(1);
+      expect(shown.has(body)).toBe(false);
+    }
+  });
+
   test('no watcher call for a body in one chunk, or without an announced length', async () => {
     const watch = jest.fn(() => false);
     await readLimitedBody(chunked(BYTES, BYTES.length), 5_000, 1_000_000, undefined, BYTES.length, watch);

@@ -62,13 +62,13 @@ const EARLY_HEADER_MAX_BYTES = 1024 * 1024;
  * `inspectInput(whole)` uses that read instead of starting its own after the last byte. libvips
  * reads only those bytes, which are not written again. The facts are the same as from the whole
  * file (test/revalidation.test.ts checks it on 14 kinds of JPEG and PNG); a read that finds no
- * image is made again on the whole file. True once it has started, or given up.
+ * image, or another format, is made again on the whole file. True once it has started, or given
+ * up (past EARLY_HEADER_MAX_BYTES without a whole header).
  */
 export function readHeaderEarly(arrived: Buffer, whole: Buffer): boolean {
-  if (HEADERS.has(whole) || EARLY_HEADERS.has(whole) || arrived.length > EARLY_HEADER_MAX_BYTES) return true;
-  if (!holdsWholeHeader(arrived)) return false;
-  const read = readHeader(arrived);
-  EARLY_HEADERS.set(whole, read);
+  if (HEADERS.has(whole) || EARLY_HEADERS.has(whole)) return true;
+  if (!holdsWholeHeader(arrived)) return arrived.length > EARLY_HEADER_MAX_BYTES;
+  EARLY_HEADERS.set(whole, readHeader(arrived));
   return true;
 }
 
@@ -77,7 +77,9 @@ export async function inspectInput(bytes: Buffer, limits: LimitsConfig): Promise
   let read = HEADERS.get(bytes);
   if (!read) {
     const early = EARLY_HEADERS.get(bytes);
-    read = early ? early.then((header) => header ?? readHeader(bytes)) : readHeader(bytes);
+    EARLY_HEADERS.delete(bytes);
+    // Only a JPEG's or PNG's facts are taken (what holdsWholeHeader vouched for); anything else is read again.
+    read = early ? early.then((header) => (header?.input.format === 'jpeg' || header?.input.format === 'png' ? header : readHeader(bytes))) : readHeader(bytes);
     HEADERS.set(bytes, read);
   }
   const header = await read;

@@ -14,7 +14,8 @@ type Body = AsyncIterable<unknown> & { destroy?: (error?: Error) => void };
 /**
  * Shown a body while it arrives: what has arrived so far (`arrived`, a view of `whole`), and the
  * buffer the whole body is being read into, which is the Buffer the read returns if the body ends
- * at its announced length. Returns true once it has seen enough; it is not called again.
+ * at its announced length. Only `arrived` may be read: the rest of `whole` is not written yet (it
+ * holds whatever memory it was given). Returns true once it has seen enough; it is not called again.
  */
 export type ArrivalWatcher = (arrived: Buffer, whole: Buffer) => boolean;
 

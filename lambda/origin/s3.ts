@@ -211,7 +211,7 @@ async function readObject(
     // A part whose whole size is not given ("…/*") is of no use: read it whole.
     if (size === null) {
       drop();
-      return readObject(client, origin, key, limits);
+      return readObject(client, origin, key, limits, { onArrival });
     }
     if (size !== undefined && size > limits.maxInputBytes) {
       drop();
@@ -231,7 +231,7 @@ async function readObject(
     if (ifNoneMatch && status === 304) return NOT_MODIFIED;
     // An empty object has no first byte to send: S3 answers a Range on it 416 InvalidRange (RFC 9110
     // §14.1.1; the AWS behaviour minio/minio#6557 and scality/cloudserver#528 copied). Read it whole.
-    if (prefixBytes && status === 416) return readObject(client, origin, key, limits);
+    if (prefixBytes && status === 416) return readObject(client, origin, key, limits, { onArrival });
     throw originFailure(error, origin);
   }
 }

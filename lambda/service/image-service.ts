@@ -185,7 +185,7 @@ export class ImageService {
     // read from its first bytes while the rest arrives (pipeline.ts `readHeaderEarly`).
     const conditional = request.headers['if-none-match'] !== undefined && !plan.original;
     const whole: ReadOptions | undefined = plan.original ? undefined : { onArrival: readHeaderEarly };
-    let { stored, fallback } = await this.lookup(plan, record, conditional ? { prefixBytes: HEADER_PREFIX_BYTES } : whole);
+    let { stored, fallback } = await this.lookup(plan, record, conditional ? { prefixBytes: HEADER_PREFIX_BYTES, ...whole } : whole);
     const layers = await layersRead;
     let response = await this.respond(plan, stored, request, head, deadline, record, layers);
     if (!response) {
