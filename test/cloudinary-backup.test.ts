@@ -36,6 +36,7 @@ beforeAll(async () => {
         // Through the counting proxy, for the resolution cache.
         backupOrigin(proxy.endpoint, { name: 'backup-counted' }),
         backupOrigin(proxy.endpoint, { name: 'backup-counted-other-cloud', folder: '/res/other/' }),
+        backupOrigin(proxy.endpoint, { name: 'backup-counted-exact', exactVersions: true }),
       ],
       endpoints: [
         { prefix: '/cld', origins: ['backup'] },
@@ -45,6 +46,7 @@ beforeAll(async () => {
         { prefix: '/encoded', origins: ['backup-encoded'] },
         { prefix: '/counted', origins: ['backup-counted'] },
         { prefix: '/other', origins: ['backup-counted-other-cloud'] },
+        { prefix: '/counted-exact', origins: ['backup-counted-exact'] },
       ],
       output: { format: 'auto' },
       cache: { resolutionTtlSeconds: TTL_SECONDS, resolutionMaxEntries: 3 },
@@ -283,6 +285,29 @@ describe('resolutions are cached briefly, with a bounded size (spec 7)', () => {
     await s3.client.send(new DeleteObjectCommand({ Bucket: BACKUP_BUCKET, Key: `${UPLOAD}/${id}/1.png` }));
     now += DEFAULT_CACHE.originalTtlSeconds * 1000;
     expect((await harness.get(`/counted/image/upload/${id}.png`)).status).toBe(404);
+  });
+
+  it('exactVersions: a version named in its stored format is read by its key, without a LIST; anything else is listed', async () => {
+    const reads = () => proxy.requests.map((r) => (r.list ? 'list' : `get ${r.status}`));
+    const old = await expectImage('/counted-exact/image/upload/v1600000000/products/shoe.jpg', RED);
+    expect(old.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(reads()).toEqual(['get 200']);
+    proxy.clear();
+    await expectImage('/counted-exact/image/upload/v1600000000/products/shoe.jpg', RED); // the resolution cached
+    expect(reads()).toEqual([]);
+    // Another format of that version (stored as .jpg): one GET that misses, then the listing, as before.
+    proxy.clear();
+    await expectImage('/counted-exact/image/upload/v1650000000/products/shoe.webp', BLUE, 'webp');
+    expect(reads()).toEqual(['get 404', 'list', 'get 200']);
+    // A version not stored falls back to the newest; `v1` and no version are listed at once.
+    proxy.clear();
+    await expectImage('/counted-exact/image/upload/v1234/products/shoe.jpg', GREEN);
+    expect(reads()).toEqual(['get 404', 'list', 'get 200']);
+    for (const path of ['/counted-exact/image/upload/v1/products/shoe.jpg', '/counted-exact/image/upload/products/shoe.jpg']) {
+      proxy.clear();
+      await expectImage(path, GREEN);
+      expect(reads()).toEqual(['list']); // the newest's bytes, read just before, come from the cache of originals
+    }
   });
 
   it('unit: entries expire on the injected clock and the oldest goes first', () => {
