@@ -292,13 +292,25 @@ describe('resolutions are cached briefly, with a bounded size (spec 7)', () => {
     const old = await expectImage('/counted-exact/image/upload/v1600000000/products/shoe.jpg', RED);
     expect(old.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
     expect(reads()).toEqual(['get 200']);
-    proxy.clear();
-    await expectImage('/counted-exact/image/upload/v1600000000/products/shoe.jpg', RED); // the resolution cached
-    expect(reads()).toEqual([]);
     // Another format of that version (stored as .jpg): one GET that misses, then the listing, as before.
     proxy.clear();
     await expectImage('/counted-exact/image/upload/v1650000000/products/shoe.webp', BLUE, 'webp');
     expect(reads()).toEqual(['get 404', 'list', 'get 200']);
+    // Keys whose ListBucket has an s3:prefix condition get S3's 403 for a missing key: a miss too.
+    now += 10 * TTL_SECONDS * 1000;
+    proxy.setRules([{ fault: 'denied', when: (r) => !r.list && r.key.endsWith('/1650000000.png') }]);
+    proxy.clear();
+    try {
+      await expectImage('/counted-exact/image/upload/v1650000000/products/shoe.png', BLUE, 'png');
+      expect(reads()).toEqual(['get undefined', 'list', expect.stringMatching(/^get (200|304)$/)]); // the .jpg, read a moment ago, revalidated
+    } finally {
+      proxy.setRules([]);
+    }
+    // A raw file's name keeps its extension: listed at once, never tried by key.
+    proxy.clear();
+    const raw = await harness.get('/counted-exact/raw/upload/v1700000000/files/notes.txt');
+    expect([raw.status, raw.body.toString()]).toEqual([200, 'raw notes\n']);
+    expect(reads()).toEqual(['list', 'list', 'get 200']); // files/notes, then files/notes.txt
     // A version not stored falls back to the newest; `v1` and no version are listed at once.
     proxy.clear();
     await expectImage('/counted-exact/image/upload/v1234/products/shoe.jpg', GREEN);

@@ -5,6 +5,7 @@
 
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { LimitsConfig, OriginConfig } from '../config';
+import { HttpError } from '../errors';
 import { encodeKeyPath, folderPrefix } from './keys';
 import type { ResolutionCache } from './resolution-cache';
 import { listPage } from './s3';
@@ -149,10 +150,16 @@ export class CloudinaryBackupOrigin implements Origin {
     // With exactVersions, a version the URL names in the format it names is read by its key,
     // without listing (a LIST costs what 12.5 GETs do): the listing would choose that file too.
     // Anything else is listed, after this one GET: another format of the version, a version not
-    // stored, `v1` (what Cloudinary's SDKs write when they name none) is listed at once.
+    // stored. `v1` (what Cloudinary's SDKs write when they name none) is listed at once.
     const direct = this.exactKey(prefix, request);
     if (direct) {
-      const object = await this.read(direct.key, options);
+      const object = await this.read(direct.key, options).catch((error: unknown) => {
+        // Keys whose s3:ListBucket has an s3:prefix condition (the policy README "Connecting a
+        // backup on Amazon S3" gives) get S3's 403 for a key that is not there, not a 404: a
+        // miss, which the listing settles. Keys that may not read at all are refused there too.
+        if (error instanceof HttpError && error.code === 'EACCES') return null;
+        throw error;
+      });
       if (object) {
         this.resolutions.set(cacheKey, direct);
         return { ...this.toStoredObject(object, direct, request), resolutionCache: 'miss' };
@@ -170,7 +177,8 @@ export class CloudinaryBackupOrigin implements Origin {
   /** The key of the version and format the URL names, when exactVersions lets it be read without a listing. */
   private exactKey(prefix: string, request: BackupRequest): VersionResolution | undefined {
     const { version, extension } = request;
-    if (!this.config.exactVersions || version === undefined || version === '1' || !extension) return undefined;
+    // Raw files keep their extension in the public id (parseBackupPath's second reading): not tried by key.
+    if (!this.config.exactVersions || version === undefined || version === '1' || !extension || request.assetPath.startsWith('raw/')) return undefined;
     return { key: `${prefix}${version}.${extension}`, version, format: extension, exact: true };
   }
 
