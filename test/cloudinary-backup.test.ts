@@ -296,7 +296,9 @@ describe('resolutions are cached briefly, with a bounded size (spec 7)', () => {
     proxy.clear();
     await expectImage('/counted-exact/image/upload/v1650000000/products/shoe.webp', BLUE, 'webp');
     expect(reads()).toEqual(['get 404', 'list', 'get 200']);
-    // Keys whose ListBucket has an s3:prefix condition get S3's 403 for a missing key: a miss too.
+    // A missing key is 403 AccessDenied, not 404, for keys S3 does not count as holding
+    // s3:ListBucket (S3 API reference, GetObject, "Permissions"; the README's policy, whose grant
+    // has an s3:prefix condition, is such a case): a miss too, which the listing settles.
     now += 10 * TTL_SECONDS * 1000;
     proxy.setRules([{ fault: 'denied', when: (r) => !r.list && r.key.endsWith('/1650000000.png') }]);
     proxy.clear();
