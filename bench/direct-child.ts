@@ -2,23 +2,28 @@
 // theirs alone (the S3 server runs in the bench's process):
 // - limit+S3: the SDK's GetObject from the same S3 server, then sharp with afterimage's
 //   operations and encoder settings: the fair limit for a bucket-backed service;
-// - sharp alone: the same sharp calls on bytes already in memory.
+// - sharp alone: the same sharp calls on bytes already in memory;
+// - afterimage, no HTTP: afterimage's ImageService called in-process (the cache of originals off,
+//   as the fair afterimage runs), in a process of its own: afterimage without the HTTP server and
+//   the hop, to show what they cost at concurrency 1.
 // Driven by the bench over IPC; each `run` is one measured cell, timed here.
 
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
+import { parseConfig } from '../lambda/config';
+import { ImageService } from '../lambda/service/image-service';
 import { EMBEDDED_KEYS } from '../local/embedded-s3';
 import { ownStats, resetPeak } from './process-stats';
-import { BUCKET, renderDirect, WORKLOADS, type BenchRequest } from './workloads';
+import { afterimageConfig, BUCKET, renderDirect, WORKLOADS, type BenchRequest } from './workloads';
 
 // As lambda/image/pipeline.ts sets them for afterimage.
 sharp.cache(false);
 sharp.concurrency(0);
 
-export type DirectMode = 'limit' | 'sharp';
+export type DirectMode = 'limit' | 'sharp' | 'service';
 
 export type DirectMessage =
-  | { id: number; type: 'init'; endpoint: string }
+  | { id: number; type: 'init'; endpoint: string; service?: boolean }
   | { id: number; type: 'run'; mode: DirectMode; workload: string; concurrency: number; units: number }
   | { id: number; type: 'render'; mode: DirectMode; workload: string };
 
@@ -34,6 +39,7 @@ export interface CellResult {
 
 let client: S3Client;
 const inMemory = new Map<string, Buffer>();
+let service: ImageService | undefined;
 
 async function getObject(key: string): Promise<Buffer> {
   const output = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
@@ -42,6 +48,12 @@ async function getObject(key: string): Promise<Buffer> {
 }
 
 async function renderOne(mode: DirectMode, request: BenchRequest): Promise<Buffer> {
+  if (mode === 'service') {
+    const [rawPath, rawQuery = ''] = request.afterimage.split('?');
+    const response = await service!.handle({ method: 'GET', rawPath, rawQuery, headers: { accept: request.accept } });
+    if (response.status !== 200) throw new Error(`${request.afterimage}: ${response.status} ${response.headers['x-afterimage-error'] ?? ''}`);
+    return response.body;
+  }
   const bytes = mode === 'limit' ? await getObject(request.key) : inMemory.get(request.key)!;
   return renderDirect(bytes, request.render);
 }
@@ -84,7 +96,8 @@ async function answer(message: DirectMessage): Promise<unknown> {
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
       });
-      for (const workload of WORKLOADS) for (const request of workload.requests) if (!inMemory.has(request.key)) inMemory.set(request.key, await getObject(request.key));
+      if (message.service) service = new ImageService(parseConfig(afterimageConfig(message.endpoint, { originalCacheMB: 0 })));
+      else for (const workload of WORKLOADS) for (const request of workload.requests) if (!inMemory.has(request.key)) inMemory.set(request.key, await getObject(request.key));
       return { ready: true };
     }
     case 'render': {

@@ -39,8 +39,8 @@ const RUN = WORKLOADS.filter((w) => !SELECTED || SELECTED.includes(w.id));
 const ROOT = join(__dirname, '..');
 const DIR = join(__dirname, '.tmp', 'side-by-side');
 
-type ContenderName = 'afterimage' | 'afterimage (defaults)' | 'limit+S3' | 'sharp alone' | 'IPX';
-const CONTENDERS: ContenderName[] = ['afterimage', 'afterimage (defaults)', 'limit+S3', 'sharp alone', 'IPX'];
+type ContenderName = 'afterimage' | 'afterimage (defaults)' | 'afterimage, no HTTP' | 'limit+S3' | 'sharp alone' | 'IPX';
+const CONTENDERS: ContenderName[] = ['afterimage', 'afterimage (defaults)', 'afterimage, no HTTP', 'limit+S3', 'sharp alone', 'IPX'];
 /** The workloads `afterimage (defaults)` runs: those the cache of originals changes. */
 const DEFAULTS_WORKLOADS = ['thumb', 'srcset', 'revalidate'];
 const DEFAULTS = 'afterimage (defaults)' satisfies ContenderName;
@@ -235,16 +235,26 @@ async function startIpx(s3: CountedS3): Promise<{ contender: Contender; child: C
   };
 }
 
-async function startDirect(s3: CountedS3): Promise<{ contenders: Contender[]; child: ChildProcess }> {
-  const child = fork(join(__dirname, 'direct-child.ts'), [], { cwd: ROOT, execArgv: ['--expose-gc', '--import', 'tsx'], env: childEnv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const call = ipc(child) as <T>(message: DistributiveOmit<DirectMessage, 'id'>) => Promise<T>;
-  await call({ type: 'init', endpoint: s3.endpoint });
-  const contender = (name: ContenderName, mode: DirectMode): Contender => ({
+/** The in-process contenders: limit+S3 and sharp alone in one child, afterimage without HTTP in another. */
+async function startDirect(s3: CountedS3): Promise<{ contenders: Contender[]; noHttp: Contender; children: ChildProcess[] }> {
+  const start = async (service: boolean) => {
+    const child = fork(join(__dirname, 'direct-child.ts'), [], { cwd: ROOT, execArgv: ['--expose-gc', '--import', 'tsx'], env: childEnv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const call = ipc(child) as <T>(message: DistributiveOmit<DirectMessage, 'id'>) => Promise<T>;
+    await call({ type: 'init', endpoint: s3.endpoint, service });
+    return { child, call };
+  };
+  const contender = (call: Awaited<ReturnType<typeof start>>['call'], name: ContenderName, mode: DirectMode): Contender => ({
     name,
     run: (workload, concurrency, units) => call<CellResult>({ type: 'run', mode, workload: workload.id, concurrency, units }),
     bodies: async (workload) => (await call<{ bodies: string[] }>({ type: 'render', mode, workload: workload.id })).bodies.map((b) => Buffer.from(b, 'base64')),
   });
-  return { child, contenders: [contender('limit+S3', 'limit'), contender('sharp alone', 'sharp')] };
+  const direct = await start(false);
+  const noHttp = await start(true);
+  return {
+    children: [direct.child, noHttp.child],
+    contenders: [contender(direct.call, 'limit+S3', 'limit'), contender(direct.call, 'sharp alone', 'sharp')],
+    noHttp: contender(noHttp.call, 'afterimage, no HTTP', 'service'),
+  };
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -345,10 +355,10 @@ export async function sideBySide(): Promise<void> {
     const defaults = await startAfterimage(s3, { name: DEFAULTS, burstKeys });
     children.push(defaults.child);
     const direct = await startDirect(s3);
-    children.push(direct.child);
+    children.push(...direct.children);
     const ipx = await startIpx(s3);
     children.push(ipx.child);
-    const contenders = [afterimage.contender, defaults.contender, ...direct.contenders, ipx.contender];
+    const contenders = [afterimage.contender, defaults.contender, direct.noHttp, ...direct.contenders, ipx.contender];
 
     // Warm-up (JIT, keep-alive connections, libvips), and the outputs compared: afterimage's
     // against limit+S3's replay of its sharp calls (the same bytes when the settings match).
@@ -365,6 +375,8 @@ export async function sideBySide(): Promise<void> {
       if (!ours.every((body, i) => body.equals(limit[i]))) {
         notes.push(`- ${workload.title}: afterimage's output differs from limit+S3's (${ours.map((b) => b.length).join('/')} vs ${limit.map((b) => b.length).join('/')} bytes): bring bench/workloads.ts in step with afterimage's encoder settings.`);
       }
+      const noHttp = await direct.noHttp.bodies(workload);
+      if (!noHttp.every((body, i) => body.equals(ours[i]))) notes.push(`- ${workload.title}: afterimage without HTTP answered other bytes than afterimage (${noHttp.map((b) => b.length).join('/')} vs ${ours.map((b) => b.length).join('/')}).`);
       if (runs(DEFAULTS, workload)) {
         const shipped = await defaults.contender.bodies(workload);
         if (!shipped.every((body, i) => body.equals(ours[i]))) notes.push(`- ${workload.title}: afterimage (defaults) answered other bytes than afterimage (${shipped.map((b) => b.length).join('/')} vs ${ours.map((b) => b.length).join('/')}).`);
@@ -415,13 +427,15 @@ export async function sideBySide(): Promise<void> {
 function pairedByRound(summary: (c: ContenderName, w: Workload, n: number) => Summary | undefined): void {
   const images = RUN.filter((w) => !w.revalidation && summary('afterimage', w, 1));
   if (images.length === 0) return;
-  console.log('\nRound by round: afterimage\'s requests/s divided by the other\'s in the same round; the median of the rounds [a 90 % bootstrap interval for that median, from 8 rounds] (the lowest–the highest).\n');
-  console.log('| workload | / limit+S3 c1 | c4 | / IPX c1 | c4 |');
-  console.log('| --- | ---: | ---: | ---: | ---: |');
+  console.log('\nRound by round: afterimage\'s requests/s divided by the other\'s in the same round (last two columns: afterimage without HTTP\'s); the median of the rounds [a 90 % bootstrap interval for that median, from 8 rounds] (the lowest–the highest).\n');
+  console.log('| workload | / limit+S3 c1 | c4 | / IPX c1 | c4 | no HTTP / limit+S3 c1 | c4 |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const pairs = [['afterimage', 'limit+S3'], ['afterimage', 'IPX'], ['afterimage, no HTTP', 'limit+S3']] as const;
   for (const workload of images) {
-    const cells = (['limit+S3', 'IPX'] as const).flatMap((name) => CONCURRENCIES.map((n) => {
-      const ours = summary('afterimage', workload, n)!.rpsByRound;
+    const cells = pairs.flatMap(([ourName, name]) => CONCURRENCIES.map((n) => {
+      const ours = summary(ourName, workload, n)?.rpsByRound;
       const theirs = summary(name, workload, n)!.rpsByRound;
+      if (!ours) return '';
       const ratios = ours.map((value, round) => value / theirs[round]);
       // Below 8 rounds the resampled median is the lowest or highest value too often: the interval would be the range.
       const interval = ratios.length >= 8 ? bootstrapInterval(ratios) : undefined;
@@ -500,9 +514,9 @@ function report(summary: (c: ContenderName, w: Workload, n: number) => Summary |
   }
 
   console.log('\n### Ratios (throughput, higher is better for afterimage)\n');
-  console.log('Requests/s of afterimage divided by the other\'s (above 1: afterimage is faster); CPU: afterimage\'s CPU ms per image divided by limit+S3\'s (below 1: afterimage spends less), the figure least disturbed by a busy machine.\n');
-  console.log('| workload | afterimage / limit+S3 c1 | c4 | afterimage / IPX c1 | c4 | afterimage / sharp alone c1 | CPU afterimage / limit+S3 | afterimage p99/p50 c4 |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('Requests/s of afterimage divided by the other\'s (above 1: afterimage is faster); CPU: afterimage\'s CPU ms per image divided by limit+S3\'s (below 1: afterimage spends less), the figure least disturbed by a busy machine; no HTTP / limit+S3: afterimage\'s service called in-process (\`afterimage, no HTTP\`, the cache of originals off) against limit+S3, what afterimage\'s own work costs without the HTTP server and hop.\n');
+  console.log('| workload | afterimage / limit+S3 c1 | c4 | afterimage / IPX c1 | c4 | afterimage / sharp alone c1 | CPU afterimage / limit+S3 | afterimage p99/p50 c4 | no HTTP / limit+S3 c1 | c4 |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   const targets: Array<{ text: string; pass: boolean }> = [];
   let worstLimit = Infinity;
   let worstIpx = Infinity;
@@ -512,7 +526,7 @@ function report(summary: (c: ContenderName, w: Workload, n: number) => Summary |
     const tail = a[1].p99 / a[1].p50;
     worstTail = Math.max(worstTail, tail);
     if (workload.revalidation) {
-      console.log(`| ${workload.title} | | | | | | | ${ratio(tail)} |`);
+      console.log(`| ${workload.title} | | | | | | | ${ratio(tail)} | | |`);
       continue;
     }
     const vs = (name: ContenderName) => CONCURRENCIES.map((n, i) => a[i].rps / summary(name, workload, n)!.rps);
@@ -522,7 +536,9 @@ function report(summary: (c: ContenderName, w: Workload, n: number) => Summary |
     worstLimit = Math.min(worstLimit, ...limit);
     worstIpx = Math.min(worstIpx, ...ipx);
     const cpuOf = (name: ContenderName) => median(CONCURRENCIES.map((n) => summary(name, workload, n)!.cpuMsPerImage));
-    console.log(`| ${workload.title} | ${ratio(limit[0])} | ${ratio(limit[1])} | ${ratio(ipx[0])} | ${ratio(ipx[1])} | ${ratio(bare[0])} | ${ratio(cpuOf('afterimage') / cpuOf('limit+S3'))} | ${ratio(tail)} |`);
+    // afterimage's service called in-process, against limit+S3: what the HTTP server and hop leave out.
+    const noHttp = CONCURRENCIES.map((n) => (summary('afterimage, no HTTP', workload, n)?.rps ?? Number.NaN) / summary('limit+S3', workload, n)!.rps);
+    console.log(`| ${workload.title} | ${ratio(limit[0])} | ${ratio(limit[1])} | ${ratio(ipx[0])} | ${ratio(ipx[1])} | ${ratio(bare[0])} | ${ratio(cpuOf('afterimage') / cpuOf('limit+S3'))} | ${ratio(tail)} | ${ratio(noHttp[0])} | ${ratio(noHttp[1])} |`);
   }
   pairedByRound(summary);
   if (Number.isFinite(worstLimit)) {
@@ -554,5 +570,5 @@ function report(summary: (c: ContenderName, w: Workload, n: number) => Summary |
   console.log('\n### Targets (issue 10)\n');
   for (const { text, pass } of targets) console.log(`- **${pass ? 'PASS' : 'FAIL'}** ${text}`);
   if (notes.length > 0) console.log(`\nNotes:\n${notes.join('\n')}`);
-  else console.log('\nOutputs: afterimage\'s bytes are identical to limit+S3\'s on every image workload (same operations, same encoder settings), and afterimage (defaults)\'s to afterimage\'s.');
+  else console.log('\nOutputs: afterimage\'s bytes are identical to limit+S3\'s on every image workload (same operations, same encoder settings), and afterimage (defaults)\'s and afterimage without HTTP\'s to afterimage\'s.');
 }
