@@ -514,7 +514,7 @@ function report(summary: (c: ContenderName, w: Workload, n: number) => Summary |
   }
 
   console.log('\n### Ratios (throughput, higher is better for afterimage)\n');
-  console.log('Requests/s of afterimage divided by the other\'s (above 1: afterimage is faster); CPU: afterimage\'s CPU ms per image divided by limit+S3\'s (below 1: afterimage spends less), the figure least disturbed by a busy machine; no HTTP / limit+S3: afterimage\'s service called in-process (\`afterimage, no HTTP\`, the cache of originals off) against limit+S3, what afterimage\'s own work costs without the HTTP server and hop.\n');
+  console.log('Requests/s of afterimage divided by the other\'s (above 1: afterimage is faster); CPU: afterimage\'s CPU ms per image divided by limit+S3\'s (below 1: afterimage spends less), the figure least disturbed by a busy machine; no HTTP / limit+S3: afterimage\'s service called in-process (`afterimage, no HTTP`, the cache of originals off) against limit+S3, what afterimage\'s own work costs without the HTTP server and hop.\n');
   console.log('| workload | afterimage / limit+S3 c1 | c4 | afterimage / IPX c1 | c4 | afterimage / sharp alone c1 | CPU afterimage / limit+S3 | afterimage p99/p50 c4 | no HTTP / limit+S3 c1 | c4 |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   const targets: Array<{ text: string; pass: boolean }> = [];
