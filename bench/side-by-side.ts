@@ -44,7 +44,7 @@ const CONTENDERS: ContenderName[] = ['afterimage', 'afterimage (defaults)', 'aft
 /**
  * The null comparison: limit+S3's code again, in a process of its own. Its ratio to limit+S3
  * would be ×1.00 on a quiet machine; how far it strays in a run is how far any ratio of that run
- * can stray for no reason but the machine (BENCHMARKS.md, "The twin").
+ * can stray for no reason but the machine (BENCHMARKS.md, "Method").
  */
 const TWIN = 'limit+S3, twin' satisfies ContenderName;
 /** The workloads `afterimage (defaults)` runs: those the cache of originals changes. */
