@@ -547,9 +547,10 @@ function report(summary: (c: ContenderName, w: Workload, n: number) => Summary |
     worstLimit = Math.min(worstLimit, ...limit);
     worstIpx = Math.min(worstIpx, ...ipx);
     const cpuOf = (name: ContenderName) => median(CONCURRENCIES.map((n) => summary(name, workload, n)!.cpuMsPerImage));
+    const toLimit = (name: ContenderName) => CONCURRENCIES.map((n) => (summary(name, workload, n)?.rps ?? Number.NaN) / summary('limit+S3', workload, n)!.rps);
     // afterimage's service called in-process, against limit+S3: what the HTTP server and hop leave out.
-    const noHttp = CONCURRENCIES.map((n) => (summary('afterimage, no HTTP', workload, n)?.rps ?? Number.NaN) / summary('limit+S3', workload, n)!.rps);
-    const twin = CONCURRENCIES.map((n) => (summary(TWIN, workload, n)?.rps ?? Number.NaN) / summary('limit+S3', workload, n)!.rps);
+    const noHttp = toLimit('afterimage, no HTTP');
+    const twin = toLimit(TWIN);
     worstTwin = Math.min(worstTwin, ...twin);
     console.log(`| ${workload.title} | ${ratio(limit[0])} | ${ratio(limit[1])} | ${ratio(ipx[0])} | ${ratio(ipx[1])} | ${ratio(bare[0])} | ${ratio(cpuOf('afterimage') / cpuOf('limit+S3'))} | ${ratio(tail)} | ${ratio(noHttp[0])} | ${ratio(noHttp[1])} | ${ratio(twin[0])} | ${ratio(twin[1])} |`);
   }
