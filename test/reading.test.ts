@@ -3,7 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { HttpError } from '../lambda/errors';
+import { HttpError, limitExceeded } from '../lambda/errors';
 import { readLimitedBody } from '../lambda/origin/reading';
 
 /** A body as a socket delivers it: the bytes in chunks of `size`. */
@@ -81,6 +81,55 @@ describe('readLimitedBody', () => {
     await readLimitedBody(chunked(BYTES, BYTES.length), 5_000, 1_000_000, undefined, BYTES.length, watch);
     await readLimitedBody(chunked(BYTES, 16_384), 5_000, 1_000_000, undefined, undefined, watch);
     expect(watch).not.toHaveBeenCalled();
+  });
+
+  describe('a watcher that judges the file (a promise)', () => {
+    /** A body whose chunks come one per turn of the event loop, as a socket's do; `sent` counts them. */
+    function trickled(bytes: Buffer, size: number): { body: Readable; sent: () => number } {
+      let at = 0;
+      let sent = 0;
+      const body = new Readable({
+        read() {
+          setImmediate(() => {
+            if (at >= bytes.length) return void this.push(null);
+            sent++;
+            const chunk = bytes.subarray(at, at + size);
+            at += size;
+            this.push(chunk);
+          });
+        },
+      });
+      return { body, sent: () => sent };
+    }
+    const refusal = () => limitExceeded('The input is 9000x9000 = 81000000 pixels; the limit is 1000 (limits.maxInputPixels)');
+
+    test('a verdict that rejects while the body arrives cuts the read: its reason is the failure, the rest is never read', async () => {
+      const { body, sent } = trickled(BYTES, 10_000);
+      const watch = jest.fn(() => Promise.reject(refusal()));
+      await expect(readLimitedBody(body, 5_000, 1_000_000, undefined, BYTES.length, watch)).rejects.toMatchObject({ status: 422, message: expect.stringContaining('limits.maxInputPixels') });
+      expect(watch).toHaveBeenCalledTimes(1); // judged once, from the first chunk
+      expect(sent()).toBeLessThan(5); // of 20
+      expect(body.destroyed).toBe(true);
+    });
+
+    test('a verdict that resolves lets the read go on to the whole body', async () => {
+      const { body } = trickled(BYTES, 10_000);
+      const watch = jest.fn(() => Promise.resolve());
+      expect((await readLimitedBody(body, 5_000, 1_000_000, undefined, BYTES.length, watch)).equals(BYTES)).toBe(true);
+      expect(watch).toHaveBeenCalledTimes(1);
+    });
+
+    test('a verdict that rejects after the last byte leaves the read as it is (the caller judges the whole file)', async () => {
+      let reject!: (reason: unknown) => void;
+      const late = new Promise((_resolve, no) => {
+        reject = no;
+      });
+      const { body } = trickled(BYTES, 50_000);
+      const read = await readLimitedBody(body, 5_000, 1_000_000, undefined, BYTES.length, () => late);
+      reject(refusal());
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(read.equals(BYTES)).toBe(true);
+    });
   });
 
   test('an empty body is an empty buffer', async () => {

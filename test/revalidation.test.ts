@@ -34,6 +34,7 @@ let proxy: FaultProxy;
 let cold: Harness; // the cache of originals off: every request reaches the bucket
 let cached: Harness; // the shipped default: the cache of originals on
 let tight: Harness; // the cache off, and a memory budget the original's size decides on
+let strict: Harness; // the cache off, and a pixel limit wide.png is over
 const files: Record<string, Buffer> = {};
 
 beforeAll(async () => {
@@ -46,7 +47,7 @@ beforeAll(async () => {
   files['wide.png'] = await noise(1500, 1200, 4).png().toBuffer(); // about 6.7 MB
   let endpoint = '';
   proxy = await startFaultProxy(() => endpoint);
-  const start = (originalCacheMB: number, memoryBudgetMB?: number) => startHarness({
+  const start = (originalCacheMB: number, memoryBudgetMB?: number, maxInputPixels?: number) => startHarness({
     buckets: ['media', BACKUP_BUCKET],
     seed: async (s3) => {
       endpoint = s3.endpoint;
@@ -57,12 +58,13 @@ beforeAll(async () => {
       origins: [s3Origin({ endpoint: proxy.endpoint }, { name: 'media', bucket: 'media' }), backupOrigin(proxy.endpoint, { name: 'backup' })],
       endpoints: [{ prefix: '', origins: ['media'] }, { prefix: '/demo', origins: ['backup'], cloudinaryUrls: true }],
       output: { format: 'auto' },
-      limits: { originalCacheMB, ...(memoryBudgetMB ? { memoryBudgetMB } : {}) },
+      limits: { originalCacheMB, ...(memoryBudgetMB ? { memoryBudgetMB } : {}), ...(maxInputPixels ? { maxInputPixels } : {}) },
     }),
   });
   cold = await start(0);
   tight = await start(0, 194);
   cached = await start(64);
+  strict = await start(0, undefined, 1_000_000);
   // The proxy forwards to the S3 server seeded last: both services read the same objects, with
   // the same ETags and Last-Modified, so an ETag one of them gave holds for the other.
 
@@ -72,6 +74,7 @@ afterAll(async () => {
   await cold?.close();
   await cached?.close();
   await tight?.close();
+  await strict?.close();
   await proxy?.close();
 });
 
@@ -219,6 +222,43 @@ describe('a whole read: the header is read from the first bytes while the rest a
   test('orig-true (served as stored) reads no header at all', async () => {
     const lengths = await headerReads(async () => expect((await cold.get('/tr:orig-true/photo.jpg')).status).toBe(200));
     expect(lengths).toStrictEqual([]);
+  });
+});
+
+describe('an original over the pixel limit is refused from its header, not downloaded', () => {
+  // wide.png: 1500x1200 (1.8 million pixels, about 6.7 MB); `strict` allows 1,000,000.
+  const overLimit = (r: HttpResult) => {
+    expect(r.status).toBe(422);
+    expect(r.headers.get('x-afterimage-error')).toMatch(/^ELIMIT - .*1500x1200 = 1800000 pixels.*limits\.maxInputPixels/);
+  };
+
+  test('the 422 comes with the read cut after its first bytes', async () => {
+    overLimit(await strict.get('/tr:w-200/wide.png', AVIF));
+    // The proxy sees the connection close a moment after the service has answered.
+    for (let waited = 0; reads()[0]?.cut === undefined && waited < 5_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+    const [read] = reads();
+    expect(reads()).toHaveLength(1);
+    expect(read.range).toBeUndefined(); // a whole read, cut
+    expect(read.cut).toBe(true);
+    expect(read.forwardedBytes).toBeLessThan(files['wide.png'].length / 2);
+  });
+
+  test('the same answer as when the header is read from the whole file: a revalidation (a prefix read) gets it too', async () => {
+    overLimit(await strict.get('/tr:w-200/wide.png', { ...AVIF, 'if-none-match': '"anything"' }));
+    expect(reads()[0].range).toBe(`bytes=0-${HEADER_PREFIX_BYTES - 1}`);
+  });
+
+  test('orig-true, served as stored without a header read, is not refused, even while a refused read of the same file is under way', async () => {
+    const [refused, stored] = await Promise.all([strict.get('/tr:w-200/wide.png', AVIF), strict.get('/tr:orig-true/wide.png')]);
+    overLimit(refused);
+    expect(stored.status).toBe(200);
+    expect(stored.body.equals(files['wide.png'])).toBe(true);
+  });
+
+  test('under the limit, the same file is read whole and rendered', async () => {
+    const answer = await cold.get('/tr:w-200/wide.png', AVIF);
+    expect(answer.status).toBe(200);
+    expect(reads().map((r) => [r.cut, r.bodyBytes])).toStrictEqual([[undefined, files['wide.png'].length]]);
   });
 });
 

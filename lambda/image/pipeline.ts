@@ -9,6 +9,7 @@ import { WHITE } from '../request/colour';
 import { deadlineExceeded, isSharpTimeout, withinDeadline, type Deadline } from './deadline';
 import type { ImageFormat, InputDescription } from './format';
 import { AUTO_QUALITY_TARGETS, searchAutoQuality } from './auto-quality';
+import type { ArrivalWatcher } from '../origin/reading';
 import { holdsWholeHeader } from './header-prefix';
 import type { LayerAssets } from './layer-assets';
 import { applyStep, supportsAnimation } from './operations';
@@ -70,6 +71,23 @@ export function readHeaderEarly(arrived: Buffer, whole: Buffer): boolean {
   if (!holdsWholeHeader(arrived)) return arrived.length > EARLY_HEADER_MAX_BYTES;
   EARLY_HEADERS.set(whole, readHeader(arrived));
   return true;
+}
+
+/**
+ * `readHeaderEarly`, and a verdict on what it read: a JPEG or PNG over limits.maxInputPixels
+ * rejects with the 422 `inspectInput` would give once the file is in, so the read is cut there
+ * (origin/reading.ts) instead of downloading up to limits.maxInputBytes of an image that will be
+ * refused.
+ */
+export function headerWatcher(limits: LimitsConfig): ArrivalWatcher {
+  return (arrived, whole) => {
+    if (!readHeaderEarly(arrived, whole)) return false;
+    const early = EARLY_HEADERS.get(whole);
+    if (!early) return true;
+    return early.then((header) => {
+      if (header?.input.format === 'jpeg' || header?.input.format === 'png') checkInputPixels(header.storedWidth, header.frameHeight, header.input.pages, limits);
+    });
+  };
 }
 
 /** Reads the header only. Not an image → null. Over a limit → 422. */

@@ -20,7 +20,9 @@ export class CoalescingOrigin implements Origin {
 
   fetch(path: string, options?: ReadOptions): Promise<StoredObject | null> {
     // A read of the first bytes is shared only with reads of as many: it would not do for a render.
-    const key = options?.prefixBytes ? `${path}\u0000${options.prefixBytes}` : path;
+    // A watched read only with watched reads: its watcher may refuse the file (an image over the
+    // pixel limit), which a read to serve the file as stored (`orig-true`) must not inherit.
+    const key = options?.prefixBytes ? `${path}\u0000${options.prefixBytes}` : options?.onArrival ? `${path}\u0000watched` : path;
     const shared = this.inFlight.get(key);
     if (shared) return shared;
     const call = this.origin.fetch(path, options).finally(() => this.inFlight.delete(key));

@@ -15,9 +15,12 @@ type Body = AsyncIterable<unknown> & { destroy?: (error?: Error) => void };
  * Shown a body while it arrives: what has arrived so far (`arrived`, a view of `whole`), and the
  * buffer the whole body is being read into, which is the Buffer the read returns if the body ends
  * at its announced length. Only `arrived` may be read: the rest of `whole` is not written yet (it
- * holds whatever memory it was given). Returns true once it has seen enough; it is not called again.
+ * holds whatever memory it was given). Returns false to be shown more, true once it has seen
+ * enough, or a promise once it has seen enough to judge the file: if that promise rejects while
+ * the body is still arriving, the read is cut and fails with its reason (an original over a limit
+ * is refused from its header, not downloaded). Either way it is not called again.
  */
-export type ArrivalWatcher = (arrived: Buffer, whole: Buffer) => boolean;
+export type ArrivalWatcher = (arrived: Buffer, whole: Buffer) => boolean | Promise<unknown>;
 
 /**
  * Reads a body to its end. It is cut (destroyed, so the loop throws) after `idleMs` without data
@@ -37,6 +40,15 @@ export async function readLimitedBody(body: Body, idleMs: number, maxBytes: numb
   const cut = () => body.destroy?.(Object.assign(new Error('body read timed out'), { name: 'TimeoutError' }));
   const idle = setTimeout(cut, idleMs);
   signal?.addEventListener('abort', cut, { once: true });
+  let refusal: { reason: unknown } | undefined;
+  let reading = true;
+  const judged = (verdict: Promise<unknown>) =>
+    verdict.catch((reason: unknown) => {
+      // Judged after the last byte: the caller sees the same verdict from the whole file.
+      if (!reading) return;
+      refusal = { reason };
+      body.destroy?.(Object.assign(new Error('body read refused'), { name: 'RefusedError' }));
+    });
   try {
     for await (const chunk of body) {
       idle.refresh();
@@ -54,13 +66,21 @@ export async function readLimitedBody(body: Body, idleMs: number, maxBytes: numb
       }
       if (into) {
         bytes.copy(into, total - bytes.length);
-        if (watch && total < into.length && watch(into.subarray(0, total), into)) watch = undefined;
+        const seen = watch && total < into.length ? watch(into.subarray(0, total), into) : false;
+        if (seen !== false) {
+          watch = undefined;
+          if (seen !== true) void judged(seen);
+        }
       } else chunks.push(bytes);
     }
+  } catch (error) {
+    throw refusal ? refusal.reason : error;
   } finally {
+    reading = false;
     clearTimeout(idle);
     signal?.removeEventListener('abort', cut);
   }
+  if (refusal) throw refusal.reason;
   if (into) return total === into.length ? into : into.subarray(0, total);
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }

@@ -11,7 +11,7 @@ import { deadlineExceeded, type Deadline } from '../image/deadline';
 import { CONTENT_TYPES, chooseFormat, formatWishOf } from '../image/format';
 import { AUTO_QUALITY_TARGETS } from '../image/auto-quality';
 import { HEADER_PREFIX_BYTES, holdsWholeHeader } from '../image/header-prefix';
-import { inspectInput, readHeaderEarly, renderImage } from '../image/pipeline';
+import { headerWatcher, inspectInput, renderImage } from '../image/pipeline';
 import { ENCODER_SETTINGS, QUALITY_TABLE } from '../image/quality';
 import { svgScale } from '../image/svg';
 import { buildPlan, type RequestPlan } from '../request/plan';
@@ -90,6 +90,8 @@ export class ImageService {
   readonly background: BackgroundWork;
   /** The originals recently read, shared by every origin (its bytes are for tests and metrics). */
   readonly originals: OriginalCache;
+  /** Shown an original to be inspected as it arrives: reads its header early, refuses it there if over the pixel limit. */
+  private readonly watchArrival: ReadOptions['onArrival'];
 
   constructor(
     readonly config: AfterimageConfig,
@@ -105,6 +107,7 @@ export class ImageService {
     this.signingKey = deps.signingKey ?? (secrets ? async (name) => selectSigningKey(await secrets.get(), name) : undefined);
     this.now = deps.now ?? Date.now;
     this.renderSlots = new RenderSlots(config.limits.maxConcurrentRenders ?? availableParallelism(), config.limits.maxQueuedRenders);
+    this.watchArrival = headerWatcher(config.limits);
   }
 
   /**
@@ -182,9 +185,10 @@ export class ImageService {
     // A revalidation is first tried on the image's header alone (README "Revalidation"): an
     // S3 original not in the cache of originals is read only that far, and read whole only when
     // the header does not settle it. Any other read of an original to be inspected has its header
-    // read from its first bytes while the rest arrives (pipeline.ts `readHeaderEarly`).
+    // read from its first bytes while the rest arrives, and is cut there when that header is over
+    // the pixel limit (pipeline.ts `headerWatcher`).
     const conditional = request.headers['if-none-match'] !== undefined && !plan.original;
-    const whole: ReadOptions | undefined = plan.original ? undefined : { onArrival: readHeaderEarly };
+    const whole: ReadOptions | undefined = plan.original ? undefined : { onArrival: this.watchArrival };
     let { stored, fallback } = await this.lookup(plan, record, conditional ? { prefixBytes: HEADER_PREFIX_BYTES, ...whole } : whole);
     const layers = await layersRead;
     let response = await this.respond(plan, stored, request, head, deadline, record, layers);

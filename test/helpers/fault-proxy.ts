@@ -39,6 +39,10 @@ export interface ProxiedRequest {
   status?: number;
   /** The body bytes the S3 server sent for a forwarded request, once it has finished. */
   bodyBytes?: number;
+  /** The body bytes passed on to the client so far (none once the client has gone). */
+  forwardedBytes?: number;
+  /** True when the client closed the connection before the whole answer was passed on. */
+  cut?: boolean;
 }
 
 export interface FaultRule {
@@ -99,7 +103,13 @@ export async function startFaultProxy(target: string | (() => string), keyIds: R
           if (res.destroyed) return answer.resume();
           info.status = answer.statusCode;
           let bodyBytes = 0;
-          answer.on('data', (chunk: Buffer) => { bodyBytes += chunk.length; });
+          answer.on('data', (chunk: Buffer) => {
+            bodyBytes += chunk.length;
+            if (!res.destroyed) info.forwardedBytes = (info.forwardedBytes ?? 0) + chunk.length;
+          });
+          res.on('close', () => {
+            if (!res.writableFinished) info.cut = true;
+          });
           answer.on('end', () => { info.bodyBytes = bodyBytes; });
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           // Headers go on as they arrive, as from the server itself, even before any body byte does.
