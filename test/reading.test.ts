@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { HttpError, limitExceeded } from '../lambda/errors';
-import { readLimitedBody } from '../lambda/origin/reading';
+import { CUT_ABOVE_BYTES, readLimitedBody } from '../lambda/origin/reading';
 
 /** A body as a socket delivers it: the bytes in chunks of `size`. */
 function chunked(bytes: Buffer, size: number): Readable {
@@ -103,13 +103,22 @@ describe('readLimitedBody', () => {
     }
     const refusal = () => limitExceeded('The input is 9000x9000 = 81000000 pixels; the limit is 1000 (limits.maxInputPixels)');
 
-    test('a verdict that rejects while the body arrives cuts the read: its reason is the failure, the rest is never read', async () => {
-      const { body, sent } = trickled(BYTES, 10_000);
+    const LARGE = randomBytes(CUT_ABOVE_BYTES + 2_000_000);
+
+    test('a verdict that rejects with more than CUT_ABOVE_BYTES to come cuts the read: its reason is the failure, the rest is never read', async () => {
+      const { body, sent } = trickled(LARGE, 65_536);
       const watch = jest.fn(() => Promise.reject(refusal()));
-      await expect(readLimitedBody(body, 5_000, 1_000_000, undefined, BYTES.length, watch)).rejects.toMatchObject({ status: 422, message: expect.stringContaining('limits.maxInputPixels') });
+      await expect(readLimitedBody(body, 5_000, 10_000_000, undefined, LARGE.length, watch)).rejects.toMatchObject({ status: 422, message: expect.stringContaining('limits.maxInputPixels') });
       expect(watch).toHaveBeenCalledTimes(1); // judged once, from the first chunk
-      expect(sent()).toBeLessThan(5); // of 20
+      expect(sent()).toBeLessThan(8); // of 47
       expect(body.destroyed).toBe(true);
+    });
+
+    test('with CUT_ABOVE_BYTES or less to come, a rejecting verdict lets the read finish (reading on costs less than a new connection)', async () => {
+      const { body, sent } = trickled(BYTES, 10_000);
+      const read = await readLimitedBody(body, 5_000, 1_000_000, undefined, BYTES.length, () => Promise.reject(refusal()));
+      expect(read.equals(BYTES)).toBe(true);
+      expect(sent()).toBe(20);
     });
 
     test('a verdict that resolves lets the read go on to the whole body', async () => {

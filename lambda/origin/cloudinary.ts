@@ -4,7 +4,7 @@
 // An endpoint `["backup", "cloudinary-live"]` then serves what the backup does not hold yet.
 
 import { parseBackupPath, type BackupRequest } from './cloudinary-backup';
-import type { StoredObject } from './types';
+import type { ReadOptions, StoredObject } from './types';
 import { extensionOfType, HttpOrigin } from './web';
 
 const RESOURCE_TYPES = new Set(['image', 'video', 'raw']);
@@ -16,7 +16,7 @@ export class CloudinaryOrigin extends HttpOrigin {
     return deliveryHost ? `${allowHttp ? 'http' : 'https'}://${deliveryHost}` : `https://res.cloudinary.com/${cloud}`;
   }
 
-  async fetch(path: string): Promise<StoredObject | null> {
+  async fetch(path: string, options?: ReadOptions): Promise<StoredObject | null> {
     const [resourceType, type] = path.split('/');
     if (!RESOURCE_TYPES.has(resourceType) || !(this.config.deliveryTypes ?? ['upload']).includes(type)) return null;
     // As the backup reads it: first without the extension (Cloudinary then delivers the asset
@@ -34,7 +34,7 @@ export class CloudinaryOrigin extends HttpOrigin {
       if (cached) return withReading(cached, reading);
     }
     for (const { reading, url } of readings) {
-      const found = await this.read(url);
+      const found = await this.read(url, options);
       if (found) return withReading(found, reading);
     }
     return null;

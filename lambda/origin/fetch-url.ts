@@ -5,7 +5,7 @@
 
 import type { EndpointConfig, LimitsConfig, OriginConfig } from '../config';
 import type { OriginalCache } from './original-cache';
-import type { Origin, StoredObject } from './types';
+import type { Origin, ReadOptions, StoredObject } from './types';
 import { storedAnswer } from './web';
 import { fetchFromWebIfChanged, type WebTransport } from './web-fetch';
 
@@ -22,7 +22,7 @@ export class FetchUrlOrigin implements Origin {
   }
 
   /** `url` is the remote URL the request parser checked; checked again on every hop. */
-  async fetch(url: string): Promise<StoredObject | null> {
+  async fetch(url: string, options?: ReadOptions): Promise<StoredObject | null> {
     if (!/^https:\/\//.test(url)) return null;
     return this.originals.read(['fetch', this.endpoint.prefix, url], async (validators) => {
       const started = performance.now();
@@ -33,6 +33,7 @@ export class FetchUrlOrigin implements Origin {
         allowedHosts: this.endpoint.fetchAllowedHosts ?? [],
         contentTypes: ['image/*'],
         limits: this.limits,
+        ...(options?.onArrival ? { onArrival: options.onArrival } : {}),
       }, validators, this.transport);
       return storedAnswer(answer, url, this.config, started);
     });

@@ -12,13 +12,21 @@ export function originCallSignal(limits: LimitsConfig): AbortSignal {
 type Body = AsyncIterable<unknown> & { destroy?: (error?: Error) => void };
 
 /**
+ * A read a watcher refuses is cut only with more than this still to come. A cut connection is not
+ * reused, so the next request opens another (to S3, a TLS handshake: about 10 ms in a region,
+ * about what 1 MB takes to arrive over one connection); with less to come, reading on is cheaper.
+ */
+export const CUT_ABOVE_BYTES = 1024 * 1024;
+
+/**
  * Shown a body while it arrives: what has arrived so far (`arrived`, a view of `whole`), and the
  * buffer the whole body is being read into, which is the Buffer the read returns if the body ends
  * at its announced length. Only `arrived` may be read: the rest of `whole` is not written yet (it
  * holds whatever memory it was given). Returns false to be shown more, true once it has seen
  * enough, or a promise once it has seen enough to judge the file: if that promise rejects while
- * the body is still arriving, the read is cut and fails with its reason (an original over a limit
- * is refused from its header, not downloaded). Either way it is not called again.
+ * more than CUT_ABOVE_BYTES are still to come, the read is cut and fails with its reason (an
+ * original over a limit is refused from its header, not downloaded); otherwise the read goes on,
+ * and the caller judges the whole file. Either way it is not called again.
  */
 export type ArrivalWatcher = (arrived: Buffer, whole: Buffer) => boolean | Promise<unknown>;
 
@@ -44,10 +52,12 @@ export async function readLimitedBody(body: Body, idleMs: number, maxBytes: numb
   let reading = true;
   const judged = (verdict: Promise<unknown>) =>
     verdict.catch((reason: unknown) => {
-      // Judged after the last byte: the caller sees the same verdict from the whole file.
-      if (!reading) return;
+      // Judged after the last byte, or near it: the caller sees the same verdict from the whole file.
+      if (!reading || !into || into.length - total <= CUT_ABOVE_BYTES) return;
       refusal = { reason };
-      body.destroy?.(Object.assign(new Error('body read refused'), { name: 'RefusedError' }));
+      // Without an error: the read's own failure is `reason`, thrown below; an error here would
+      // reach the HTTP request's listeners too, and could be taken for a failed connection.
+      body.destroy?.();
     });
   try {
     for await (const chunk of body) {

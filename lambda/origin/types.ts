@@ -58,9 +58,10 @@ export interface ReadOptions {
    */
   prefixBytes?: number;
   /**
-   * Shown the file's bytes as they arrive, when it is read whole from S3 with an announced length
-   * (reading.ts `readLimitedBody`): the image header is read from the first of them while the rest
-   * is still on its way (pipeline.ts `readHeaderEarly`). The answer is the same without it.
+   * Shown the file's bytes as they arrive, when it is read whole (from S3 or the web) with an
+   * announced length (reading.ts `readLimitedBody`): the image header is read from the first of
+   * them while the rest is still on its way, and a file over the pixel limit is refused there
+   * (pipeline.ts `headerWatcher`). The answer is the same without it, only later.
    */
   onArrival?: ArrivalWatcher;
 }

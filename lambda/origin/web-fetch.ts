@@ -10,7 +10,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { LimitsConfig, OriginConfig } from '../config';
 import { HttpError, limitExceeded, originFailed, originRefused, originTimedOut } from '../errors';
-import { originCallSignal, readLimitedBody } from './reading';
+import { originCallSignal, readLimitedBody, type ArrivalWatcher } from './reading';
 import { refusedRange } from './address-policy';
 import { originFailure } from './s3';
 import type { Validators } from './types';
@@ -46,6 +46,8 @@ export interface WebFetchRules {
   /** Content-Types accepted, exact or `type/*`. */
   contentTypes: readonly string[];
   limits: LimitsConfig;
+  /** Shown a 200's body as it arrives (ReadOptions.onArrival): the image header is read early, and may refuse the file. */
+  onArrival?: ArrivalWatcher;
 }
 
 export interface WebResponse {
@@ -276,7 +278,7 @@ function requestOnce(
         res.destroy();
         return fail(limitExceeded(`The stored file is ${length} bytes; the limit is ${maxInputBytes} (limits.maxInputBytes)`));
       }
-      readBody(res, originTimeoutMs, maxInputBytes).then((body) => {
+      readBody(res, originTimeoutMs, maxInputBytes, rules.onArrival).then((body) => {
         resolve({ response: { body, contentType, url: url.href, ...upstreamHeaders(res, false) } });
       }, fail);
     });
@@ -331,9 +333,9 @@ export function freshnessOf(header: string | undefined, age?: string): { upstrea
 }
 
 /** The body, cut after `idleMs` without data or at `maxBytes`; a connection closed early is a failure. */
-async function readBody(res: IncomingMessage, idleMs: number, maxBytes: number): Promise<Buffer> {
+async function readBody(res: IncomingMessage, idleMs: number, maxBytes: number, onArrival?: ArrivalWatcher): Promise<Buffer> {
   const announced = res.headers['content-length'] === undefined ? undefined : Number(res.headers['content-length']);
-  const body = await readLimitedBody(res, idleMs, maxBytes, undefined, announced);
+  const body = await readLimitedBody(res, idleMs, maxBytes, undefined, announced, onArrival);
   if (!res.complete) throw Object.assign(new Error('the connection closed before the body was complete'), { code: 'ECONNRESET' });
   return body;
 }

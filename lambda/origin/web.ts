@@ -7,7 +7,7 @@ import type { LimitsConfig, OriginConfig } from '../config';
 import { originRefused } from '../errors';
 import { encodeKeyPath } from './keys';
 import type { OriginalCache } from './original-cache';
-import type { NotModified, Origin, StoredObject, Validators } from './types';
+import type { NotModified, Origin, ReadOptions, StoredObject, Validators } from './types';
 import { fetchFromWebIfChanged, type WebFetchRules, type WebNotModified, type WebResponse, type WebTransport } from './web-fetch';
 
 /** The value of a secret field of `originHeaders`, or undefined when the secret has none. */
@@ -59,14 +59,16 @@ export abstract class HttpOrigin implements Origin {
     }
   }
 
-  abstract fetch(path: string): Promise<StoredObject | null>;
+  abstract fetch(path: string, options?: ReadOptions): Promise<StoredObject | null>;
 
   /**
    * One URL's file, through the cache of originals (keyed by the URL asked for, whatever it
    * redirects to): null on 404/410. Revalidations go under the same rules as the first GET.
+   * A body is shown to `options.onArrival` as it arrives; the whole file is always read (a
+   * prefix, `options.prefixBytes`, is for S3 originals only).
    */
-  protected read(url: string): Promise<StoredObject | null> {
-    return this.originals.read(['web', this.config.name, url], (validators) => this.get(url, validators));
+  protected read(url: string, options?: ReadOptions): Promise<StoredObject | null> {
+    return this.originals.read(['web', this.config.name, url], (validators) => this.get(url, validators, options?.onArrival));
   }
 
   /** One URL's file while the cache of originals holds it fresh, without asking the upstream; else undefined. */
@@ -75,7 +77,7 @@ export abstract class HttpOrigin implements Origin {
   }
 
   /** GETs one URL under this origin's rules (conditionally with `validators`): the file, NotModified, or null on 404/410. */
-  private async get(url: string, validators: Validators | undefined): Promise<StoredObject | NotModified | null> {
+  private async get(url: string, validators: Validators | undefined, onArrival: ReadOptions['onArrival']): Promise<StoredObject | NotModified | null> {
     const started = performance.now();
     const rules: WebFetchRules = {
       originName: this.config.name,
@@ -84,6 +86,7 @@ export abstract class HttpOrigin implements Origin {
       headers: await this.headers(),
       contentTypes: this.config.contentTypes ?? ['image/*'],
       limits: this.limits,
+      ...(onArrival ? { onArrival } : {}),
     };
     return storedAnswer(await fetchFromWebIfChanged(url, rules, validators, this.transport), url, this.config, started);
   }
@@ -122,11 +125,11 @@ export function storedAnswer(answer: WebResponse | WebNotModified | null, key: s
 }
 
 export class WebOrigin extends HttpOrigin {
-  async fetch(path: string): Promise<StoredObject | null> {
+  async fetch(path: string, options?: ReadOptions): Promise<StoredObject | null> {
     // Never reached through the URL parser (it refuses them), refused here too: no way out of the base path.
     if (path.split('/').some((s) => s === '.' || s === '..')) return null;
     const url = webUrl(this.config.baseUrl!, path, this.config);
-    return this.read(url);
+    return this.read(url, options);
   }
 }
 
