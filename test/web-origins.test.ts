@@ -604,8 +604,9 @@ describe('Cloudinary fetch URLs (README "Cloudinary fetch URLs")', () => {
 });
 
 describe('a web origin reads the image header while the file arrives, and refuses an image over the pixel limit there', () => {
-  // 1200x1000 with alpha, noise: about 4.8 MB, 1.2 million pixels. The route sends it 64 KiB per
-  // millisecond, as a network would, and records whether the client hung up before the end.
+  // 1200x1000 with alpha, noise: about 4.8 MB, 1.2 million pixels. The route sends it 64 KiB
+  // every 2 ms (about 150 ms in all), as a network would, and records whether the client hung up
+  // before the end.
   let upstream: WebServer;
   let image: Buffer;
   const sent: { bytes: number; cut?: boolean }[] = [];
@@ -633,7 +634,7 @@ describe('a web origin reads the image header while the file arrives, and refuse
         const chunk = image.subarray(record.bytes, record.bytes + 65_536);
         record.bytes += chunk.length;
         res.write(chunk);
-        setTimeout(next, 1);
+        setTimeout(next, 2);
       };
       next();
     });
