@@ -3,7 +3,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError, DEFAULT_LIMITS, memoryBudgetFor, parseConfig, type ParseOptions } from '../lambda/config';
+import { ConfigError, DEFAULT_CACHE, DEFAULT_LIMITS, DEFAULT_OUTPUT, memoryBudgetFor, parseConfig, type ParseOptions } from '../lambda/config';
 import { LIMIT_NAMES, LIMITS } from '../lambda/config/limits';
 
 const origin = { name: 'images', type: 's3', bucket: 'my-images' };
@@ -146,6 +146,20 @@ describe('the limits table', () => {
       return `| \`limits.${name}\` | ${shownDefault} | ${spec.min.toLocaleString('en-US')} to ${spec.max.toLocaleString('en-US')} | ${spec.doc} |`;
     });
     expect(documented).toEqual(rows);
+  });
+
+  it("is the README's output and cache rows: each setting once, with its default, in one unbroken table", () => {
+    const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+    const lines = readme.split('\n');
+    const rows = lines.flatMap((line, index) => {
+      const match = /^\| `(output|cache)\.(\w+)` \| `([^`]*)` \|/.exec(line);
+      return match ? [{ index, setting: `${match[1]}.${match[2]}`, shown: match[3] }] : [];
+    });
+    const defaults = [...Object.entries(DEFAULT_OUTPUT).map(([k, v]) => [`output.${k}`, v]), ...Object.entries(DEFAULT_CACHE).map(([k, v]) => [`cache.${k}`, v])];
+    expect(rows.map((r) => r.setting).sort()).toEqual(defaults.map(([k]) => k).sort());
+    expect(Object.fromEntries(rows.map((r) => [r.setting, r.shown]))).toEqual(Object.fromEntries(defaults.map(([k, v]) => [k, String(v)])));
+    // A blank line ends a Markdown table: every row from the first to the last is a table line.
+    for (let i = rows[0].index; i <= rows[rows.length - 1].index; i++) expect(lines[i]).toMatch(/^\|/);
   });
 });
 
