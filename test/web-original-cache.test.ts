@@ -424,6 +424,46 @@ describe("the upstream's Cache-Control is respected", () => {
     expect(upstream('/media/rules/long.jpg').map((a) => a.status)).toEqual([200, 304]);
   });
 
+  it.each([
+    ['Vary: *', { vary: '*' }],
+    ['Vary: Accept, *', { vary: 'Accept, *' }],
+    ['an Expires that is no date (0)', { expires: '0' }],
+    ['an Expires at its Date', { date: 'Sun, 29 Nov 2026 12:00:00 GMT', expires: 'Sun, 29 Nov 2026 12:00:00 GMT' }],
+  ])('%s: revalidated on every request (a 304 each)', async (_what, headers) => {
+    const name = `expires-${Object.values(headers).join('-').replace(/[^a-z0-9]+/gi, '-')}`;
+    const path = `/media/rules/${name}.jpg`;
+    serve(path, { body: await jpeg(), headers: { etag: '"x"', ...headers } });
+    await burst(service(), (w) => `/tr:w-${w},f-jpg/rules/${name}.jpg`);
+    expect(upstream(path).map((a) => a.status)).toEqual([200, 304, 304, 304, 304]);
+  });
+
+  it("without a max-age, an Expires 3 s after its Date shortens the entry to 3 s (less the Age); a max-age beside it wins", async () => {
+    const date = 'Sun, 29 Nov 2026 12:00:00 GMT';
+    const inThree = 'Sun, 29 Nov 2026 12:00:03 GMT';
+    serve('/media/rules/expires.jpg', { body: await jpeg(), headers: { etag: '"e3"', date, expires: inThree } });
+    serve('/media/rules/expires-aged.jpg', { body: await jpeg(), headers: { etag: '"ea"', date, expires: inThree, age: '2' } });
+    serve('/media/rules/expires-max-age.jpg', { body: await jpeg(), headers: { etag: '"em"', date, expires: inThree, 'cache-control': 'public, max-age=6' } });
+    const images = service();
+    const read = async () => {
+      for (const name of ['expires', 'expires-aged', 'expires-max-age']) await get(images, `/tr:w-20/rules/${name}.jpg`);
+    };
+    await read();
+    now += 999;
+    await read();
+    expect(upstream('/media/rules/expires-aged.jpg')).toHaveLength(1);
+    now += 1;
+    await read();
+    expect(upstream('/media/rules/expires-aged.jpg').map((a) => a.status)).toEqual([200, 304]);
+    expect(upstream('/media/rules/expires.jpg')).toHaveLength(1);
+    now += 2000;
+    await read();
+    expect(upstream('/media/rules/expires.jpg').map((a) => a.status)).toEqual([200, 304]);
+    expect(upstream('/media/rules/expires-max-age.jpg')).toHaveLength(1); // 3 s in: its max-age of 6 holds
+    now += 3000;
+    await read();
+    expect(upstream('/media/rules/expires-max-age.jpg').map((a) => a.status)).toEqual([200, 304]);
+  });
+
   it('a 304 that brings a new Cache-Control replaces the stored one', async () => {
     const path = '/media/rules/turned.jpg';
     const file = serve(path, { body: await jpeg(), headers: { etag: '"t"' } });

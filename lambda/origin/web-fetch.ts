@@ -309,7 +309,7 @@ export function cacheControlOf(header: string | undefined): { cacheControl?: str
 function upstreamHeaders(res: IncomingMessage, clears: boolean): WebNotModified['updates'] {
   const lastModified = res.headers['last-modified'] ? new Date(res.headers['last-modified']) : undefined;
   const header = res.headers['cache-control'];
-  const rules = { ...cacheControlOf(header), ...freshnessOf(header, res.headers.age) };
+  const rules = { ...cacheControlOf(header), ...freshnessOf(header, res.headers.age, { expires: res.headers.expires, date: res.headers.date, vary: res.headers.vary }) };
   return {
     ...(typeof res.headers.etag === 'string' ? { etag: res.headers.etag } : {}),
     ...(lastModified && !Number.isNaN(lastModified.getTime()) ? { lastModified } : {}),
@@ -319,17 +319,29 @@ function upstreamHeaders(res: IncomingMessage, clears: boolean): WebNotModified[
 
 /**
  * How long a shared cache may use an answer without asking the upstream (RFC 9111 §4.2.1): its
- * `s-maxage`, else its `max-age`, less the `Age` it has already spent in caches upstream; 0 for
- * `no-cache` (revalidate every time). Nothing when the upstream named no lifetime.
+ * `s-maxage`, else its `max-age`, else its `Expires` less its `Date` (an `Expires` that is no date,
+ * such as `0`, has already passed, §5.3; so has one without a `Date` to measure it from, which
+ * servers always send), each less the `Age` it has already spent in caches
+ * upstream; 0 for `no-cache`, and for `Vary: *`, which no later request matches (§4.1): revalidate
+ * every time. Nothing when the upstream named no lifetime.
  */
-export function freshnessOf(header: string | undefined, age?: string): { upstreamMaxAgeMs?: number } {
+export function freshnessOf(
+  header: string | undefined,
+  age?: string,
+  other: { expires?: string; date?: string; vary?: string } = {},
+): { upstreamMaxAgeMs?: number } {
   const directives = (header ?? '').toLowerCase().split(',').map((d) => d.trim());
   if (directives.some((d) => d === 'no-cache' || d.startsWith('no-cache='))) return { upstreamMaxAgeMs: 0 };
+  if ((other.vary ?? '').split(',').some((field) => field.trim() === '*')) return { upstreamMaxAgeMs: 0 };
   const seconds = (name: string) => directives.map((d) => new RegExp(`^${name}="?(\\d+)"?$`).exec(d)?.[1]).find((v) => v !== undefined);
+  const spentMs = /^\d+$/.test(age ?? '') ? Number(age) * 1000 : 0;
   const lifetime = seconds('s-maxage') ?? seconds('max-age');
-  if (lifetime === undefined) return {};
-  const spent = /^\d+$/.test(age ?? '') ? Number(age) : 0;
-  return { upstreamMaxAgeMs: Math.max(0, Number(lifetime) - spent) * 1000 };
+  if (lifetime !== undefined) return { upstreamMaxAgeMs: Math.max(0, Number(lifetime) * 1000 - spentMs) };
+  if (other.expires === undefined) return {};
+  const expires = Date.parse(other.expires);
+  const date = Date.parse(other.date ?? '');
+  if (Number.isNaN(expires) || Number.isNaN(date)) return { upstreamMaxAgeMs: 0 };
+  return { upstreamMaxAgeMs: Math.max(0, expires - date - spentMs) };
 }
 
 /** The body, cut after `idleMs` without data or at `maxBytes`; a connection closed early is a failure. */
