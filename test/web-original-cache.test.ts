@@ -398,30 +398,35 @@ describe("the upstream's Cache-Control is respected", () => {
     expect(upstream(path).map((a) => [a.status, a.bodyBytes > 0])).toEqual([[200, true], [304, false], [304, false], [304, false], [304, false]]);
   });
 
-  it('a max-age shorter than cache.originalTtlSeconds shortens the entry (less the Age it has spent upstream)', async () => {
-    serve('/media/rules/short.jpg', { body: await jpeg(), headers: { etag: '"s"', 'cache-control': 'public, max-age=3' } });
-    serve('/media/rules/aged.jpg', { body: await jpeg(), headers: { etag: '"a"', 'cache-control': 'public, max-age=5', age: '4' } });
-    serve('/media/rules/long.jpg', { body: await jpeg(), headers: { etag: '"l"', 'cache-control': 'public, max-age=31536000' } });
+  /**
+   * Serves each file (under /media/rules/, by name, with its headers), reads them all with one
+   * service, then again at each time given (ms after the first read): for each file, the times at
+   * which the upstream was asked (the first GET, then each revalidation).
+   */
+  async function askedAt(files: Record<string, Record<string, string>>, times: number[]): Promise<Record<string, number[]>> {
+    for (const [name, headers] of Object.entries(files)) serve(`/media/rules/${name}.jpg`, { body: await jpeg(), headers });
     const images = service();
-    const read = async () => {
-      for (const name of ['short', 'aged', 'long']) await get(images, `/tr:w-20/rules/${name}.jpg`);
-    };
-    await read();
-    now += 999;
-    await read();
-    expect(upstream('/media/rules/aged.jpg')).toHaveLength(1);
-    now += 1;
-    await read();
-    expect(upstream('/media/rules/aged.jpg').map((a) => a.status)).toEqual([200, 304]);
-    expect(upstream('/media/rules/short.jpg')).toHaveLength(1);
-    now += 2000;
-    await read();
-    expect(upstream('/media/rules/short.jpg').map((a) => a.status)).toEqual([200, 304]);
-    // A longer max-age does not lengthen it: cache.originalTtlSeconds still bounds the staleness.
-    expect(upstream('/media/rules/long.jpg')).toHaveLength(1);
-    now += (TTL_SECONDS - 3) * 1000;
-    await read();
-    expect(upstream('/media/rules/long.jpg').map((a) => a.status)).toEqual([200, 304]);
+    const start = now;
+    const asked: Record<string, number[]> = Object.fromEntries(Object.keys(files).map((name) => [name, []]));
+    for (const at of [0, ...times]) {
+      now = start + at;
+      for (const name of Object.keys(files)) {
+        const before = upstream(`/media/rules/${name}.jpg`).length;
+        await get(images, `/tr:w-20/rules/${name}.jpg`);
+        if (upstream(`/media/rules/${name}.jpg`).length > before) asked[name].push(at);
+      }
+    }
+    return asked;
+  }
+
+  it('a max-age shorter than cache.originalTtlSeconds shortens the entry (less the Age it has spent upstream); a longer one does not lengthen it', async () => {
+    const asked = await askedAt({
+      short: { etag: '"s"', 'cache-control': 'public, max-age=3' },
+      aged: { etag: '"a"', 'cache-control': 'public, max-age=5', age: '4' },
+      long: { etag: '"l"', 'cache-control': 'public, max-age=31536000' },
+    }, [999, 1000, 3000, TTL_SECONDS * 1000]);
+    // A revalidation's 304 carries the same headers: the entry is fresh for as long again from then.
+    expect(asked).toEqual({ short: [0, 3000, TTL_SECONDS * 1000], aged: [0, 1000, 3000, TTL_SECONDS * 1000], long: [0, TTL_SECONDS * 1000] });
   });
 
   it.each([
@@ -437,31 +442,15 @@ describe("the upstream's Cache-Control is respected", () => {
     expect(upstream(path).map((a) => a.status)).toEqual([200, 304, 304, 304, 304]);
   });
 
-  it("without a max-age, an Expires 3 s after its Date shortens the entry to 3 s (less the Age); a max-age beside it wins", async () => {
+  it('without a max-age, an Expires 3 s after its Date shortens the entry to 3 s (less the Age); a max-age beside it wins', async () => {
     const date = 'Sun, 29 Nov 2026 12:00:00 GMT';
-    const inThree = 'Sun, 29 Nov 2026 12:00:03 GMT';
-    serve('/media/rules/expires.jpg', { body: await jpeg(), headers: { etag: '"e3"', date, expires: inThree } });
-    serve('/media/rules/expires-aged.jpg', { body: await jpeg(), headers: { etag: '"ea"', date, expires: inThree, age: '2' } });
-    serve('/media/rules/expires-max-age.jpg', { body: await jpeg(), headers: { etag: '"em"', date, expires: inThree, 'cache-control': 'public, max-age=6' } });
-    const images = service();
-    const read = async () => {
-      for (const name of ['expires', 'expires-aged', 'expires-max-age']) await get(images, `/tr:w-20/rules/${name}.jpg`);
-    };
-    await read();
-    now += 999;
-    await read();
-    expect(upstream('/media/rules/expires-aged.jpg')).toHaveLength(1);
-    now += 1;
-    await read();
-    expect(upstream('/media/rules/expires-aged.jpg').map((a) => a.status)).toEqual([200, 304]);
-    expect(upstream('/media/rules/expires.jpg')).toHaveLength(1);
-    now += 2000;
-    await read();
-    expect(upstream('/media/rules/expires.jpg').map((a) => a.status)).toEqual([200, 304]);
-    expect(upstream('/media/rules/expires-max-age.jpg')).toHaveLength(1); // 3 s in: its max-age of 6 holds
-    now += 3000;
-    await read();
-    expect(upstream('/media/rules/expires-max-age.jpg').map((a) => a.status)).toEqual([200, 304]);
+    const expires = 'Sun, 29 Nov 2026 12:00:03 GMT';
+    const asked = await askedAt({
+      expires: { etag: '"e3"', date, expires },
+      'expires-aged': { etag: '"ea"', date, expires, age: '2' },
+      'expires-max-age': { etag: '"em"', date, expires, 'cache-control': 'public, max-age=6' },
+    }, [999, 1000, 3000, 6000]);
+    expect(asked).toEqual({ expires: [0, 3000, 6000], 'expires-aged': [0, 1000, 3000, 6000], 'expires-max-age': [0, 6000] });
   });
 
   it('a 304 that brings a new Cache-Control replaces the stored one', async () => {
