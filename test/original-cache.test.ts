@@ -1,11 +1,15 @@
 // README "The cache of originals": a srcset burst costs one S3 GET, a changed original is served
 // within cache.originalTtlSeconds, the cache is bounded by bytes and comes out of the memory
-// budget. A real s3rver over HTTP, with a proxy in front of it counting the requests that reach it.
+// budget. A real s3rver over HTTP, with a proxy in front of it counting the requests that reach it;
+// and which concurrent reads of one file share one origin call.
 
 import sharp from 'sharp';
-import { ConfigError, parseConfig, type AfterimageConfigInput } from '../lambda/config';
+import { ConfigError, parseConfig, type AfterimageConfigInput, type OriginConfig } from '../lambda/config';
 import { affordableFormat, estimateCost } from '../lambda/image/cost';
+import { CoalescingOrigin } from '../lambda/origin/coalescing';
 import { ENTRY_FRACTION, OriginalCache } from '../lambda/origin/original-cache';
+import type { ArrivalWatcher } from '../lambda/origin/reading';
+import type { Origin, ReadOptions } from '../lambda/origin/types';
 import { ImageService, type ServiceResponse } from '../lambda/service/image-service';
 import { startEmbeddedS3, type EmbeddedS3 } from '../local/embedded-s3';
 import { SAMPLE_BUCKET } from '../local/samples';
@@ -375,4 +379,44 @@ describe('a full cache and the worst request the limits allow stay within limits
     expect(result.cachedBytes).toBeLessThanOrEqual(256 * 2 ** 20);
     expect(result.peakMiB).toBeLessThanOrEqual(limits.memoryBudgetMB);
   }, 180_000);
+});
+
+describe('coalescing: which reads of one file share an origin call (lambda/origin/coalescing.ts)', () => {
+  /** An origin whose calls stay open until released; counts them, with the options each was given. */
+  function heldOrigin() {
+    const calls: (ReadOptions | undefined)[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const origin: Origin = {
+      config: { name: 'held', type: 's3', bucket: 'b' } as OriginConfig,
+      async fetch(path, options) {
+        calls.push(options);
+        await held;
+        return { body: Buffer.from(path), key: path, origin: origin.config };
+      },
+    };
+    return { origin, calls, release };
+  }
+  const watch: ArrivalWatcher = () => true;
+
+  it('reads for a render (watched) share one call; a read of the file as stored (orig-true) never joins them, since a watcher may refuse the file', async () => {
+    const { origin, calls, release } = heldOrigin();
+    const coalescing = new CoalescingOrigin(origin);
+    const reads = [coalescing.fetch('a.jpg', { onArrival: watch }), coalescing.fetch('a.jpg', { onArrival: watch }), coalescing.fetch('a.jpg'), coalescing.fetch('a.jpg')];
+    expect(coalescing.pending).toBe(2);
+    release();
+    await Promise.all(reads);
+    expect(calls.map((options) => options?.onArrival !== undefined)).toEqual([true, false]);
+  });
+
+  it('a read of the first bytes shares only with reads of as many', async () => {
+    const { origin, calls, release } = heldOrigin();
+    const coalescing = new CoalescingOrigin(origin);
+    const reads = [coalescing.fetch('a.jpg', { prefixBytes: 65_536, onArrival: watch }), coalescing.fetch('a.jpg', { onArrival: watch }), coalescing.fetch('a.jpg', { prefixBytes: 65_536 })];
+    release();
+    await Promise.all(reads);
+    expect(calls.map((options) => options?.prefixBytes)).toEqual([65_536, undefined]);
+  });
 });

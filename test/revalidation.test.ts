@@ -227,13 +227,21 @@ describe('a whole read: the header is read from the first bytes while the rest a
 
 describe('an original over the pixel limit is refused from its header, not downloaded', () => {
   // wide.png: 1500x1200 (1.8 million pixels, about 6.7 MB); `strict` allows 1,000,000.
-  const overLimit = (r: HttpResult) => {
+  /** The 422 the whole file gets from the header check after the read. */
+  const wholeFileError = async () => {
+    const failure = await inspectInput(Buffer.from(files['wide.png']), { ...LIMITS, maxInputPixels: 1_000_000 }).then(() => undefined, (error: Error & { code: string }) => error);
+    return `${failure!.code} - ${failure!.message}`;
+  };
+  const overLimit = async (r: HttpResult) => {
     expect(r.status).toBe(422);
+    expect(r.headers.get('x-afterimage-error')).toBe(await wholeFileError());
     expect(r.headers.get('x-afterimage-error')).toMatch(/^ELIMIT - .*1500x1200 = 1800000 pixels.*limits\.maxInputPixels/);
   };
 
   test('the 422 comes with the read cut after its first bytes', async () => {
-    overLimit(await strict.get('/tr:w-200/wide.png', AVIF));
+    const refused = await strict.get('/tr:w-200/wide.png', AVIF);
+    await overLimit(refused);
+    expect(refused.headers.get('server-timing')).toMatch(/^lookup;dur=[\d.]+, total;dur=[\d.]+$/);
     // The proxy sees the connection close a moment after the service has answered.
     for (let waited = 0; reads()[0]?.cut === undefined && waited < 5_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
     const [read] = reads();
@@ -244,15 +252,22 @@ describe('an original over the pixel limit is refused from its header, not downl
   });
 
   test('the same answer as when the header is read from the whole file: a revalidation (a prefix read) gets it too', async () => {
-    overLimit(await strict.get('/tr:w-200/wide.png', { ...AVIF, 'if-none-match': '"anything"' }));
+    await overLimit(await strict.get('/tr:w-200/wide.png', { ...AVIF, 'if-none-match': '"anything"' }));
     expect(reads()[0].range).toBe(`bytes=0-${HEADER_PREFIX_BYTES - 1}`);
   });
 
   test('orig-true, served as stored without a header read, is not refused, even while a refused read of the same file is under way', async () => {
     const [refused, stored] = await Promise.all([strict.get('/tr:w-200/wide.png', AVIF), strict.get('/tr:orig-true/wide.png')]);
-    overLimit(refused);
+    await overLimit(refused);
     expect(stored.status).toBe(200);
     expect(stored.body.equals(files['wide.png'])).toBe(true);
+  });
+
+  test("a missing layer's 404 still comes before the refusal, as when the header is checked after the read", async () => {
+    const missing = await strict.get('/tr:l-image,i-nolayer.png,l-end/wide.png', AVIF);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('x-afterimage-error')).toMatch(/^ENOENT - No origin of this endpoint has the layer image "nolayer\.png"/);
+    await overLimit(await strict.get('/tr:l-image,i-small.jpg,l-end/wide.png', AVIF)); // layers there: the refusal
   });
 
   test('under the limit, the same file is read whole and rendered', async () => {

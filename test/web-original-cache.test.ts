@@ -5,6 +5,7 @@
 // node:http servers on loopback that answer preconditions as RFC 9110 §13 says and record every
 // answer; the S3 server is a real s3rver behind a counting proxy; images are made by sharp.
 
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import sharp from 'sharp';
 import { parseConfig, type AfterimageConfigInput } from '../lambda/config';
@@ -556,5 +557,91 @@ describe('one budget for S3 and web originals (limits.originalCacheMB)', () => {
     await expectColour((await get(images, '/s3/tr:w-10/shared/twin.jpg')).body, RED);
     await expectColour((await get(images, '/tr:w-10/shared/twin.jpg')).body, GREEN);
     expect(images.originals.size).toBe(2);
+  });
+});
+
+describe('the header read while the file arrives: web, Cloudinary and fetch-URL origins refuse an image over the pixel limit there', () => {
+  // 1200x1000 with alpha, noise: about 4.8 MB, 1.2 million pixels. Each route sends it 64 KiB
+  // every 2 ms (about 150 ms in all), as a network would, and records how much it sent and
+  // whether the client hung up before the end.
+  let image: Buffer;
+  const sent: { path: string; bytes: number; cut?: boolean }[] = [];
+  const trickle = (path: string) => (_req: IncomingMessage, res: ServerResponse) => {
+    const record: { path: string; bytes: number; cut?: boolean } = { path, bytes: 0 };
+    sent.push(record);
+    res.writeHead(200, { 'content-type': 'image/png', 'content-length': image.length });
+    res.on('close', () => {
+      record.cut = !res.writableFinished;
+    });
+    const next = () => {
+      if (res.destroyed) return;
+      if (record.bytes >= image.length) return void res.end();
+      const chunk = image.subarray(record.bytes, record.bytes + 65_536);
+      record.bytes += chunk.length;
+      res.write(chunk);
+      setTimeout(next, 2);
+    };
+    next();
+  };
+  const OVER = { limits: { maxInputPixels: 1_000_000 } };
+  const PATHS = [
+    ['a web origin', '/tr:w-200/big/wide.png'],
+    ['a Cloudinary origin', '/demo/image/upload/w_200/big/wide.png'],
+    ['a Cloudinary fetch URL', () => `/fetch/image/fetch/w_200/https://images.example.org:${secure.port}/big/wide.png`],
+  ] as const;
+  const pathOf = (path: string | (() => string)) => (typeof path === 'string' ? path : path());
+  /** Waits until the upstream has seen the connection end (a moment after the service answered). */
+  const settled = async () => {
+    for (let waited = 0; sent.some((s) => s.cut === undefined) && waited < 5_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+  };
+
+  beforeAll(async () => {
+    image = await sharp({ create: { width: 1200, height: 1000, channels: 4, background: { r: 90, g: 140, b: 200, alpha: 0.8 }, noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer();
+    web.routes.set('/media/big/wide.png', trickle('web'));
+    web.routes.set('/image/upload/v1/big/wide', trickle('cloudinary'));
+    secure.routes.set('/big/wide.png', trickle('fetch'));
+    web.routes.set('/media/big/copied.png', trickle('copy'));
+  });
+  beforeEach(() => {
+    sent.length = 0;
+  });
+
+  it.each(PATHS)('%s: over maxInputPixels, the 422 of the whole file, with the read cut after its first bytes', async (_origin, path) => {
+    const response = await get(service(OVER), pathOf(path));
+    expect(response.status).toBe(422);
+    expect(response.headers['x-afterimage-error']).toBe('ELIMIT - The input is 1200x1000 = 1200000 pixels; the limit is 1000000 (limits.maxInputPixels)');
+    await settled();
+    expect(sent).toHaveLength(1);
+    expect(sent[0].cut).toBe(true);
+    expect(sent[0].bytes).toBeLessThan(image.length / 2);
+  });
+
+  it.each(PATHS)('%s: within the limit, rendered, its header read once, from fewer bytes than the file', async (_origin, path) => {
+    const metadata = jest.spyOn(sharp.prototype, 'metadata');
+    let response: ServiceResponse;
+    try {
+      response = await get(service(), pathOf(path));
+      // sharp 0.35 keeps a Buffer input as `options.input.buffer`.
+      const lengths = metadata.mock.contexts.map((context) => (context as unknown as { options: { input: { buffer: Buffer } } }).options.input.buffer.length);
+      expect(lengths).toHaveLength(1);
+      expect(lengths[0]).toBeLessThan(image.length);
+    } finally {
+      metadata.mockRestore();
+    }
+    expect(response.status).toBe(200);
+    expect(await decode(response.body)).toMatchObject({ width: 200, height: 167 });
+    expect(sent.map((s) => [s.bytes, s.cut])).toStrictEqual([[image.length, false]]);
+  });
+
+  it('copy on miss reads the file whole and copies it, then refuses it: the copy does not depend on what the request asked', async () => {
+    const images = service(OVER);
+    const response = await get(images, '/copy/tr:w-200/big/copied.png');
+    expect(response.status).toBe(422);
+    expect(response.headers['x-afterimage-error']).toMatch(/^ELIMIT - The input is 1200x1000 = 1200000 pixels/);
+    expect(await images.background.settled(10_000)).toBe(true);
+    const copy = await s3.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'big/copied.png' }));
+    expect(copy.ContentLength).toBe(image.length);
+    await settled();
+    expect(sent.map((s) => [s.bytes, s.cut])).toStrictEqual([[image.length, false]]);
   });
 });

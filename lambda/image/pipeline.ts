@@ -73,6 +73,9 @@ export function readHeaderEarly(arrived: Buffer, whole: Buffer): boolean {
   return true;
 }
 
+/** The errors `headerWatcher` refused a file with (`refusedFromHeader`). */
+const REFUSALS = new WeakSet<object>();
+
 /**
  * `readHeaderEarly`, and a verdict on what it read: a JPEG or PNG over limits.maxInputPixels
  * rejects with the 422 `inspectInput` would give once the file is in, so the read is cut there
@@ -85,9 +88,20 @@ export function headerWatcher(limits: LimitsConfig): ArrivalWatcher {
     const early = EARLY_HEADERS.get(whole);
     if (!early) return true;
     return early.then((header) => {
-      if (header?.input.format === 'jpeg' || header?.input.format === 'png') checkInputPixels(header.storedWidth, header.frameHeight, header.input.pages, limits);
+      if (header?.input.format !== 'jpeg' && header?.input.format !== 'png') return;
+      try {
+        checkInputPixels(header.storedWidth, header.frameHeight, header.input.pages, limits);
+      } catch (error) {
+        REFUSALS.add(error as object);
+        throw error;
+      }
     });
   };
+}
+
+/** True for the 422 a `headerWatcher` cut a read with: a check made early that would otherwise come after the read. */
+export function refusedFromHeader(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && REFUSALS.has(error);
 }
 
 /** Reads the header only. Not an image → null. Over a limit → 422. */

@@ -11,7 +11,7 @@ import { parseBackupPath } from './cloudinary-backup';
 import { encodeKeyPath, folderPrefix, plainKey } from './keys';
 import type { Origin, ReadOptions, StoredObject } from './types';
 import { extensionOfType } from './web';
-import { originCallSignal } from './reading';
+import { originCallSignal, type ArrivalWatcher } from './reading';
 
 /**
  * The key a copy is written at: the key the target origin reads for this path. In the backup
@@ -43,7 +43,17 @@ export class CopyOnMissOrigin implements Origin {
   }
 
   async fetch(path: string, options?: ReadOptions): Promise<StoredObject | null> {
-    const found = await this.origin.fetch(path, options);
+    // Every file it fetches is copied, whatever this request does with it: a watcher may read the
+    // header early, but not cut the read (an image over the pixel limit is read whole and copied,
+    // then refused from the whole file).
+    const watch = options?.onArrival;
+    const headerOnly: ArrivalWatcher | undefined = watch && ((arrived, whole) => {
+      const seen = watch(arrived, whole);
+      if (typeof seen === 'boolean') return seen;
+      seen.catch(() => undefined); // the refusal comes again from the whole file
+      return true;
+    });
+    const found = await this.origin.fetch(path, headerOnly ? { ...options, onArrival: headerOnly } : options);
     if (found && !found.partial && !found.cacheControl && found.originalsCache !== 'hit') {
       const key = copyKey(path, found, this.target);
       this.background.run(`copy of "${path.slice(0, 200)}" from origin "${this.config.name}" into origin "${this.target.name}"`, () => this.copy(key, found));

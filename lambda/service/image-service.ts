@@ -11,7 +11,7 @@ import { deadlineExceeded, type Deadline } from '../image/deadline';
 import { CONTENT_TYPES, chooseFormat, formatWishOf } from '../image/format';
 import { AUTO_QUALITY_TARGETS } from '../image/auto-quality';
 import { HEADER_PREFIX_BYTES, holdsWholeHeader } from '../image/header-prefix';
-import { headerWatcher, inspectInput, renderImage } from '../image/pipeline';
+import { headerWatcher, inspectInput, refusedFromHeader, renderImage } from '../image/pipeline';
 import { ENCODER_SETTINGS, QUALITY_TABLE } from '../image/quality';
 import { svgScale } from '../image/svg';
 import { buildPlan, type RequestPlan } from '../request/plan';
@@ -189,7 +189,12 @@ export class ImageService {
     // the pixel limit (pipeline.ts `headerWatcher`).
     const conditional = request.headers['if-none-match'] !== undefined && !plan.original;
     const whole: ReadOptions | undefined = plan.original ? undefined : { onArrival: this.watchArrival };
-    let { stored, fallback } = await this.lookup(plan, record, conditional ? { prefixBytes: HEADER_PREFIX_BYTES, ...whole } : whole);
+    let { stored, fallback } = await this.lookup(plan, record, conditional ? { prefixBytes: HEADER_PREFIX_BYTES, ...whole } : whole).catch(async (error: unknown) => {
+      // A file refused from its header is refused where its header is checked otherwise, after
+      // the layers: a missing layer's error still comes first.
+      if (refusedFromHeader(error)) await layersRead;
+      throw error;
+    });
     const layers = await layersRead;
     let response = await this.respond(plan, stored, request, head, deadline, record, layers);
     if (!response) {
@@ -229,7 +234,11 @@ export class ImageService {
       return stored;
     };
     // A fetch URL's file comes from its remote URL; a default image still from the endpoint's origins.
-    const found = await (plan.fetchUrl === undefined ? origins : this.fetchOrigins.get(plan.endpoint)!).find(plan.path, options);
+    const found = await (plan.fetchUrl === undefined ? origins : this.fetchOrigins.get(plan.endpoint)!).find(plan.path, options).catch((error: unknown) => {
+      // A failed lookup (an origin's failure, a file refused from its header) took its time too.
+      record.timings.lookup = (record.timings.lookup ?? 0) + performance.now() - started;
+      throw error;
+    });
     if (found) return { stored: noted(found), fallback: false };
     if (plan.defaultImage !== undefined) {
       const fallback = await origins.find(plan.defaultImage, options);
