@@ -9,6 +9,7 @@ import { inspectInput } from '../lambda/image/pipeline';
 import { parseConfig } from '../lambda/config';
 import { BACKUP_BUCKET, CLOUD, backupOrigin } from './helpers/cloudinary-fixture';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from './helpers/fault-proxy';
+import { headerReads } from './helpers/header-reads';
 import { s3Origin, startHarness, type Harness, type HttpResult } from '../tools/harness';
 
 const LIMITS = parseConfig({ origins: [{ name: 'm', type: 's3', bucket: 'b', region: 'us-east-1' }] }).limits;
@@ -191,20 +192,10 @@ describe('a revalidation read from the header alone (the cache of originals off)
 });
 
 describe('a whole read: the header is read from the first bytes while the rest arrives', () => {
-  /** The lengths of the buffers sharp was asked to read a header from (sharp 0.35 keeps a Buffer input as `options.input.buffer`). */
-  async function headerReads(work: () => Promise<unknown>): Promise<number[]> {
-    const metadata = jest.spyOn(sharp.prototype, 'metadata');
-    try {
-      await work();
-      return metadata.mock.contexts.map((context) => (context as unknown as { options: { input: { buffer: Buffer } } }).options.input.buffer.length);
-    } finally {
-      metadata.mockRestore();
-    }
-  }
 
   test.each([['a JPEG', '/tr:w-200/photo.jpg', 'photo.jpg'], ['a PNG', '/tr:w-200/cutout.png', 'cutout.png']])('%s: one header read, from fewer bytes than the file, and the same answer as from the whole file', async (_name, path, key) => {
     let answer: HttpResult | undefined;
-    const lengths = await headerReads(async () => {
+    const { lengths } = await headerReads(async () => {
       answer = await cold.get(path, AVIF);
     });
     expect(answer!.status).toBe(200);
@@ -220,7 +211,7 @@ describe('a whole read: the header is read from the first bytes while the rest a
   });
 
   test('orig-true (served as stored) reads no header at all', async () => {
-    const lengths = await headerReads(async () => expect((await cold.get('/tr:orig-true/photo.jpg')).status).toBe(200));
+    const { lengths } = await headerReads(async () => expect((await cold.get('/tr:orig-true/photo.jpg')).status).toBe(200));
     expect(lengths).toStrictEqual([]);
   });
 });
