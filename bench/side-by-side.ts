@@ -524,20 +524,22 @@ function report(summary: (c: ContenderName, w: Workload, n: number) => Summary |
   }
 
   console.log('\n### Ratios (throughput, higher is better for afterimage)\n');
-  console.log('Requests/s of afterimage divided by the other\'s (above 1: afterimage is faster); CPU: afterimage\'s CPU ms per image divided by limit+S3\'s (below 1: afterimage spends less), the figure least disturbed by a busy machine; no HTTP / limit+S3: afterimage\'s service called in-process (`afterimage, no HTTP`, the cache of originals off) against limit+S3, what afterimage\'s own work costs without the HTTP server and hop; twin / limit+S3: limit+S3\'s own code in another process against limit+S3, the null comparison (×1.00 on a quiet machine): how far this run\'s ratios stray by chance.\n');
-  console.log('| workload | afterimage / limit+S3 c1 | c4 | afterimage / IPX c1 | c4 | afterimage / sharp alone c1 | CPU afterimage / limit+S3 | afterimage p99/p50 c4 | no HTTP / limit+S3 c1 | c4 | twin / limit+S3 c1 | c4 |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('Requests/s of afterimage divided by the other\'s (above 1: afterimage is faster); CPU: afterimage\'s CPU ms per image divided by limit+S3\'s (below 1: afterimage spends less), the figure least disturbed by a busy machine; no HTTP / limit+S3: afterimage\'s service called in-process (`afterimage, no HTTP`, the cache of originals off) against limit+S3, what afterimage\'s own work costs without the HTTP server and hop; twin / limit+S3: limit+S3\'s own code in another process against limit+S3, the null comparison (×1.00 on a quiet machine): how far this run\'s ratios stray by chance; IPX / limit+S3: IPX\'s requests/s divided by limit+S3\'s, how far IPX is from the limit (the ≥ 1.1× IPX target asks afterimage for 1.1 times this in limit+S3\'s terms).\n');
+  console.log('| workload | afterimage / limit+S3 c1 | c4 | afterimage / IPX c1 | c4 | afterimage / sharp alone c1 | CPU afterimage / limit+S3 | afterimage p99/p50 c4 | no HTTP / limit+S3 c1 | c4 | twin / limit+S3 c1 | c4 | IPX / limit+S3 c1 | c4 |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   const targets: Array<{ text: string; pass: boolean }> = [];
   let worstLimit = Infinity;
   let worstIpx = Infinity;
   let worstTail = 0;
   let worstTwin = Infinity;
+  /** On each cell, what ≥ 1.1× IPX asks of afterimage in limit+S3's terms: 1.1 × IPX / limit+S3. */
+  let hardestIpx = { asks: 0, cell: '' };
   for (const workload of RUN) {
     const a = CONCURRENCIES.map((n) => summary('afterimage', workload, n)!);
     const tail = a[1].p99 / a[1].p50;
     worstTail = Math.max(worstTail, tail);
     if (workload.revalidation) {
-      console.log(`| ${workload.title} | | | | | | | ${ratio(tail)} | | | | |`);
+      console.log(`| ${workload.title} | | | | | | | ${ratio(tail)} | | | | | | |`);
       continue;
     }
     const vs = (name: ContenderName) => CONCURRENCIES.map((n, i) => a[i].rps / summary(name, workload, n)!.rps);
@@ -552,7 +554,11 @@ function report(summary: (c: ContenderName, w: Workload, n: number) => Summary |
     const noHttp = toLimit('afterimage, no HTTP');
     const twin = toLimit(TWIN);
     worstTwin = Math.min(worstTwin, ...twin);
-    console.log(`| ${workload.title} | ${ratio(limit[0])} | ${ratio(limit[1])} | ${ratio(ipx[0])} | ${ratio(ipx[1])} | ${ratio(bare[0])} | ${ratio(cpuOf('afterimage') / cpuOf('limit+S3'))} | ${ratio(tail)} | ${ratio(noHttp[0])} | ${ratio(noHttp[1])} | ${ratio(twin[0])} | ${ratio(twin[1])} |`);
+    const ipxToLimit = toLimit('IPX');
+    ipxToLimit.forEach((value, i) => {
+      if (1.1 * value > hardestIpx.asks) hardestIpx = { asks: 1.1 * value, cell: `${workload.title} at c${CONCURRENCIES[i]}` };
+    });
+    console.log(`| ${workload.title} | ${ratio(limit[0])} | ${ratio(limit[1])} | ${ratio(ipx[0])} | ${ratio(ipx[1])} | ${ratio(bare[0])} | ${ratio(cpuOf('afterimage') / cpuOf('limit+S3'))} | ${ratio(tail)} | ${ratio(noHttp[0])} | ${ratio(noHttp[1])} | ${ratio(twin[0])} | ${ratio(twin[1])} | ${ratio(ipxToLimit[0])} | ${ratio(ipxToLimit[1])} |`);
   }
   pairedByRound(summary);
   if (Number.isFinite(worstLimit)) {
@@ -561,6 +567,8 @@ function report(summary: (c: ContenderName, w: Workload, n: number) => Summary |
   }
   // Not a target: what a ratio of this run is worth (below ×0.95 here, the 0.95 target's verdict is the machine's).
   if (Number.isFinite(worstTwin)) console.log(`\nThe null comparison: limit+S3's twin (the same code, another process) read ${ratio(worstTwin)} of limit+S3 at its lowest in this run.`);
+  // Not a target either: the two ratio targets together. Where IPX runs near the limit, ≥ 1.1× IPX means beating limit+S3 itself.
+  if (hardestIpx.asks > 0) console.log(`\nWhat ≥ 1.1× IPX asks: afterimage at ${ratio(hardestIpx.asks)} limit+S3's throughput on the ${hardestIpx.cell} (1.1 × IPX / limit+S3 there), where limit+S3 replays afterimage's own sharp calls after the same GET.`);
   targets.push({ text: `afterimage p99 ≤ 2.5× p50 at concurrency 4 (worst ${ratio(worstTail)})`, pass: worstTail <= 2.5 });
   const revalidation = RUN.find((w) => w.revalidation);
   const thumbnail = RUN.find((w) => !w.revalidation && w.requests[0].afterimage === revalidation?.requests[0].afterimage);
