@@ -40,6 +40,23 @@ function readConfigFile(file: string): AfterimageConfig {
   return parseConfig(json);
 }
 
+/**
+ * Locally there is no stack secret: an origin that reads its keys from it (`"secret"`, the
+ * default) uses the AWS SDK's default chain instead (your profile, SSO, the environment), as
+ * `afterimage doctor` does, so one file serves `npm start -- --config` and `cdk deploy`.
+ * Returns the configuration to serve and the names of the origins changed.
+ */
+export function withLocalCredentials(config: AfterimageConfig): { config: AfterimageConfig; ownCredentials: string[] } {
+  const ownCredentials: string[] = [];
+  const origins = config.origins.map((origin) => {
+    const bucketOrigin = origin.type === 's3' || origin.type === 'cloudinary-backup';
+    if (!bucketOrigin || (origin.credentials?.source ?? 'secret') !== 'secret') return origin;
+    ownCredentials.push(origin.name);
+    return { ...origin, credentials: { source: 'default-chain' as const } };
+  });
+  return { config: { ...config, origins }, ownCredentials };
+}
+
 /** The configuration of the embedded sample setup. */
 export function sampleConfig(s3Endpoint: string): AfterimageConfigInput {
   return {
@@ -78,8 +95,9 @@ async function main(): Promise<void> {
   let config: AfterimageConfig;
   // The playground's samples; with a configuration file the user types paths instead.
   const samples: PlaygroundSetup['samples'] = [];
+  let ownCredentials: string[] = [];
   if (file) {
-    config = readConfigFile(file);
+    ({ config, ownCredentials } = withLocalCredentials(readConfigFile(file)));
   } else {
     s3 = await startEmbeddedS3([SAMPLE_BUCKET]);
     for (const key of await seedSamples(s3)) if (/\.(jpe?g|png|svg)$/.test(key)) samples.push({ endpoint: '', path: key });
@@ -118,6 +136,7 @@ async function main(): Promise<void> {
     console.log(`\nFrom a sample Cloudinary backup (${SAMPLE_BACKUP_FOLDER}image/upload/… in the same bucket):`);
     for (const [example, what] of CLOUDINARY_EXAMPLES) console.log(`  ${base}${example}\n      ${what}`);
   } else {
+    for (const name of ownCredentials) console.log(`origin "${name}" reads its keys from the stack's secret in AWS; here it uses your own AWS credentials (the SDK's default chain: profile, SSO, environment)`);
     console.log(`configuration: ${file}`);
   }
   let stopping = false;

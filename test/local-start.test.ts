@@ -5,7 +5,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { startEmbeddedS3, type EmbeddedS3 } from '../local/embedded-s3';
+import { parseConfig } from '../lambda/config';
+import { EMBEDDED_KEYS, startEmbeddedS3, type EmbeddedS3 } from '../local/embedded-s3';
+import { withLocalCredentials } from '../local/start';
 import { decode, s3Origin } from '../tools/harness';
 
 const root = resolve(__dirname, '..');
@@ -144,6 +146,40 @@ describe('npm start -- --config <file>: the user\'s own origins, no embedded S3'
     child.kill('SIGTERM');
     expect((await exited) - signalled).toBeLessThan(4000);
     expect(await pending).toBe('TypeError'); // the connection was closed, not answered
+  });
+
+  it('serves an origin that reads its keys from the stack\'s secret with the default chain, and says so', async () => {
+    // The README's example sets no credentials: "secret", the default. Locally the default chain
+    // stands in; here it finds s3rver's keys in the environment, as it would a user's profile.
+    const { credentials: _, ...secretOrigin } = s3Origin(s3, { name: 'own', bucket: 'own' });
+    const deployable = join(mkdtempSync(join(tmpdir(), 'afterimage-config-')), 'config.json');
+    writeFileSync(deployable, JSON.stringify({ origins: [secretOrigin] }));
+    const keys = { AWS_ACCESS_KEY_ID: EMBEDDED_KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: EMBEDDED_KEYS.secretAccessKey, AWS_PROFILE: '', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent' };
+    ({ child, output } = await start(['--config', deployable], keys));
+    try {
+      expect(output).toMatch(/origin "own" reads its keys from the stack's secret in AWS; here it uses your own AWS credentials/);
+      const base = output.match(/serving on (http:\/\/127\.0\.0\.1:\d+)/)![1];
+      const res = await fetch(`${base}/tr:w-100/pics/cat.jpg`);
+      expect(res.status).toBe(200);
+      expect((await decode(Buffer.from(await res.arrayBuffer()))).width).toBe(100);
+    } finally {
+      await stop(child);
+    }
+  });
+
+  it('keeps the credentials an origin names', () => {
+    const config = parseConfig({
+      origins: [
+        s3Origin(s3, { name: 'static', bucket: 'own' }),
+        { ...s3Origin(s3, { name: 'chain', bucket: 'own' }), credentials: { source: 'default-chain' } },
+        { name: 'site', type: 'web', baseUrl: 'https://images.example.com' },
+        { ...s3Origin(s3, { name: 'backup', bucket: 'own' }), type: 'cloudinary-backup', credentials: { source: 'secret' } },
+      ],
+    });
+    const local = withLocalCredentials(config);
+    expect(local.ownCredentials).toEqual(['backup']);
+    expect(local.config.origins.map((o) => o.credentials?.source)).toEqual(['static', 'default-chain', undefined, 'default-chain']);
+    expect(config.origins[3].credentials?.source).toBe('secret'); // the parsed configuration is not changed
   });
 
   it('exits with the validation messages for a bad configuration', async () => {

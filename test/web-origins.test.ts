@@ -364,7 +364,7 @@ describe('AFTERIMAGE_ORIGIN_HEADERS (local runs only)', () => {
 
   it('without any source of header values, an origin with secretHeaders does not start', () => {
     expect(() => new ImageService(parseConfig({ origins: [{ type: 'web', name: 'w', baseUrl: 'https://x.example.org', secretHeaders: { Authorization: 'a' } }] })))
-      .toThrow(/origin "w" reads request headers from Secrets Manager, but no secret is configured/);
+      .toThrow(/origin "w" reads request headers from Secrets Manager, but no secret is configured \(AFTERIMAGE_SECRET_ARN in AWS; locally, set AFTERIMAGE_ORIGIN_HEADERS\)/);
   });
 });
 

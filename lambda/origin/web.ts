@@ -55,7 +55,7 @@ export abstract class HttpOrigin implements Origin {
     private readonly originals: OriginalCache,
   ) {
     if (Object.keys(config.secretHeaders ?? {}).length > 0 && !headerSource) {
-      throw new Error(`origin "${config.name}" reads request headers from Secrets Manager, but no secret is configured (AFTERIMAGE_SECRET_ARN)`);
+      throw new Error(`origin "${config.name}" reads request headers from Secrets Manager, but no secret is configured (AFTERIMAGE_SECRET_ARN in AWS; locally, set AFTERIMAGE_ORIGIN_HEADERS)`);
     }
   }
 
