@@ -2,6 +2,7 @@
 // limit, work dropped with its client, renders capped per process, one origin call per object.
 // Real s3rver, real HTTP, real sharp; hostile files are real SVGs that take seconds to draw.
 
+import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { DEFAULT_LIMITS, parseConfig, type AfterimageConfigInput } from '../lambda/config';
 import { HttpError } from '../lambda/errors';
@@ -187,6 +188,111 @@ describe('1. An SVG is drawn at the size asked for, within limits.maxSvgPixels',
     const res = await service.handle(get('/tr:w-101,f-png/dot.svg'));
     expect(res.status).toBe(422);
     expect(res.headers['x-afterimage-error']).toMatch(/101x101 = 10201 pixels .* the limit is 10000 \(limits\.maxSvgPixels\)/);
+  });
+});
+
+describe('1. The images an SVG embeds count as input pixels, at any depth and however written', () => {
+  const EMBED_BUCKET = 'embeds';
+  let h: Harness;
+  let png1200: Buffer;
+  let png800: Buffer;
+  let png500: Buffer;
+  const svgWith = (body: string, prolog = '') =>
+    Buffer.from(`${prolog}<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="10" height="10">${body}</svg>`);
+  const image = (href: string) => `<image width="10" height="10" xlink:href="${href}"/>`;
+  const base64 = (bytes: Buffer, type = 'image/png') => `data:${type};base64,${bytes.toString('base64')}`;
+
+  beforeAll(async () => {
+    const grey = async (width: number, height: number) => sharp({ create: { width, height, channels: 3, background: '#777' } }).png().toBuffer();
+    [png1200, png800, png500] = [await grey(1200, 1000), await grey(800, 800), await grey(500, 500)];
+    const percent = `data:image/png,${[...png1200].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')}`;
+    const files: Record<string, Buffer> = {
+      'plain.svg': svgWith(image(base64(png1200))),
+      'fe-image.svg': svgWith(`<filter id="f"><feImage xlink:href="${base64(png1200)}"/></filter><rect width="10" height="10" filter="url(#f)"/>`),
+      'references.svg': svgWith(image(`&#100;ata:image/png;base64,${png1200.toString('base64')}`)),
+      'percent.svg': svgWith(image(percent)),
+      'disguised.svg': svgWith(image(base64(png1200, 'font/woff2'))),
+      'nested.svg': svgWith(image(base64(svgWith(image(base64(png1200))), 'image/svg+xml'))),
+      'two.svg': svgWith(image(base64(png800)) + image(base64(png800))),
+      'entity.svg': svgWith(image('&pic;'), `<!DOCTYPE svg [<!ENTITY pic "${base64(png500)}">]>`),
+      'attlist.svg': svgWith('<image width="10" height="10"/>', `<!DOCTYPE svg [<!ATTLIST image xlink:href CDATA "${base64(png500)}">]>`),
+      'small.svg': svgWith(image(base64(png500)), '<!DOCTYPE svg [<!ENTITY ns_svg "http://www.w3.org/2000/svg">]>'),
+    };
+    h = await startHarness({
+      buckets: [EMBED_BUCKET],
+      config: (s3) => ({ origins: [s3Origin(s3, { name: 'main', bucket: EMBED_BUCKET })], limits: { maxInputPixels: 1_000_000 } }),
+      seed: async (s3) => {
+        for (const [key, body] of Object.entries(files)) await s3.put(EMBED_BUCKET, key, body, 'image/svg+xml');
+        await s3.put(EMBED_BUCKET, 'photo.jpg', await solidImage(400, 300, { r: 200, g: 40, b: 40 }), 'image/jpeg');
+      },
+    });
+  });
+  afterAll(() => h.close());
+
+  it.each(['plain', 'fe-image', 'references', 'percent', 'disguised', 'nested'])('an embedded PNG over limits.maxInputPixels (%s) is a 422 before drawing', async (name) => {
+    const res = await h.get(`/tr:f-png/${name}.svg`);
+    expect(res.status).toBe(422);
+    expect(res.headers.get('x-afterimage-error')).toBe('ELIMIT - The SVG embeds images of 1200000 pixels in all (the largest 1200x1000); the limit is 1000000 (limits.maxInputPixels)');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('an embedded header past sharp\'s own pixel limit is still read and counted', async () => {
+    // A PNG declaring 20000x20000 (400 MP, past sharp's default limitInputPixels), one row of pixels.
+    const crc32 = (bytes: Buffer) => {
+      let c = ~0;
+      for (const byte of bytes) {
+        c ^= byte;
+        for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+      }
+      return ~c >>> 0;
+    };
+    const chunk = (type: string, data: Buffer) => {
+      const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+      const out = Buffer.alloc(body.length + 8);
+      out.writeUInt32BE(data.length, 0);
+      body.copy(out, 4);
+      out.writeUInt32BE(crc32(body), body.length + 4);
+      return out;
+    };
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(20000, 0);
+    ihdr.writeUInt32BE(20000, 4);
+    ihdr.set([8, 0, 0, 0, 0], 8); // 8-bit grey
+    const header = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(20001))), chunk('IEND', Buffer.alloc(0))]);
+    await h.s3.put(EMBED_BUCKET, 'declared.svg', svgWith(image(base64(header))), 'image/svg+xml');
+    const res = await h.get('/tr:f-png/declared.svg');
+    expect(res.headers.get('x-afterimage-error')).toBe('ELIMIT - The SVG embeds images of 400000000 pixels in all (the largest 20000x20000); the limit is 1000000 (limits.maxInputPixels)');
+  });
+
+  it('the images are counted together', async () => {
+    const res = await h.get('/tr:f-png/two.svg');
+    expect(res.headers.get('x-afterimage-error')).toBe('ELIMIT - The SVG embeds images of 1280000 pixels in all (the largest 800x800); the limit is 1000000 (limits.maxInputPixels)');
+  });
+
+  it('an SVG layer meets the same check', async () => {
+    const res = await h.get('/tr:w-200,l-image,i-plain.svg,w-20,l-end/photo.jpg');
+    expect(res.status).toBe(422);
+    expect(res.headers.get('x-afterimage-error')).toMatch(/The SVG embeds images of 1200000 pixels in all/);
+  });
+
+  it('an entity or attribute default that could carry a data: URL unseen is refused; plain entities are not', async () => {
+    for (const name of ['entity', 'attlist']) {
+      const res = await h.get(`/tr:f-png/${name}.svg`);
+      expect({ name, status: res.status }).toEqual({ name, status: 422 });
+      expect(res.headers.get('x-afterimage-error')).toMatch(/^ELIMIT - The SVG declares .*; afterimage cannot bound what drawing it would cost$/);
+    }
+    const small = await h.get('/tr:w-10,f-png/small.svg');
+    expect(small.status).toBe(200);
+    // The embedded image is really drawn: grey, not the transparent nothing of a skipped one.
+    const { data } = await sharp(small.body).raw().toBuffer({ resolveWithObject: true });
+    expect([...data.subarray(0, 4)]).toEqual([0x77, 0x77, 0x77, 255]);
+  });
+
+  it('within the pixel limit, the decoded images are held to the memory budget', async () => {
+    const config = parseConfig({ origins: [s3Origin(h.s3, { name: 'main', bucket: EMBED_BUCKET })], limits: { memoryBudgetMB: 140, originalCacheMB: 0 } });
+    const res = await new ImageService(config).handle(get('/tr:f-png/plain.svg'));
+    expect(res.status).toBe(422);
+    expect(res.headers['x-afterimage-error']).toMatch(/^ELIMIT - This request is over the cost limits: the 1200000 pixels of the images it embeds, would need about 141 MB at peak; the budget is 140 MB/);
   });
 });
 

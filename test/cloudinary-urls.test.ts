@@ -187,6 +187,50 @@ describe('Cloudinary forms beyond the table', () => {
   });
 });
 
+/**
+ * README "Folders that look like transformations": before a version, every segment is a component.
+ * A malformed one is a 400 naming it, as on Cloudinary, not a lookup of another public id (a 404).
+ */
+const MALFORMED_BEFORE_VERSION: [component: string, named: RegExp][] = [
+  ['w_', /^Invalid Cloudinary transformation "w_": w must be a number of pixels/],
+  ['W_300', /^Invalid Cloudinary transformation "W_300": expected <parameter>_<value>, the parameter in lower case/],
+  ['foo_bar', /^Invalid Cloudinary transformation "foo_bar": the parameter "foo" is not supported/],
+];
+
+describe('before a version, every segment is a component (README "Folders that look like transformations")', () => {
+  it.each(MALFORMED_BEFORE_VERSION)('%s/v1/… is a 400 naming it', (component, named) => {
+    let thrown: unknown;
+    try {
+      parseRequestUrl(endpoints, `/${CLOUD}/image/upload/${component}/v1/products/sneaker.jpg`, '');
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toMatchObject({ status: 400, code: 'EINVAL', message: expect.stringMatching(named) });
+  });
+
+  it('a malformed component is refused after valid ones, and when it is only a lone dpr_ that would move', () => {
+    expect(() => translateCloudinaryPath(['image', 'upload', 'c_fill,w_300', 'e_grayscale,W_3', 'v1', 'shoe.jpg'])).toThrow(/"W_3": expected <parameter>_<value>/);
+    expect(() => translateCloudinaryPath(['image', 'upload', 'w_300', 'dpr_2.0,x_', 'v1', 'shoe.jpg'])).toThrow(/"x_": x must be/);
+  });
+
+  it('an empty parameter is tolerated, as an empty step of a tr: chain is', () => {
+    expect(translateCloudinaryPath(['image', 'upload', 'w_300,', 'e_grayscale,,', 'v1', 'shoe.jpg'])).toEqual({ segments: ['image', 'upload', 'v1', 'shoe.jpg'], chain: 'w-300:e-grayscale' });
+  });
+
+  it('a valid chain before a version still works: empty segments, t_<name>, and a folder named like a version after it', () => {
+    expect(translateCloudinaryPath(['image', 'upload', 'c_fill,g_auto,h_300,w_400', '', 'e_grayscale', 't_thumb', 'v1700000000', 'v2', 'sneaker.jpg'])).toEqual({
+      segments: ['image', 'upload', 'v1700000000', 'v2', 'sneaker.jpg'], chain: 'c-maintain_ratio,fo-auto,h-300,w-400:e-grayscale:n-thumb',
+    });
+    const parsed = parseRequestUrl(endpoints, `/${CLOUD}/image/upload/c_fill,w_300/dpr_2.0/v1/products/sneaker.jpg`, '');
+    expect(parsed).toMatchObject({ path: 'image/upload/v1/products/sneaker.jpg', chains: ['c-maintain_ratio,w-300,dpr-2.0'] });
+  });
+
+  it('without a version, a segment that does not look like a component is still a folder', () => {
+    expect(translateCloudinaryPath(['image', 'upload', 'w_300', 'W_300', 'shoe.jpg'])).toEqual({ segments: ['image', 'upload', 'W_300', 'shoe.jpg'], chain: 'w-300' });
+    expect(translateCloudinaryPath(['image', 'upload', 'foo_bar', 'shoe.jpg'])).toEqual({ segments: ['image', 'upload', 'foo_bar', 'shoe.jpg'], chain: '' });
+  });
+});
+
 describe('any other Cloudinary parameter is a 400 naming it (spec 8)', () => {
   const UNSUPPORTED: [what: string, options: Options, named: RegExp][] = [
     ['a text style layers do not support', { overlay: 'text:arial_20_underline:hi' }, /"l_text:arial_20_underline:hi": l must be .*the style "underline" is not supported/],
@@ -276,6 +320,12 @@ describe('end to end: SDK URLs against a Cloudinary backup (spec 8)', () => {
     expect(response.status).toBe(200);
     expect(await decode(response.body)).toMatchObject({ width: 100, format: 'png' });
     await expectColour(response.body, GREEN);
+  });
+
+  it.each(MALFORMED_BEFORE_VERSION)('%s/v1/… is a 400 with the reason header, not a 404', async (component, named) => {
+    const response = await harness.get(`/${CLOUD}/image/upload/${component}/v1/products/shoe.jpg`);
+    expect({ status: response.status, error: response.headers.get('x-afterimage-error') }).toEqual({ status: 400, error: expect.stringMatching(/^EINVAL - /) });
+    expect(response.headers.get('x-afterimage-error')?.replace(/^EINVAL - /, '')).toMatch(named);
   });
 
   it('an unsupported parameter is a 400 with the reason header', async () => {

@@ -269,6 +269,14 @@ describe('image layers: the layer colour where the layer is, the image elsewhere
     expectColour(r.at(45, 10), GREY);
   });
 
+  test('an SVG layer declared far larger than it is drawn costs what it is drawn at', async () => {
+    // 100000x100000 declared: estimated at that size, the cost model refused it (about 38 GB).
+    await harness.s3.put('images', 'huge-logo.svg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="100000"><rect width="50000" height="100000" fill="#ff0000"/></svg>'), 'image/svg+xml');
+    const r = await get('/tr:l-image,i-huge-logo.svg,w-40,lfo-top_left,l-end/base.png');
+    expectColour(r.at(15, 35), RED);
+    expectColour(r.at(25, 10), GREY);
+  });
+
   test('an SVG image with a layer is drawn, not served as stored (the layer would be lost)', async () => {
     await harness.s3.put('images', 'base.svg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100"><rect width="200" height="100" fill="#646464"/></svg>'), 'image/svg+xml');
     const response = await harness.get('/tr:l-image,i-blue.png,lfo-top_left,l-end/base.svg', { accept: 'image/webp,*/*' });
@@ -378,6 +386,18 @@ describe('text layers', () => {
     const result = await harness.get(`/tr:l-text,i-${'W'.repeat(500)},fs-4000,l-end/base.png`);
     expect(result.status).toBe(422);
     expect(result.headers.get('x-afterimage-error')).toContain('limits.memoryBudgetMB');
+  });
+
+  test.each([
+    ['one long line', `l-text,i-${'W'.repeat(400)},fs-100,l-end`],
+    ['many newlines', `l-text,i-${'%0A'.repeat(499)}x,fs-60,l-end`],
+    ['a letter a line (w-1), after a resize', `w-400,l-text,i-${'A'.repeat(500)},w-1,fs-200,l-end`],
+  ])('a text box over 32767 pixels on a side (%s) is a 400 naming the text layer, not a 422 blaming the image', async (_, chain) => {
+    const result = await harness.get(`/tr:${chain}/base.png`);
+    expect(result.status).toBe(400);
+    expect(result.headers.get('x-afterimage-error')).toBe(
+      'EINVAL - Invalid transformation: a text layer would be more than 32767 pixels on a side; the limit is 8192 per side and 67108864 pixels (limits.maxOutputDimension, limits.maxOutputPixels)',
+    );
   });
 
   test('o- blends a text layer', async () => {

@@ -13,7 +13,7 @@ import { parseConfig } from '../lambda/config';
 import { SecretStore, type SecretsClient } from '../lambda/origin/secrets';
 import { NEVER_EXPIRES, selectSigningKey, signText, signUrl, signaturesMatch, signingKeysFromEnvironment, verifySignature } from '../lambda/request/signature';
 import { parseRequestUrl } from '../lambda/request/parse-url';
-import { ImageService } from '../lambda/service/image-service';
+import { cacheControlWithin, ImageService } from '../lambda/service/image-service';
 import { decode, s3Origin, solidImage, startHarness, type Harness } from '../tools/harness';
 
 const KEY = 'private_key_one';
@@ -165,6 +165,16 @@ describe('a missing, wrong or expired signature is a 401 with a reason', () => {
     } finally {
       clockMs -= 61_000;
     }
+  });
+
+  it('a far ik-t never lengthens the configured ages: each is the shorter of its own and the time left', async () => {
+    const month = 30 * 86_400;
+    const url = sdk('/private').url({ path: '/shoe.jpg', signed: true, expireSeconds: month });
+    const header = (await get(url)).headers.get('cache-control')!;
+    const [, browser, shared] = /^public, max-age=(\d+), s-maxage=(\d+)$/.exec(header)!;
+    expect(Number(browser)).toBe(86_400); // output.cacheControl's max-age, not a month
+    expect(Number(shared)).toBeGreaterThan(month - 10);
+    expect(Number(shared)).toBeLessThanOrEqual(month);
   });
 
   it('the signature is checked before any origin I/O, after the plan', async () => {
@@ -441,5 +451,20 @@ describe('npm start takes the keys from AFTERIMAGE_PRIVATE_KEY and AFTERIMAGE_PR
       child.kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('cacheControlWithin: a response cached no longer than a signed URL lives (ik-t) or a default image should stay', () => {
+  it.each([
+    ['public, max-age=86400, s-maxage=31536000, stale-while-revalidate=86400', 3600, 'public, max-age=3600'],
+    ['public, max-age=86400, s-maxage=31536000, stale-while-revalidate=86400', 2_592_000, 'public, max-age=86400, s-maxage=2592000'],
+    ['public, max-age=86400, s-maxage=31536000, stale-while-revalidate=86400', 98_204_000_962, 'public, max-age=86400, s-maxage=31536000'],
+    ['public, max-age=31536000, immutable', 300, 'public, max-age=300'],
+    ['private, max-age=600, stale-if-error=60', 60, 'private, max-age=60'],
+    ['public', 120, 'public, max-age=120'],
+    ['no-store', 120, 'no-store'],
+    ['public, s-maxage=100', 300, 'public, max-age=300, s-maxage=100'],
+  ])('%s within %i s: %s', (header, seconds, expected) => {
+    expect(cacheControlWithin(header, seconds)).toBe(expected);
   });
 });

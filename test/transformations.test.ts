@@ -251,6 +251,16 @@ const cases: Case[] = [
   { name: 'cm-extract by fo', path: '/gradient.png', transformation: [{ width: 100, height: 100, cropMode: 'extract', focus: 'bottom_right' }], check: (r) => expectColour(r.at(99, 99), [255, 255], 3) },
   { name: 'cm-extract by fo-auto', path: '/halves.png', transformation: [{ width: 100, height: 100, cropMode: 'extract', focus: 'auto' }], check: (r) => expect([r.width, r.height]).toEqual([100, 100]) },
   { name: 'cm-extract outside the input is a 400', path: '/gradient.png', transformation: [{ width: 100, height: 100, cropMode: 'extract', x: 550, y: 0 }], status: 400, check: (r) => expect(r.body.toString()).toContain('is outside the 600x400 input') },
+  ...(['extract', 'pad_extract'] as const).map((cropMode) => ({
+    name: `cm-${cropMode} with a region past the input's edge is a 400 that promises no padding there`,
+    path: '/dull.png',
+    transformation: [{ width: 100, height: 100, cropMode, xc: 0, yc: 0 }],
+    status: 400,
+    check: (r: Decoded) =>
+      expect(r.headers.get('x-afterimage-error')).toBe(
+        'EINVAL - Invalid transformation: the 100x100 region at x=-50 is outside the 300x200 input; the region must lie within the input (cm-pad_extract pads only along a side where the box is larger than the input)',
+      ),
+  })),
   {
     name: 'cm-pad_extract pads where the input is smaller',
     path: '/gradient.png',

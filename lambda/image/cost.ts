@@ -7,8 +7,9 @@ import { PROCESS_BASELINE_MB, renderBudgetMB, type LimitsConfig } from '../confi
 import { limitExceeded } from '../errors';
 import type { Layer, OutputOptions, TransformStep } from '../request/plan-types';
 import { accepts, type FormatDecision, type ImageFormat } from './format';
-import { requestedBox, resizeTarget, rotatedBounds } from './geometry';
+import { requestedBox, resizeTarget, rotatedBounds, svgScale } from './geometry';
 import { supportsAnimation } from './operations';
+import { budgetText } from './svg-budget';
 
 /** What the model reads from the input's header (pipeline.ts, inspectInput). */
 export interface CostInput {
@@ -28,7 +29,7 @@ export interface CostInput {
   /** Size of the stored file. */
   bytes: number;
   /** The layer images' upright sizes, by path (README "Layers"). */
-  layers?: ReadonlyMap<string, { width: number; height: number }>;
+  layers?: ReadonlyMap<string, { width: number; height: number; format?: string }>;
 }
 
 /*
@@ -42,16 +43,6 @@ export interface CostInput {
 /** Node, sharp and the service before any image work (measured: 85-105 MiB). */
 const BASE_MIB = PROCESS_BASELINE_MB;
 
-/**
- * The budget a request's estimate is held to, in words: `limits.memoryBudgetMB`, less what
- * the cache of originals may hold across requests (its bytes are not part of the estimate).
- */
-function budgetText(limits: LimitsConfig): string {
-  const cache = limits.originalCacheMB;
-  return cache === 0
-    ? `the budget is ${limits.memoryBudgetMB} MB (limits.memoryBudgetMB)`
-    : `the budget is ${renderBudgetMB(limits)} MB (limits.memoryBudgetMB ${limits.memoryBudgetMB} less limits.originalCacheMB ${cache})`;
-}
 
 interface EncoderCoefficients {
   /** Bytes per output pixel: [opaque, with alpha]. */
@@ -133,7 +124,10 @@ function layerBytes(layer: Layer, input: CostInput, width: number, height: numbe
     // A solid colour layer is the size its first step names (the image's by default).
     const side = (dimension: TransformStep['width'], of: number) => (dimension && 'px' in dimension ? dimension.px : of);
     const canvas = layer.canvas ? { width: side(layer.steps[0]?.width, width), height: side(layer.steps[0]?.height, height) } : undefined;
-    const size = canvas ?? input.layers?.get(layer.path) ?? { width: input.width, height: input.height };
+    const source = input.layers?.get(layer.path);
+    // An SVG layer is drawn at the size its first step asks for (svg.ts), not at its declared size.
+    const drawn = source?.format === 'svg' ? svgScale(layer.steps[0], source.width, source.height) : 1;
+    const size = canvas ?? (source ? { width: Math.max(1, Math.round(source.width * drawn)), height: Math.max(1, Math.round(source.height * drawn)) } : { width: input.width, height: input.height });
     const walk = walkSteps({ ...input, ...size, hasAlpha: true, layers: undefined }, layer.steps, false);
     const result = walk.width * walk.height;
     return (size.width * size.height + result + Math.min(result, width * height)) * 4 + walk.buffers.reduce((sum, bytes) => sum + (bytes / 3) * 4, 0);
@@ -337,29 +331,4 @@ export function affordableFormat(request: AffordableFormatRequest): ImageFormat 
   const hint = other ? `; f-${other === 'jpeg' ? 'jpg' : other} fits` : '; a smaller size or a shorter chain would fit';
   // Not cached: the answer depends on the configured budgets, which may be raised.
   throw limitExceeded(`This request is over the cost limits: the ${firstProblem}${hint}`, true);
-}
-
-/**
- * A filter primitive element (`feGaussianBlur`, `feOffset`, …), with or without a namespace
- * prefix; not the child elements that configure one (`feMergeNode`, `feFuncR`, the lights).
- */
-const SVG_FILTER_PRIMITIVE = /<(?:[A-Za-z_][\w.-]*:)?fe(?!MergeNode|Func[RGBA]|DistantLight|PointLight|SpotLight)[A-Z][A-Za-z]*\b/g;
-
-/**
- * librsvg keeps each filter primitive's result as a surface of the whole drawing (4 bytes a
- * pixel), plus the source and the result: measured, a 2048² drawing with 60 primitives peaked
- * at 1176 MiB and with 110 at 1970 MiB. The model's pixel costs do not see that, so an SVG
- * with filters is held to the memory budget here, before it is drawn.
- */
-export function checkSvgFilters(svg: Buffer, drawnPixels: number, limits: LimitsConfig): void {
-  const primitives = svg.toString('utf8').match(SVG_FILTER_PRIMITIVE)?.length ?? 0;
-  if (primitives === 0) return;
-  const memoryMiB = BASE_MIB + (svg.length + drawnPixels * 4 * (primitives + 2)) / 2 ** 20;
-  if (memoryMiB > renderBudgetMB(limits)) {
-    throw limitExceeded(
-      `This request is over the cost limits: the SVG's ${primitives} filter primitives, drawn at ${drawnPixels} pixels, would need about ${Math.ceil(memoryMiB)} MB at peak; ` +
-        budgetText(limits),
-      true,
-    );
-  }
 }

@@ -166,3 +166,20 @@ export function cornerRadii(radius: number | 'max', width: number, height: numbe
     ry: radius === 'max' ? height / 2 : Math.min(radius, height / 2),
   };
 }
+
+/**
+ * The scale the first step asks of an SVG's declared size, as sharp would draw it: the size of
+ * the first resize. 1 (the declared size) when the step measures anything in the input's own
+ * pixels (fractions, trim, regions), so those keep their meaning.
+ */
+export function svgScale(step: TransformStep | undefined, width: number, height: number): number {
+  if (!step || step.trim !== undefined || step.cropMode === 'extract' || step.cropMode === 'pad_extract') return 1;
+  if ((step.width && 'fraction' in step.width) || (step.height && 'fraction' in step.height)) return 1;
+  if (step.cropMode === 'pad_resize') {
+    const box = requestedBox(step, width, height);
+    if (box?.width === undefined || box.height === undefined) return 1;
+    return padResizeScale(step, { width: box.width, height: box.height }, width, height);
+  }
+  const target = resizeTarget(step, width, height);
+  return target ? Math.max(target.width / width, target.height / height) : 1;
+}

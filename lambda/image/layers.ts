@@ -3,7 +3,7 @@
 // on the image, and composited over (or, for an underlay, under) the step's result.
 
 import sharp from 'sharp';
-import { badRequest } from '../errors';
+import { badRequest, type HttpError } from '../errors';
 import { TRANSPARENT, type Colour } from '../request/colour';
 import type { Dimension, ImageLayer, Layer, LayerPlacement, TextLayer, TransformStep } from '../request/plan-types';
 import { withinDeadline } from './deadline';
@@ -112,6 +112,12 @@ async function textLayerPixels(layer: TextLayer, state: ImageState): Promise<Pix
   return rgba(box.composite([{ input: glyphs.data, raw: { width: info.width, height: info.height, channels: 4 }, left: left + inBox, top }]), state);
 }
 
+/** cairo's largest image side, over any limits.maxOutputDimension (at most 16383). */
+const CAIRO_MAX_SIDE = 32767;
+
+/** libvips' `text` failing on cairo's CAIRO_STATUS_INVALID_SIZE: the text's box is over CAIRO_MAX_SIDE on a side. */
+const CAIRO_TOO_LARGE = /^text: invalid value \(typically too big\) for the size of the input/;
+
 /** Pango's coverage mask of the text, in the text colour: RGBA. */
 async function drawGlyphs(markup: string, font: string, fontfile: string, layer: TextLayer, state: ImageState): Promise<{ data: Buffer; info: { width: number; height: number } }> {
   // At 72 dpi a point is a pixel: `fs-` is the font size in pixels.
@@ -126,7 +132,16 @@ async function drawGlyphs(markup: string, font: string, fontfile: string, layer:
       ...(layer.wrapWidth !== undefined ? { width: layer.wrapWidth } : {}),
     },
   });
-  const { data: mask, info } = await withinDeadline(text.extractChannel(0), state.deadline).raw().toBuffer({ resolveWithObject: true });
+  let drawn: { data: Buffer; info: sharp.OutputInfo };
+  try {
+    drawn = await withinDeadline(text.extractChannel(0), state.deadline).raw().toBuffer({ resolveWithObject: true });
+  } catch (error) {
+    // Pango lays the text out, then cairo refuses a surface over its largest side: a box that
+    // large fails here, before its size is known, and is the 400 checkLayerSize gives (README "Layers").
+    if (CAIRO_TOO_LARGE.test(String((error as Error)?.message ?? ''))) throw layerTooLarge('a text layer', `more than ${CAIRO_MAX_SIDE} pixels on a side`, state);
+    throw error;
+  }
+  const { data: mask, info } = drawn;
   const { colour } = layer;
   const data = Buffer.alloc(info.width * info.height * 4);
   for (let i = 0; i < info.width * info.height; i++) {
@@ -143,9 +158,13 @@ const sharpColour = (c: Colour) => ({ r: c.r, g: c.g, b: c.b, alpha: c.alpha });
 /** A layer as large as an output: the same limits (a text box can grow with its text and padding). */
 function checkLayerSize(what: string, width: number, height: number, state: ImageState): void {
   const { maxOutputDimension, maxOutputPixels } = state.limits;
-  if (width > maxOutputDimension || height > maxOutputDimension || width * height > maxOutputPixels) {
-    throw badRequest(`Invalid transformation: ${what} would be ${width}x${height}; the limit is ${maxOutputDimension} per side and ${maxOutputPixels} pixels (limits.maxOutputDimension, limits.maxOutputPixels)`);
-  }
+  if (width > maxOutputDimension || height > maxOutputDimension || width * height > maxOutputPixels) throw layerTooLarge(what, `${width}x${height}`, state);
+}
+
+/** The 400 for a layer over the output limits; `size` is its size, or what is known of it. */
+function layerTooLarge(what: string, size: string, state: ImageState): HttpError {
+  const { maxOutputDimension, maxOutputPixels } = state.limits;
+  return badRequest(`Invalid transformation: ${what} would be ${size}; the limit is ${maxOutputDimension} per side and ${maxOutputPixels} pixels (limits.maxOutputDimension, limits.maxOutputPixels)`);
 }
 
 /** `o-`: the alpha of every pixel multiplied by the opacity. */

@@ -115,14 +115,17 @@ async function extractRegion(state: ImageState, step: TransformStep): Promise<Im
   const box = requestedBox(step, state.width, state.height) as Size;
   checkOutputSize(box.width, box.height, state);
   const settled = await settle(state);
-  const pad = step.cropMode === 'pad_extract';
   const needsCentre = salient(step.focus) && (step.x === undefined || step.y === undefined) && step.xCenter === undefined && step.yCenter === undefined;
   const centre = needsCentre && box.width <= state.width && box.height <= state.height ? await attentionCentre(settled, box) : undefined;
 
   const axis = (name: 'x' | 'y') => {
     const span = extractSpan(step, name, name === 'x' ? state.width : state.height, name === 'x' ? box.width : box.height, centre);
     if (!spanFits(span, name === 'x' ? state.width : state.height)) {
-      throw badRequest(`Invalid transformation: the ${box.width}x${box.height} region at ${name}=${span.offset} is outside the ${state.width}x${state.height} input${pad ? '' : ' (cm-pad_extract pads instead)'}`);
+      // README "Decisions and details": cm-pad_extract pads a side the box is longer than, never a region placed past an edge.
+      throw badRequest(
+        `Invalid transformation: the ${box.width}x${box.height} region at ${name}=${span.offset} is outside the ${state.width}x${state.height} input; ` +
+          'the region must lie within the input (cm-pad_extract pads only along a side where the box is larger than the input)',
+      );
     }
     return span;
   };

@@ -7,30 +7,15 @@
 import sharp from 'sharp';
 import type { LimitsConfig } from '../config';
 import { limitExceeded } from '../errors';
+import { checkSvgFilters } from './svg-budget';
+import { checkEmbeddedPixels, svgEmbeds } from './svg-embeds';
 import type { TransformStep } from '../request/plan-types';
 import type { Deadline } from './deadline';
-import { padResizeScale, requestedBox, resizeTarget } from './geometry';
+import { svgScale } from './geometry';
 import { rawPixels, type ImageState } from './state';
 
 /** librsvg draws at 72 dpi by default: the declared size. */
 const BASE_DENSITY = 72;
-
-/**
- * The scale the first step asks of an SVG's declared size, as sharp would draw it: the size of
- * the first resize. 1 (the declared size) when the step measures anything in the input's own
- * pixels (fractions, trim, regions), so those keep their meaning.
- */
-export function svgScale(step: TransformStep | undefined, width: number, height: number): number {
-  if (!step || step.trim !== undefined || step.cropMode === 'extract' || step.cropMode === 'pad_extract') return 1;
-  if ((step.width && 'fraction' in step.width) || (step.height && 'fraction' in step.height)) return 1;
-  if (step.cropMode === 'pad_resize') {
-    const box = requestedBox(step, width, height);
-    if (box?.width === undefined || box.height === undefined) return 1;
-    return padResizeScale(step, { width: box.width, height: box.height }, width, height);
-  }
-  const target = resizeTarget(step, width, height);
-  return target ? Math.max(target.width / width, target.height / height) : 1;
-}
 
 /** Draws the SVG at the density its first step needs, after checking the size against `limits.maxSvgPixels`. */
 export async function rasteriseSvg(
@@ -51,6 +36,11 @@ export async function rasteriseSvg(
     // Not cached: the answer depends on a limit an operator may raise.
     throw limitExceeded(`The SVG would be drawn at ${width}x${height} = ${width * height} pixels${at}; the limit is ${limit} (${setting})`, true);
   }
+  // What it embeds is decoded whole whatever the drawn size: counted as an input, and with its
+  // filters held to the memory budget (a layer's SVG meets these checks here only).
+  const embeds = await svgEmbeds(bytes, limits);
+  checkEmbeddedPixels(embeds, limits);
+  checkSvgFilters(bytes, width * height, limits, embeds);
   // sharp's own pixel check guards the drawing too, with room for the loader's rounding.
   const limitInputPixels = (Math.ceil(declared.width * scale) + 1) * (Math.ceil(declared.height * scale) + 1);
   const drawing = sharp(bytes, { density, limitInputPixels, failOn: 'error' });

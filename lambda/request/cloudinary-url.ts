@@ -218,9 +218,14 @@ export function looksLikeComponent(segment: string): boolean {
  */
 function readComponent(segment: string, decode: (text: string) => string = (t) => t): Map<string, string> {
   const component = new Map<string, string>();
+  // An empty parameter (`w_300,`) is tolerated, as an empty step of a `tr:` chain is.
   for (const part of segment.split(',').filter((p) => p !== '').map(decode)) {
     const match = PART.exec(part);
-    if (!match) throw badRequest(`Invalid Cloudinary transformation "${part}": expected <parameter>_<value>, as in w_300`);
+    if (!match) {
+      const parameter = CLOUDINARY_PARAMETERS.get(/^([a-z]{1,3})_$/.exec(part)?.[1] ?? '');
+      if (parameter) throw badRequest(`Invalid Cloudinary transformation "${part}": ${part.slice(0, -1)} must be ${parameter.accepts}`);
+      throw badRequest(`Invalid Cloudinary transformation "${part}": expected <parameter>_<value>, the parameter in lower case, as in w_300`);
+    }
     if (component.has(match[1])) {
       throw badRequest(`Invalid Cloudinary transformation "${decode(segment)}": ${match[1]}_ is given twice in one component`);
     }
@@ -422,9 +427,10 @@ export interface CloudinaryPath {
  * origin path and the translated chain. Returns undefined when the path does not start with
  * `<resource_type>/<type>/` (then it is served as an ordinary path).
  *
- * With a version segment, everything between the type and the version is a component. Without
- * one, leading segments that look like components are components; this is why Cloudinary's SDKs
- * write `v1` before a public id in a folder.
+ * README "Folders that look like transformations": with a version segment, everything between the
+ * type and the version is a component, and one that is not well formed is a 400 naming it (as on
+ * Cloudinary), never part of the public id. Without one, leading segments that look like
+ * components are components; this is why Cloudinary's SDKs write `v1` before a public id in a folder.
  */
 export function translateCloudinaryPath(rawSegments: readonly string[], decode: (text: string) => string = (t) => t): CloudinaryPath | undefined {
   const segments = rawSegments.map(decode);
@@ -435,8 +441,11 @@ export function translateCloudinaryPath(rawSegments: readonly string[], decode: 
   const rest = segments.slice(2 + signed);
   const versionIndex = rest.findIndex((s, i) => i < rest.length - 1 && VERSION.test(s));
   let componentCount = 0;
-  if (versionIndex >= 0 && rawRest.slice(0, versionIndex).every((s) => looksLikeComponent(s) || s === '')) {
+  if (versionIndex >= 0) {
     componentCount = versionIndex;
+    // Each one read as written first: a malformed one is refused before dpr_ moves between components.
+    // An empty segment (`w_300//v1/…`) stays allowed.
+    for (const segment of rawRest.slice(0, versionIndex)) if (segment !== '') readComponent(segment, decode);
   } else {
     while (componentCount < rest.length - 1 && looksLikeComponent(rawRest[componentCount])) componentCount += 1;
   }

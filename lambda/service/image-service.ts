@@ -6,14 +6,15 @@ import sharp from 'sharp';
 import packageJson from '../../package.json';
 import type { AfterimageConfig, EndpointConfig } from '../config';
 import { HttpError, methodNotAllowed, notFound, unreadable } from '../errors';
-import { affordableFormat, checkSvgFilters } from '../image/cost';
+import { affordableFormat } from '../image/cost';
+import { checkSvgFilters } from '../image/svg-budget';
 import { deadlineExceeded, type Deadline } from '../image/deadline';
 import { CONTENT_TYPES, chooseFormat, formatWishOf } from '../image/format';
 import { AUTO_QUALITY_TARGETS } from '../image/auto-quality';
 import { HEADER_PREFIX_BYTES, holdsWholeHeader } from '../image/header-prefix';
 import { headerWatcher, inspectInput, refusedFromHeader, renderImage } from '../image/pipeline';
 import { ENCODER_SETTINGS, QUALITY_TABLE } from '../image/quality';
-import { svgScale } from '../image/svg';
+import { svgScale } from '../image/geometry';
 import { buildPlan, type RequestPlan } from '../request/plan';
 import { CANONICAL_HEADER, viewerPathOf } from '../request/cache-key';
 import { parseRequestUrl } from '../request/parse-url';
@@ -40,6 +41,26 @@ const RENDERER_VERSION = [
 
 /** Cache lifetime of a default image (`di-`), so the real file shows once it is uploaded. */
 const DEFAULT_IMAGE_MAX_AGE = 300;
+
+/**
+ * `header` shortened to `seconds` where the long default would be wrong (README "Signed URLs",
+ * "Cache-Control"): a signed URL must stop working at its `ik-t`, in caches too; a default image
+ * must give way soon to the real file. Each age is the shorter of its own and `seconds`, and what
+ * would serve it later (`stale-while-revalidate`, `stale-if-error`, `immutable`) is dropped;
+ * `no-store` and `private` (an upstream's) stay. An `s-maxage` equal to `max-age` says nothing more.
+ */
+export function cacheControlWithin(header: string, seconds: number): string {
+  const directives = header.split(',').map((d) => d.trim()).filter(Boolean);
+  if (directives.some((d) => /^no-store$/i.test(d))) return header;
+  const age = (name: string) => {
+    const found = directives.find((d) => d.toLowerCase().startsWith(`${name}=`));
+    return found === undefined ? undefined : Math.min(Number(found.slice(name.length + 1).replace(/"/g, '')) || 0, seconds);
+  };
+  const maxAge = age('max-age') ?? seconds;
+  const sharedAge = age('s-maxage');
+  const kept = directives.filter((d) => !/^(max-age|s-maxage|stale-while-revalidate|stale-if-error)=|^immutable$/i.test(d));
+  return [...kept, `max-age=${maxAge}`, ...(sharedAge !== undefined && sharedAge !== maxAge ? [`s-maxage=${sharedAge}`] : [])].join(', ');
+}
 
 export interface ServiceRequest {
   method: string;
@@ -201,21 +222,15 @@ export class ImageService {
       ({ stored, fallback } = await this.lookup(plan, record, whole));
       response = (await this.respond(plan, stored, request, head, deadline, record, layers))!;
     }
-    const cacheControl = this.limitedCacheControl(parsed.expires, fallback);
-    // An upstream's `private` / `no-store` (web origins) is never loosened.
-    if (cacheControl && !stored.cacheControl) response.headers['cache-control'] = cacheControl;
+    const seconds = Math.min(fallback ? DEFAULT_IMAGE_MAX_AGE : Infinity, this.secondsLeft(parsed.expires));
+    const current = response.headers['cache-control'];
+    if (Number.isFinite(seconds) && typeof current === 'string') response.headers['cache-control'] = cacheControlWithin(current, seconds);
     return response;
   }
 
-  /**
-   * A shorter Cache-Control where the long default would be wrong: a signed URL must stop
-   * working at its `ik-t`, in caches too; a default image must give way soon to the real file.
-   */
-  private limitedCacheControl(expires: string | undefined, fallback: boolean): string | undefined {
-    const seconds = [fallback ? DEFAULT_IMAGE_MAX_AGE : Infinity];
-    if (expires !== undefined && /^\d+$/.test(expires)) seconds.push(Math.max(0, Number(expires) - Math.ceil(this.now() / 1000)));
-    const maxAge = Math.min(...seconds);
-    return Number.isFinite(maxAge) ? `public, max-age=${maxAge}` : undefined;
+  /** Seconds until a signed URL's `ik-t`; Infinity without one. */
+  private secondsLeft(expires: string | undefined): number {
+    return expires !== undefined && /^\d+$/.test(expires) ? Math.max(0, Number(expires) - Math.ceil(this.now() / 1000)) : Infinity;
   }
 
   /**
