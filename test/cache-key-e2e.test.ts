@@ -110,7 +110,7 @@ describe('the image-first URI serves what the viewer URL serves', () => {
   });
 
   test('errors are the same errors: a bad chain, a missing image', async () => {
-    for (const url of ['/tr:w-abc/products/shoe.jpg', '/tr:w-10/products/nope.jpg', '/demo/image/upload/c_nonsense/v1/products/sneaker.jpg']) {
+    for (const url of ['/tr:w-abc/products/shoe.jpg', '/tr:w-10/products/nope.jpg', '/demo/image/upload/c_nonsense/v1/products/sneaker.jpg', '/demo/image/upload/foo_bar/v1/products/sneaker.jpg', '/demo/image/upload/w_/v1/products/sneaker.jpg']) {
       const direct = await h.get(url);
       const via = forwarded(url, '*/*');
       const answer = await h.get(via.path, via.headers);

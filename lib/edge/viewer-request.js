@@ -195,7 +195,7 @@ function cloudinaryMoved(decoded) {
   var count = 0;
   var version = -1;
   for (var i = 0; i < rest.length - 1 && version < 0; i++) if (CLD_VERSION.test(rest[i])) version = i;
-  if (version >= 0 && rest.slice(0, version).every(function (s) { return s === '' || isComponent(s); })) count = version + 1;
+  if (version >= 0) count = version + 1; // before a version, every segment is a component (the runtime's 400 names a malformed one)
   else while (count < rest.length - 1 && isComponent(rest[count])) count++;
   return skip + count;
 }
