@@ -167,6 +167,22 @@ describe('npm start -- --config <file>: the user\'s own origins, no embedded S3'
     }
   });
 
+  it('without credentials anywhere, a request says so (502 naming the origin), promptly', async () => {
+    const { credentials: _, ...secretOrigin } = s3Origin(s3, { name: 'own', bucket: 'own' });
+    const deployable = join(mkdtempSync(join(tmpdir(), 'afterimage-config-')), 'config.json');
+    writeFileSync(deployable, JSON.stringify({ origins: [secretOrigin] }));
+    const none = { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_SESSION_TOKEN: '', AWS_PROFILE: '', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true' };
+    ({ child, output } = await start(['--config', deployable], none));
+    try {
+      const base = output.match(/serving on (http:\/\/127\.0\.0\.1:\d+)/)![1];
+      const res = await fetch(`${base}/tr:w-100/pics/cat.jpg`);
+      expect(res.status).toBe(502);
+      expect(res.headers.get('x-afterimage-error')).toMatch(/^EORIGIN - Origin "own" has no AWS credentials \(CredentialsProviderError\)/);
+    } finally {
+      await stop(child);
+    }
+  });
+
   it('keeps the credentials an origin names', () => {
     const config = parseConfig({
       origins: [

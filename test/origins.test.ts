@@ -250,6 +250,7 @@ describe('origin failures, as the SDK throws them, become 502/504 naming what fa
     ['the deadline', nodeError('This operation was aborted', { name: 'AbortError' }), 504, 'ETIMEDOUT - Origin "photos" did not answer in time'],
     ['an S3 error', nodeError('We encountered an internal error', { name: 'InternalError', $metadata: { httpStatusCode: 500 } }), 502, 'EORIGIN - Origin "photos" failed (InternalError 500)'],
     ['an unknown system error', nodeError('write EPROTO', { code: 'EPROTO' }), 502, 'EORIGIN - Origin "photos" failed (EPROTO)'],
+    ['no credentials in the default chain', nodeError('Could not load credentials from any providers', { name: 'CredentialsProviderError' }), 502, 'EORIGIN - Origin "photos" has no AWS credentials (CredentialsProviderError): the SDK\'s default chain found none; set AWS_PROFILE, run aws sso login, or give the origin credentials in the configuration'],
     ['an error the SDK wrapped', nodeError('AWS SDK error wrapper for Error: connect ECONNREFUSED 127.0.0.1:1', {}), 502, 'EORIGIN - Origin "photos" refused the connection (ECONNREFUSED)'],
   ])('%s', (_, error, status, header) => {
     const failure = originFailure(error, origin);

@@ -138,6 +138,10 @@ export function originFailure(error: unknown, origin: OriginConfig): HttpError {
   if (name === 'TimeoutError' || name === 'AbortError' || code === 'ETIMEDOUT' || name === 'RequestTimeout') {
     return originTimedOut(`Origin "${origin.name}" did not answer in time`);
   }
+  // The SDK's default chain found no credentials (a local run without a profile, README "Try it locally").
+  if (name === 'CredentialsProviderError') {
+    return originFailed(`Origin "${origin.name}" has no AWS credentials (CredentialsProviderError): the SDK's default chain found none; set AWS_PROFILE, run aws sso login, or give the origin credentials in the configuration`);
+  }
   if (REFUSED.has(name) || status === 403 || status === 401 || status === 301) {
     return originRefused(`Origin "${origin.name}" refused the request (${name}${status ? ` ${status}` : ''}): check the bucket name, region and keys`);
   }
