@@ -2,11 +2,12 @@
 // limit, work dropped with its client, renders capped per process, one origin call per object.
 // Real s3rver, real HTTP, real sharp; hostile files are real SVGs that take seconds to draw.
 
-import { deflateSync } from 'node:zlib';
+import { deflateSync, gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { DEFAULT_LIMITS, parseConfig, type AfterimageConfigInput } from '../lambda/config';
 import { HttpError } from '../lambda/errors';
 import { inspectInput, renderImage } from '../lambda/image/pipeline';
+import { svgEmbeds } from '../lambda/image/svg-embeds';
 import { ImageService, type ServiceRequest } from '../lambda/service/image-service';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
 import { decode, s3Origin, solidImage, startHarness, type Harness } from '../tools/harness';
@@ -197,6 +198,7 @@ describe('1. The images an SVG embeds count as input pixels, at any depth and ho
   let png1200: Buffer;
   let png800: Buffer;
   let png500: Buffer;
+  let files: Record<string, Buffer>;
   const svgWith = (body: string, prolog = '') =>
     Buffer.from(`${prolog}<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="10" height="10">${body}</svg>`);
   const image = (href: string) => `<image width="10" height="10" xlink:href="${href}"/>`;
@@ -206,17 +208,33 @@ describe('1. The images an SVG embeds count as input pixels, at any depth and ho
     const grey = async (width: number, height: number) => sharp({ create: { width, height, channels: 3, background: '#777' } }).png().toBuffer();
     [png1200, png800, png500] = [await grey(1200, 1000), await grey(800, 800), await grey(500, 500)];
     const percent = `data:image/png,${[...png1200].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')}`;
-    const files: Record<string, Buffer> = {
+    const payload = png1200.toString('base64');
+    // librsvg follows a fill to a pattern in another (data:) document, which holds the image.
+    const pattern = svgWith(`<pattern id="p" width="10" height="10" patternUnits="userSpaceOnUse">${image(base64(png1200))}</pattern><rect width="10" height="10" fill="url(#p)"/>`);
+    const stylesheet = Buffer.from(`.c{fill:url("${base64(pattern, 'image/svg+xml')}#p")}`);
+    const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(`<?xml version="1.0" encoding="UTF-16"?>${svgWith(image(base64(png1200)))}`, 'utf16le')]);
+    files = {
       'plain.svg': svgWith(image(base64(png1200))),
       'fe-image.svg': svgWith(`<filter id="f"><feImage xlink:href="${base64(png1200)}"/></filter><rect width="10" height="10" filter="url(#f)"/>`),
-      'references.svg': svgWith(image(`&#100;ata:image/png;base64,${png1200.toString('base64')}`)),
+      'references.svg': svgWith(image(`&#100;ata:image/png;base64,${payload}`)),
+      'zeros.svg': svgWith(image(`&#0000000000100;ata:image/png;base64,${payload}`)),
+      'tab.svg': svgWith(image(`d&#9;ata:image/png;base6&#10;4,${payload}`)),
+      'entity.svg': svgWith(image(`&d;ata:image/png;base64,${payload}`), '<!DOCTYPE svg [<!ENTITY d "d">]>'),
+      'long-type.svg': svgWith(image(`data:image/png;x=${'a'.repeat(300)}();base64,${payload}`)),
       'percent.svg': svgWith(image(percent)),
+      'percent-base64.svg': svgWith(image(`data:image/png;base64,%${payload.charCodeAt(0).toString(16)}${payload.slice(1)}`)),
       'disguised.svg': svgWith(image(base64(png1200, 'font/woff2'))),
       'nested.svg': svgWith(image(base64(svgWith(image(base64(png1200))), 'image/svg+xml'))),
+      'utf16.svg': svgWith(image(base64(utf16, 'image/svg+xml'))),
+      'css-escape.svg': svgWith(`<rect width="10" height="10" style="fill:url('d\\61 ta:image/svg+xml;base64,${pattern.toString('base64')}#p')"/>`),
+      'stylesheet.svg': svgWith('<rect width="10" height="10" class="c"/>', `<?xml-stylesheet type="text/css" href="${base64(stylesheet, 'text/css')}"?>`),
+      'svgz.svg': gzipSync(svgWith(image(base64(png1200)))),
       'two.svg': svgWith(image(base64(png800)) + image(base64(png800))),
-      'entity.svg': svgWith(image('&pic;'), `<!DOCTYPE svg [<!ENTITY pic "${base64(png500)}">]>`),
+      'uses.svg': svgWith(`<defs>${image(base64(png800)).replace('<image', '<image id="i"')}</defs>${'<use xlink:href="#i"/>'.repeat(6)}`),
+      'parameter-entity.svg': svgWith(image(base64(png500)), '<!DOCTYPE svg [<!ENTITY % p "x">]>'),
       'attlist.svg': svgWith('<image width="10" height="10"/>', `<!DOCTYPE svg [<!ATTLIST image xlink:href CDATA "${base64(png500)}">]>`),
-      'small.svg': svgWith(image(base64(png500)), '<!DOCTYPE svg [<!ENTITY ns_svg "http://www.w3.org/2000/svg">]>'),
+      'laughs.svg': svgWith('<text>&lol9;</text>', `<!DOCTYPE svg [<!ENTITY lol0 "lol">${Array.from({ length: 9 }, (_, i) => `<!ENTITY lol${i + 1} "${`&lol${i};`.repeat(10)}">`).join('')}]>`),
+      'small.svg': svgWith(image('&pic;'), `<!DOCTYPE svg [<!ENTITY ns_svg "http://www.w3.org/2000/svg"><!ENTITY pic "${base64(png500)}">]>`),
     };
     h = await startHarness({
       buckets: [EMBED_BUCKET],
@@ -229,7 +247,9 @@ describe('1. The images an SVG embeds count as input pixels, at any depth and ho
   });
   afterAll(() => h.close());
 
-  it.each(['plain', 'fe-image', 'references', 'percent', 'disguised', 'nested'])('an embedded PNG over limits.maxInputPixels (%s) is a 422 before drawing', async (name) => {
+  it.each([
+    'plain', 'fe-image', 'references', 'zeros', 'tab', 'entity', 'long-type', 'percent', 'percent-base64', 'disguised', 'nested', 'utf16', 'css-escape', 'stylesheet', 'svgz',
+  ])('an embedded PNG over limits.maxInputPixels (%s) is a 422 before drawing', async (name) => {
     const res = await h.get(`/tr:f-png/${name}.svg`);
     expect(res.status).toBe(422);
     expect(res.headers.get('x-afterimage-error')).toBe('ELIMIT - The SVG embeds images of 1200000 pixels in all (the largest 1200x1000); the limit is 1000000 (limits.maxInputPixels)');
@@ -275,8 +295,15 @@ describe('1. The images an SVG embeds count as input pixels, at any depth and ho
     expect(res.headers.get('x-afterimage-error')).toMatch(/The SVG embeds images of 1200000 pixels in all/);
   });
 
-  it('an entity or attribute default that could carry a data: URL unseen is refused; plain entities are not', async () => {
-    for (const name of ['entity', 'attlist']) {
+  it('an <use> that draws an embedded image again counts again', async () => {
+    const res = await h.get('/tr:f-png/uses.svg');
+    expect(res.headers.get('x-afterimage-error')).toBe(
+      'ELIMIT - The SVG embeds images of 640000 pixels (the largest 800x800) and has 6 <use> elements, each of which may draw them again: 4480000 pixels drawn; the limit is 4000000 (4 times limits.maxInputPixels)',
+    );
+  });
+
+  it('a parameter entity or an attribute default, whose content this scan cannot see used, is refused; plain entities are expanded', async () => {
+    for (const name of ['parameter-entity', 'attlist']) {
       const res = await h.get(`/tr:f-png/${name}.svg`);
       expect({ name, status: res.status }).toEqual({ name, status: 422 });
       expect(res.headers.get('x-afterimage-error')).toMatch(/^ELIMIT - The SVG declares .*; afterimage cannot bound what drawing it would cost$/);
@@ -286,6 +313,14 @@ describe('1. The images an SVG embeds count as input pixels, at any depth and ho
     // The embedded image is really drawn: grey, not the transparent nothing of a skipped one.
     const { data } = await sharp(small.body).raw().toBuffer({ resolveWithObject: true });
     expect([...data.subarray(0, 4)]).toEqual([0x77, 0x77, 0x77, 255]);
+  });
+
+  it('entities are expanded to at most eight times the file: a billion laughs stops there', async () => {
+    // sharp's own loader refuses this file before a render; the scan must stop too, not build 3 GB of text.
+    expect((await h.get('/tr:f-png/laughs.svg')).status).toBe(422);
+    const started = Date.now();
+    await expect(svgEmbeds(files['laughs.svg'], DEFAULT_LIMITS)).rejects.toThrow(/^The SVG declares entities that expand to more than \d+ characters; afterimage cannot bound what drawing it would cost$/);
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it('within the pixel limit, the decoded images are held to the memory budget', async () => {
