@@ -3,17 +3,22 @@
 // PNG in 389 KB drew in 13 s at a peak of 3.7 GB. The drawn size (limits.maxSvgPixels) does not
 // see those pixels, so they are counted here, from the embedded files' headers, before drawing.
 //
-// The scan reads the text librsvg would read, and fails closed. Measured on sharp's librsvg, a
-// data: URL is loaded from an `<image>` or `<feImage>` href, from a CSS `url()` (a fill, a
-// stylesheet, an `@import`), written with entity or character references (any number of leading
-// zeros), CSS escapes, tabs or line breaks anywhere (the URL parser drops them), a percent-encoded
-// body even under `;base64`, and any media type: the content decides the decoder (PNG, JPEG and
-// SVG are drawn; GIF, WebP, TIFF, AVIF and BMP are not). The outer file may be gzipped, a nested
-// one UTF-16. So the document is inflated and decoded, its own entities expanded, its references
-// and escapes decoded and those three characters dropped; then every `data:` in it is decoded and
-// judged by its bytes: a PNG or JPEG is counted from its header (unreadable: refused), anything
-// else is scanned the same way as a document of its own (CSS, SVG, text), to a depth of 4.
+// librsvg reads a data: URL from many places (an `<image>` or `<feImage>` href, a CSS `url()`, a
+// stylesheet, `@import`) written in many ways (entities, character references, CSS escapes,
+// comments or CDATA splitting a word, tabs and line breaks anywhere, percent-escapes even under
+// `;base64`, any media type), and two independent reviews found twenty ways past a scan of URL
+// syntax alone. So this scan does not depend on the syntax. An embedded PNG or JPEG cannot be
+// written raw in XML (its bytes 0x00, 0x1A, 0x89, 0xFF cannot reach the URL parser unescaped), so
+// it is in the text as base64 or percent-escapes: the text librsvg reads is rebuilt (inflated,
+// decoded, its plain entities expanded; anything else in a DOCTYPE refused), flattened (comments
+// and CSS comments dropped, CDATA unwrapped, processing instructions' contents kept), its
+// references and escapes decoded and its whitespace dropped; then every data: URL body, every run
+// of base64 and every PNG or JPEG signature after percent-decoding is decoded and judged by its
+// bytes. A PNG or JPEG (from `FF D8`, as librsvg's decoder accepts) is counted from its header,
+// an unreadable one refused; gzip is inflated; text that may be a document (an SVG, a stylesheet)
+// is scanned the same way, four levels deep. What cannot be scanned is refused.
 
+import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import type { LimitsConfig } from '../config';
@@ -45,7 +50,8 @@ const USE_ELEMENT = /<(?:[A-Za-z_][\w.-]*:)?use\b/gi;
 const refused = (why: string) => limitExceeded(`The SVG ${why}; afterimage cannot bound what drawing it would cost`, true);
 
 const isPng = (b: Buffer) => b.length >= 8 && b.readUInt32BE(0) === 0x89504e47;
-const isJpeg = (b: Buffer) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
+/** From `FF D8`: librsvg's JPEG decoder skips bytes between SOI and the next marker. */
+const isJpeg = (b: Buffer) => b.length >= 2 && b[0] === 0xff && b[1] === 0xd8;
 const isGzip = (b: Buffer) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 
 function inflated(bytes: Buffer, limits: LimitsConfig): Buffer {
@@ -57,52 +63,86 @@ function inflated(bytes: Buffer, limits: LimitsConfig): Buffer {
 }
 
 /** The text of a document as an XML parser decodes it: UTF-16 by its byte order mark or its first `<`, else UTF-8. */
-function decodedText(bytes: Buffer): string {
+function documentText(bytes: Buffer): string {
+  const utf32 = bytes.length >= 4 && ((bytes[0] === 0 && bytes[1] === 0) || (bytes[2] === 0 && bytes[3] === 0 && bytes[1] === 0));
+  if (utf32) throw refused('is written in UTF-32, which this scan does not read');
   const le = (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0x3c && bytes[1] === 0);
   const be = (bytes[0] === 0xfe && bytes[1] === 0xff) || (bytes[0] === 0 && bytes[1] === 0x3c);
   if (le) return bytes.toString('utf16le');
   if (be) return Buffer.from(bytes.subarray(0, bytes.length & ~1)).swap16().toString('utf16le');
-  return bytes.toString('utf8');
+  const text = bytes.toString('utf8');
+  const declared = /^\s*<\?xml[^>]*?\bencoding\s*=\s*["']([^"']*)["']/i.exec(text.slice(0, 200))?.[1].toLowerCase();
+  if (declared !== undefined && !/^(utf-?8|us-ascii|ascii|iso-8859-1|latin1|windows-1252|utf-16(le|be)?)$/.test(declared)) throw refused(`declares the encoding ${declared.slice(0, 40)}, which this scan does not read`);
+  return text;
 }
 
+/** An XML name as this scan expands it: ASCII only (a document declaring any other is refused). */
+const ENTITY_NAME = '[A-Za-z_][A-Za-z0-9._-]*';
+
 /**
- * The document's own general entities, expanded as libxml2 expands them for librsvg. A parameter
- * or external entity, or an attribute default (`<!ATTLIST`, which can add an href to every
- * element), is refused: what it adds is not in this text. Plain entities (Illustrator declares
- * its namespaces so) are expanded, to at most eight times the file (and limits.maxInputBytes).
+ * The document's own entities, expanded exactly as libxml2 would, or refused. A DOCTYPE's internal
+ * subset may hold only plain general entities (an ASCII name, a quoted value without `&`, `%` or
+ * `<`, each declared once): Illustrator declares its namespaces so. Anything else there (parameter
+ * or external entities, `<!ATTLIST`, which can add an href to every element, comments, processing
+ * instructions) is refused, and so is a reference to an entity the document does not declare. The
+ * expansion stops at eight times the file (a billion laughs stops in milliseconds).
  */
-function expandEntities(text: string, limits: LimitsConfig): string {
-  if (!/<!(?:ENTITY|ATTLIST)\b/i.test(text)) return text;
-  if (/<!ATTLIST\b/i.test(text)) throw refused('declares attribute defaults (<!ATTLIST)');
+function withEntities(text: string, limits: LimitsConfig): string {
+  const prolog = text.replace(/<!--[\s\S]*?(?:-->|$)/g, '').replace(/<\?[\s\S]*?(?:\?>|$)/g, '');
+  const doctypes = prolog.match(/<!DOCTYPE\b/gi)?.length ?? 0;
+  if (doctypes > 1) throw refused('has more than one DOCTYPE');
+  const subset = doctypes === 1 ? /<!DOCTYPE\s[^[>]*\[([\s\S]*?)\]\s*>/i.exec(prolog)?.[1] : undefined;
   const entities = new Map<string, string>();
-  for (const [declaration, name, quoted, single] of text.matchAll(/<!ENTITY\s+(%?\s*[^\s"'>]+)\s+(?:"([^"]*)"|'([^']*)'|[^>]*)>/gi)) {
-    if (name.startsWith('%') || (quoted ?? single) === undefined) throw refused(`declares a parameter or external entity (${declaration.slice(0, 80)})`);
-    if (!entities.has(name)) entities.set(name, quoted ?? single);
+  if (subset !== undefined) {
+    const declaration = new RegExp(`\\s*<!ENTITY\\s+(${ENTITY_NAME})\\s+(?:"([^"&%<]*)"|'([^'&%<]*)')\\s*>`, 'y');
+    let at = 0;
+    while (at < subset.length && subset.slice(at).trim() !== '') {
+      declaration.lastIndex = at;
+      const match = declaration.exec(subset);
+      if (!match) throw refused(`declares more than plain entities in its DOCTYPE (${subset.slice(at).trim().slice(0, 60)})`);
+      if (entities.has(match[1])) throw refused(`declares the entity ${match[1]} twice`);
+      entities.set(match[1], match[2] ?? match[3]);
+      at = declaration.lastIndex;
+    }
   }
   // Illustrator's entities add a few hundred bytes; eight times the file is far past any real use.
   const cap = Math.min(limits.maxInputBytes, 8 * text.length + 2 ** 20);
-  let expanded = text;
-  for (let round = 0; round < 10; round++) {
-    let changed = false;
-    // Counted as it grows, so that a billion laughs stops at the limit, not after a round of them.
-    let length = expanded.length;
-    expanded = expanded.replace(/&([A-Za-z_:][\w.:-]*);/g, (whole, name: string) => {
-      const value = entities.get(name);
-      if (value === undefined) return whole;
-      changed = true;
-      length += value.length - whole.length;
-      if (length > cap) throw refused(`declares entities that expand to more than ${cap} characters`);
-      return value;
-    });
-    if (!changed) return expanded;
-  }
-  throw refused('declares entities nested more than 10 deep');
+  let length = text.length;
+  const expanded = entities.size === 0 ? text : text.replace(new RegExp(`&(${ENTITY_NAME});`, 'g'), (whole, name: string) => {
+    const value = entities.get(name);
+    if (value === undefined) return whole;
+    length += value.length - whole.length;
+    if (length > cap) throw refused(`declares entities that expand to more than ${cap} characters`);
+    return value;
+  });
+  // Outside comments and CDATA, any reference left is one libxml2 would resolve some other way.
+  const unknown = /&(?!#\d+;|#[xX][0-9a-fA-F]+;|(?:amp|lt|gt|quot|apos);)[^\s&;<>"']+;/.exec(expanded.replace(/<!--[\s\S]*?(?:-->|$)/g, '').replace(/<!\[CDATA\[[\s\S]*?(?:\]\]>|$)/g, ''));
+  if (unknown) throw refused(`uses an entity it does not declare (${unknown[0].slice(0, 40)})`);
+  return expanded;
 }
 
 const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 
 /** A code point, or the replacement character for one that is not (what matters is that it is not `data:`). */
 const character = (code: number) => (code >= 0 && code <= 0x10ffff ? String.fromCodePoint(code) : '\uFFFD');
+
+/**
+ * The markup flattened to the text librsvg and its CSS parser join: comments and CSS comments
+ * dropped, CDATA unwrapped, and processing instructions taken out of the text (they split it, as
+ * a comment does) with their contents appended (an `xml-stylesheet` href is read).
+ */
+function flattened(text: string): string {
+  const instructions: string[] = [];
+  const body = text
+    .replace(/<!--[\s\S]*?(?:-->|$)/g, '')
+    .replace(/<!\[CDATA\[|\]\]>/g, '')
+    .replace(/<\?([\s\S]*?)(?:\?>|$)/g, (_, inside: string) => {
+      instructions.push(inside);
+      return '';
+    })
+    .replace(/\/\*[\s\S]*?(?:\*\/|$)/g, '');
+  return `${body}\n${instructions.join('\n')}`;
+}
 
 /**
  * The text as the URL parser finally sees it, everywhere at once: character references (any
@@ -129,47 +169,128 @@ function percentDecoded(text: string): Buffer {
  * included (librsvg percent-decodes before base64), any other body to a quote, `)`, `<` or a space.
  */
 function* dataBodies(text: string): Generator<Buffer> {
-  const base64Body = /[A-Za-z0-9+/=%\s]*/y;
-  const otherBody = /[^"'()<>\s]*/y;
   for (const match of text.matchAll(/(?<![A-Za-z0-9+.-])data:/gi)) {
     const start = match.index + match[0].length;
     const comma = text.indexOf(',', start);
     if (comma < 0) return;
     const base64 = /;\s*base64\s*$/i.test(text.slice(start, comma));
-    const pattern = base64 ? base64Body : otherBody;
-    pattern.lastIndex = comma + 1;
-    const body = pattern.exec(text)![0];
+    const body = text.slice(comma + 1, runEnd(text, comma + 1, base64 ? BASE64_OR_ESCAPE : OTHER_BODY));
     yield base64 ? Buffer.from(percentDecoded(body).toString('latin1'), 'base64') : percentDecoded(body);
   }
 }
 
+/** A table of the ASCII characters a run may hold (any other character ends it, unless `others`). */
+function characterClass(chars: string, others = false): (code: number) => boolean {
+  const table = new Uint8Array(128);
+  for (const char of chars) table[char.charCodeAt(0)] = 1;
+  return (code) => (code < 128 ? table[code] === 1 : others);
+}
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const BASE64 = characterClass(ALPHABET);
+/** A base64 body before percent-decoding: escapes and spaces included. */
+const BASE64_OR_ESCAPE = characterClass(`${ALPHABET}=% \t\n\f\r`);
+/** Any other body: up to a quote, a parenthesis, `<`, `>` or a space. */
+const OTHER_BODY = characterClass(Array.from({ length: 128 }, (_, i) => String.fromCharCode(i)).filter((c) => !/["'()<>\s]/.test(c)).join(''), true);
+
+/** Where a run of `allowed` characters from `from` ends (a loop: a regex over megabytes overflows V8's stack). */
+function runEnd(text: string, from: number, allowed: (code: number) => boolean): number {
+  let end = from;
+  while (end < text.length && allowed(text.charCodeAt(end))) end++;
+  return end;
+}
+
+/** Every run of base64 long enough to hold an image header, decoded (the text has no whitespace left). */
+function* base64Runs(compact: string): Generator<Buffer> {
+  for (let at = 0; at < compact.length; ) {
+    if (!BASE64(compact.charCodeAt(at))) {
+      at++;
+      continue;
+    }
+    const end = runEnd(compact, at, BASE64);
+    if (end - at >= 40) yield Buffer.from(compact.slice(at, end), 'base64');
+    at = end;
+  }
+}
+
+/** Every PNG or JPEG signature in bytes that were percent-escaped, with what follows it up to a raw quote, `<` or `)`. */
+function* signatures(bytes: Buffer): Generator<Buffer> {
+  for (const signature of [Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from('ffd8', 'hex')]) {
+    for (let at = bytes.indexOf(signature); at >= 0; at = bytes.indexOf(signature, at + 1)) {
+      let end = at;
+      while (end < bytes.length && bytes[end] !== 0x22 && bytes[end] !== 0x27 && bytes[end] !== 0x3c && bytes[end] !== 0x29) end++;
+      yield bytes.subarray(at, end);
+    }
+  }
+}
+
+/** Text that may be a document librsvg reads: markup (UTF-8 or UTF-16) or a stylesheet. */
+function mayBeDocument(bytes: Buffer): boolean {
+  if (isGzip(bytes)) return true;
+  const head = bytes.subarray(0, 4);
+  if ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff) || (head[1] === 0 && head[0] === 0x3c) || (head[0] === 0 && head[1] === 0x3c)) return true;
+  const text = bytes.subarray(0, 4096).toString('latin1');
+  return /^(?:\uFEFF|\xEF\xBB\xBF)?\s*</.test(text) || /url\s*\(|@import|data:|&#|\\/i.test(bytes.toString('latin1'));
+}
+
+interface Scan {
+  /** Bytes of documents and payloads decoded so far, against a budget: what cannot be scanned is refused. */
+  scanned: number;
+  readonly budget: number;
+}
+
 /** Counts what an SVG (or a document it embeds) embeds; throws a 422 for what cannot be counted. */
-export async function svgEmbeds(svg: Buffer, limits: LimitsConfig, depth = 0): Promise<SvgEmbeds> {
+export async function svgEmbeds(svg: Buffer, limits: LimitsConfig, depth = 0, scan: Scan = { scanned: 0, budget: 4 * svg.length + 2 ** 24 }): Promise<SvgEmbeds> {
   const bytes = isGzip(svg) ? inflated(svg, limits) : svg;
-  const text = normalised(expandEntities(decodedText(bytes), limits));
+  scan.scanned += bytes.length;
+  if (scan.scanned > scan.budget) throw refused(`holds more embedded data than can be scanned (${scan.budget} bytes)`);
+  const readable = normalised(flattened(withEntities(documentText(bytes), limits)));
   const found: SvgEmbeds = {
     pixels: 0,
-    nestedFilterPrimitives: depth > 0 ? (text.match(SVG_FILTER_PRIMITIVE)?.length ?? 0) : 0,
-    uses: text.match(USE_ELEMENT)?.length ?? 0,
+    nestedFilterPrimitives: depth > 0 ? (readable.match(SVG_FILTER_PRIMITIVE)?.length ?? 0) : 0,
+    uses: readable.match(USE_ELEMENT)?.length ?? 0,
   };
-  for (let file of dataBodies(text)) {
-    if (isGzip(file)) file = inflated(file, limits);
+  // The same payload found several ways (a data: URL, a base64 run, a signature) is one image,
+  // counted as often as the reading that finds it most often. Keyed by all its bytes: two readings
+  // that end it differently count it twice, which errs on the side of refusing.
+  const payloads = new Map<string, { bytes: Buffer; count: number }>();
+  const tally = (reading: Iterable<Buffer>) => {
+    const counts = new Map<string, number>();
+    for (const payload of reading) {
+      if (payload.length < 8) continue;
+      const key = createHash('sha1').update(payload).digest('hex');
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+      if (!payloads.has(key)) payloads.set(key, { bytes: payload, count: 0 });
+    }
+    for (const [key, count] of counts) payloads.get(key)!.count = Math.max(payloads.get(key)!.count, count);
+  };
+  tally(dataBodies(readable));
+  tally(base64Runs(readable.replace(/\s+/g, '')));
+  if (/%[0-9a-fA-F]{2}/.test(readable)) {
+    // Percent-escapes undone everywhere: a body the URL syntax above cut short is read whole here.
+    const unescaped = percentDecoded(readable);
+    const text = unescaped.toString('latin1');
+    if (/<!(?:DOCTYPE|ENTITY|ATTLIST)\b/i.test(text) && !/<!(?:DOCTYPE|ENTITY|ATTLIST)\b/i.test(readable)) throw refused('holds a percent-escaped document with a DOCTYPE');
+    tally(dataBodies(normalised(flattened(text))));
+    tally(base64Runs(text.replace(/\s+/g, '')));
+    tally(signatures(unescaped));
+  }
+  for (const { bytes: payload, count } of payloads.values()) {
+    const file = isGzip(payload) ? inflated(payload, limits) : payload;
     if (isPng(file) || isJpeg(file)) {
       // Only the header is read: no pixel limit here, the sum is held to the configured one.
       const header = await sharp(file, { limitInputPixels: false }).metadata().catch(() => undefined);
       if (!header?.width || !header.height) throw refused('embeds an image whose header cannot be read');
-      found.pixels += header.width * header.height;
+      found.pixels += header.width * header.height * count;
       if (!found.largest || header.width * header.height > found.largest.width * found.largest.height) found.largest = { width: header.width, height: header.height };
       continue;
     }
-    // Anything else may be a document that embeds more (an SVG, a stylesheet): scanned as one.
-    if (!/data:|&|\\/i.test(decodedText(file)) && !isGzip(file)) continue;
+    if (!mayBeDocument(file)) continue;
     if (depth + 1 > MAX_NESTING) throw refused(`nests embedded documents more than ${MAX_NESTING} deep`);
-    const nested = await svgEmbeds(file, limits, depth + 1);
-    found.pixels += nested.pixels;
+    const nested = await svgEmbeds(file, limits, depth + 1, scan);
+    found.pixels += nested.pixels * count;
     if (nested.largest && (!found.largest || nested.largest.width * nested.largest.height > found.largest.width * found.largest.height)) found.largest = nested.largest;
-    found.nestedFilterPrimitives += nested.nestedFilterPrimitives;
-    found.uses += nested.uses;
+    found.nestedFilterPrimitives += nested.nestedFilterPrimitives * count;
+    found.uses += nested.uses * count;
   }
   return found;
 }
