@@ -5,18 +5,20 @@
 //
 // librsvg reads a data: URL from many places (an `<image>` or `<feImage>` href, a CSS `url()`, a
 // stylesheet, `@import`) written in many ways (entities, character references, CSS escapes,
-// comments or CDATA splitting a word, tabs and line breaks anywhere, percent-escapes even under
-// `;base64`, any media type), and two independent reviews found twenty ways past a scan of URL
-// syntax alone. So this scan does not depend on the syntax. An embedded PNG or JPEG cannot be
-// written raw in XML (its bytes 0x00, 0x1A, 0x89, 0xFF cannot reach the URL parser unescaped), so
-// it is in the text as base64 or percent-escapes: the text librsvg reads is rebuilt (inflated,
-// decoded, its plain entities expanded; anything else in a DOCTYPE refused), flattened (comments
-// and CSS comments dropped, CDATA unwrapped, processing instructions' contents kept), its
-// references and escapes decoded and its whitespace dropped; then every data: URL body, every run
-// of base64 and every PNG or JPEG signature after percent-decoding is decoded and judged by its
-// bytes. A PNG or JPEG (from `FF D8`, as librsvg's decoder accepts) is counted from its header,
-// an unreadable one refused; gzip is inflated; text that may be a document (an SVG, a stylesheet)
-// is scanned the same way, four levels deep. What cannot be scanned is refused.
+// comments, CDATA or child elements splitting a word, tabs and line breaks anywhere,
+// percent-escapes even under `;base64`, any media type), and three independent reviews found
+// about thirty ways past a scan of URL syntax. So this scan does not rest on the syntax. An
+// embedded PNG or JPEG cannot be written raw in XML (its bytes 0x00, 0x1A, 0x89, 0xFF cannot reach
+// the URL parser unescaped), so it is in the text as base64 or percent-escapes. The text librsvg
+// reads is rebuilt (inflated, decoded, its plain entities expanded; anything else in a DOCTYPE
+// refused) and lexed as XML (attribute values, each element's own text, all the text, processing
+// instructions); each reading, and the document as written, has its references and escapes
+// decoded and its whitespace dropped; then every data: URL body, every run of base64 and every
+// PNG or JPEG signature after percent-decoding is decoded and judged by its bytes. A PNG or JPEG
+// (from `FF D8`, as librsvg's decoder accepts) is counted from the largest frame header in it
+// (libjpeg and librsvg's decoder may read different ones), an unreadable one refused; gzip is
+// inflated; text that may be a document (an SVG, a stylesheet) is scanned the same way, four
+// levels deep. What cannot be scanned is refused.
 
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
@@ -88,10 +90,10 @@ const ENTITY_NAME = '[A-Za-z_][A-Za-z0-9._-]*';
  * expansion stops at eight times the file (a billion laughs stops in milliseconds).
  */
 function withEntities(text: string, limits: LimitsConfig): string {
-  const prolog = text.replace(/<!--[\s\S]*?(?:-->|$)/g, '').replace(/<\?[\s\S]*?(?:\?>|$)/g, '');
-  const doctypes = prolog.match(/<!DOCTYPE\b/gi)?.length ?? 0;
+  // Read as written: "<!DOCTYPE" anywhere else (in a comment, say) is refused rather than guessed at.
+  const doctypes = text.match(/<!DOCTYPE\b/gi)?.length ?? 0;
   if (doctypes > 1) throw refused('has more than one DOCTYPE');
-  const subset = doctypes === 1 ? /<!DOCTYPE\s[^[>]*\[([\s\S]*?)\]\s*>/i.exec(prolog)?.[1] : undefined;
+  const subset = doctypes === 1 ? /<!DOCTYPE\s[^[>]*\[([\s\S]*?)\]\s*>/i.exec(text)?.[1] : undefined;
   const entities = new Map<string, string>();
   if (subset !== undefined) {
     const declaration = new RegExp(`\\s*<!ENTITY\\s+(${ENTITY_NAME})\\s+(?:"([^"&%<]*)"|'([^'&%<]*)')\\s*>`, 'y');
@@ -115,10 +117,13 @@ function withEntities(text: string, limits: LimitsConfig): string {
     if (length > cap) throw refused(`declares entities that expand to more than ${cap} characters`);
     return value;
   });
-  // Outside comments and CDATA, any reference left is one libxml2 would resolve some other way.
-  const unknown = /&(?!#\d+;|#[xX][0-9a-fA-F]+;|(?:amp|lt|gt|quot|apos);)[^\s&;<>"']+;/.exec(expanded.replace(/<!--[\s\S]*?(?:-->|$)/g, '').replace(/<!\[CDATA\[[\s\S]*?(?:\]\]>|$)/g, ''));
-  if (unknown) throw refused(`uses an entity it does not declare (${unknown[0].slice(0, 40)})`);
   return expanded;
+}
+
+/** Any reference left in markup (not in comments or CDATA) is one libxml2 would resolve some other way. */
+function checkReferences(markup: string): void {
+  const unknown = /&(?!#\d+;|#[xX][0-9a-fA-F]+;|(?:amp|lt|gt|quot|apos);)[^\s&;<>"']+;/.exec(markup);
+  if (unknown) throw refused(`uses an entity it does not declare (${unknown[0].slice(0, 40)})`);
 }
 
 const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
@@ -126,22 +131,98 @@ const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '
 /** A code point, or the replacement character for one that is not (what matters is that it is not `data:`). */
 const character = (code: number) => (code >= 0 && code <= 0x10ffff ? String.fromCodePoint(code) : '\uFFFD');
 
+/** What a document says, read as an XML parser reads it: attribute values, text, processing instructions. */
+interface Pieces {
+  /** Each attribute value, as written. */
+  attributes: string[];
+  /** Each element's own text (its text and CDATA, without its children's), joined across comments, PIs and child elements, as librsvg reads a `<style>`. */
+  ownTexts: string[];
+  /** All the text of the document, joined. */
+  allText: string;
+  /** The contents of processing instructions (an `xml-stylesheet` href is read). */
+  instructions: string[];
+  /** Attribute values and text outside CDATA: where an entity reference would be resolved. */
+  markup: string[];
+}
+
 /**
- * The markup flattened to the text librsvg and its CSS parser join: comments and CSS comments
- * dropped, CDATA unwrapped, and processing instructions taken out of the text (they split it, as
- * a comment does) with their contents appended (an `xml-stylesheet` href is read).
+ * A small XML lexer, not a validating parser: comments, CDATA sections, processing instructions,
+ * the DOCTYPE, tags with their quoted attribute values, and text, each recognised where it starts,
+ * so that a `<!--` inside CDATA or an attribute, or a `/*` anywhere, hides nothing.
  */
-function flattened(text: string): string {
-  const instructions: string[] = [];
-  const body = text
-    .replace(/<!--[\s\S]*?(?:-->|$)/g, '')
-    .replace(/<!\[CDATA\[|\]\]>/g, '')
-    .replace(/<\?([\s\S]*?)(?:\?>|$)/g, (_, inside: string) => {
-      instructions.push(inside);
-      return '';
-    })
-    .replace(/\/\*[\s\S]*?(?:\*\/|$)/g, '');
-  return `${body}\n${instructions.join('\n')}`;
+function lex(text: string): Pieces {
+  const pieces: Pieces = { attributes: [], ownTexts: [], allText: '', instructions: [], markup: [] };
+  const all: string[] = [];
+  const open: string[][] = [[]];
+  const addText = (chunk: string) => {
+    open[open.length - 1].push(chunk);
+    all.push(chunk);
+  };
+  const close = () => {
+    const own = open.length > 1 ? open.pop()! : open[0].splice(0);
+    if (own.length > 0) pieces.ownTexts.push(own.join(''));
+  };
+  const until = (marker: string, from: number) => {
+    const at = text.indexOf(marker, from);
+    return at < 0 ? text.length : at;
+  };
+  let at = 0;
+  while (at < text.length) {
+    if (text[at] !== '<') {
+      const end = until('<', at);
+      addText(text.slice(at, end));
+      pieces.markup.push(text.slice(at, end));
+      at = end;
+    } else if (text.startsWith('<!--', at)) {
+      at = until('-->', at + 4) + 3;
+    } else if (text.startsWith('<![CDATA[', at)) {
+      const end = until(']]>', at + 9);
+      addText(text.slice(at + 9, end));
+      at = end + 3;
+    } else if (text.startsWith('<?', at)) {
+      const end = until('?>', at + 2);
+      pieces.instructions.push(text.slice(at + 2, end));
+      at = end + 2;
+    } else if (text.startsWith('<!', at)) {
+      // The DOCTYPE (its subset was read by withEntities) or another declaration.
+      const bracket = text.indexOf('[', at);
+      const gt = until('>', at);
+      at = (bracket >= 0 && bracket < gt ? until('>', until(']', bracket)) : gt) + 1;
+    } else if (text.startsWith('</', at)) {
+      close();
+      at = until('>', at) + 1;
+    } else {
+      at = readTag(text, at + 1, pieces.attributes, (selfClosing) => {
+        if (!selfClosing) open.push([]);
+      });
+    }
+  }
+  while (open.length > 1) close();
+  if (open[0].length > 0) pieces.ownTexts.push(open[0].join(''));
+  pieces.allText = all.join('');
+  pieces.markup.push(...pieces.attributes);
+  return pieces;
+}
+
+/** A start tag from after its `<`: its attribute values into `attributes`; returns where it ends. */
+function readTag(text: string, from: number, attributes: string[], opened: (selfClosing: boolean) => void): number {
+  let at = from;
+  while (at < text.length) {
+    const char = text[at];
+    if (char === '>') {
+      opened(text[at - 1] === '/');
+      return at + 1;
+    }
+    if (char === '"' || char === "'") {
+      const end = text.indexOf(char, at + 1);
+      attributes.push(text.slice(at + 1, end < 0 ? text.length : end));
+      at = end < 0 ? text.length : end + 1;
+    } else {
+      at++;
+    }
+  }
+  opened(true);
+  return at;
 }
 
 /**
@@ -199,16 +280,25 @@ function runEnd(text: string, from: number, allowed: (code: number) => boolean):
   return end;
 }
 
+/** An attribute value that is a data: URL: its body to the end of the value, decoded. */
+function hrefBody(value: string): Buffer | undefined {
+  const url = /^\s*data:([^,]*),([\s\S]*)$/i.exec(value);
+  if (!url) return undefined;
+  const body = percentDecoded(url[2]);
+  return /;\s*base64\s*$/i.test(url[1]) ? Buffer.from(body.toString('latin1'), 'base64') : body;
+}
+
 /** Every run of base64 long enough to hold an image header, decoded (the text has no whitespace left). */
 function* base64Runs(compact: string): Generator<Buffer> {
-  for (let at = 0; at < compact.length; ) {
-    if (!BASE64(compact.charCodeAt(at))) {
-      at++;
-      continue;
+  // One pass (a regex over megabytes is slow, and unbounded it overflows V8's stack).
+  let start = -1;
+  for (let at = 0; at <= compact.length; at++) {
+    if (at < compact.length && BASE64(compact.charCodeAt(at))) {
+      if (start < 0) start = at;
+    } else if (start >= 0) {
+      if (at - start >= 40) yield Buffer.from(compact.slice(start, at), 'base64');
+      start = -1;
     }
-    const end = runEnd(compact, at, BASE64);
-    if (end - at >= 40) yield Buffer.from(compact.slice(at, end), 'base64');
-    at = end;
   }
 }
 
@@ -221,6 +311,30 @@ function* signatures(bytes: Buffer): Generator<Buffer> {
       yield bytes.subarray(at, end);
     }
   }
+}
+
+/**
+ * Every frame header in a PNG or JPEG, wherever it is: a PNG's IHDR chunks, and a JPEG's SOF
+ * segments (SOF0-SOF15 less DHT, JPG and DAC) whose length, precision and components are
+ * consistent, which random bytes almost never are.
+ */
+function frameHeaders(file: Buffer): Array<{ width: number; height: number }> {
+  const found: Array<{ width: number; height: number }> = [];
+  if (isPng(file)) {
+    for (let at = file.indexOf('IHDR'); at >= 4; at = file.indexOf('IHDR', at + 1)) {
+      if (at + 12 <= file.length && file.readUInt32BE(at - 4) === 13) found.push({ width: file.readUInt32BE(at + 4), height: file.readUInt32BE(at + 8) });
+    }
+    return found;
+  }
+  for (let at = file.indexOf(0xff); at >= 0 && at + 10 <= file.length; at = file.indexOf(0xff, at + 1)) {
+    const marker = file[at + 1];
+    if (marker < 0xc0 || marker > 0xcf || marker === 0xc4 || marker === 0xc8 || marker === 0xcc) continue;
+    const [length, precision, height, width, components] = [file.readUInt16BE(at + 2), file[at + 4], file.readUInt16BE(at + 5), file.readUInt16BE(at + 7), file[at + 9]];
+    if ((precision === 8 || precision === 12 || precision === 16) && components >= 1 && components <= 4 && length === 8 + 3 * components && width > 0) {
+      found.push({ width, height: Math.max(height, 1) });
+    }
+  }
+  return found;
 }
 
 /** Text that may be a document librsvg reads: markup (UTF-8 or UTF-16) or a stylesheet. */
@@ -243,7 +357,20 @@ export async function svgEmbeds(svg: Buffer, limits: LimitsConfig, depth = 0, sc
   const bytes = isGzip(svg) ? inflated(svg, limits) : svg;
   scan.scanned += bytes.length;
   if (scan.scanned > scan.budget) throw refused(`holds more embedded data than can be scanned (${scan.budget} bytes)`);
-  const readable = normalised(flattened(withEntities(documentText(bytes), limits)));
+  const expanded = withEntities(documentText(bytes), limits);
+  const pieces = lex(expanded);
+  checkReferences(pieces.markup.join('"'));
+  // The readings the payloads are looked for in. Each joins text as librsvg may (an element's own
+  // text across comments and children, all the text, each attribute value), and the document as
+  // written is one more: what one reading splits or hides, another holds whole.
+  const readings = [
+    expanded,
+    pieces.attributes.join('"'),
+    pieces.ownTexts.join('"'),
+    pieces.allText,
+    pieces.instructions.join('"'),
+  ].map(normalised).filter((reading, i, all) => all.indexOf(reading) === i);
+  const readable = readings[0];
   const found: SvgEmbeds = {
     pixels: 0,
     nestedFilterPrimitives: depth > 0 ? (readable.match(SVG_FILTER_PRIMITIVE)?.length ?? 0) : 0,
@@ -263,14 +390,17 @@ export async function svgEmbeds(svg: Buffer, limits: LimitsConfig, depth = 0, sc
     }
     for (const [key, count] of counts) payloads.get(key)!.count = Math.max(payloads.get(key)!.count, count);
   };
-  tally(dataBodies(readable));
-  tally(base64Runs(readable.replace(/\s+/g, '')));
-  if (/%[0-9a-fA-F]{2}/.test(readable)) {
+  // An href holds one URL: its body runs to the end of the value, whatever it holds.
+  tally(pieces.attributes.map((value) => hrefBody(normalised(value))).filter((body): body is Buffer => body !== undefined));
+  for (const reading of readings) {
+    tally(dataBodies(reading));
+    tally(base64Runs(reading.replace(/\s+/g, '')));
+    if (!/%[0-9a-fA-F]{2}/.test(reading)) continue;
     // Percent-escapes undone everywhere: a body the URL syntax above cut short is read whole here.
-    const unescaped = percentDecoded(readable);
+    const unescaped = percentDecoded(reading);
     const text = unescaped.toString('latin1');
-    if (/<!(?:DOCTYPE|ENTITY|ATTLIST)\b/i.test(text) && !/<!(?:DOCTYPE|ENTITY|ATTLIST)\b/i.test(readable)) throw refused('holds a percent-escaped document with a DOCTYPE');
-    tally(dataBodies(normalised(flattened(text))));
+    if (/<!(?:DOCTYPE|ENTITY|ATTLIST)\b/i.test(text) && !/<!(?:DOCTYPE|ENTITY|ATTLIST)\b/i.test(reading)) throw refused('holds a percent-escaped document with a DOCTYPE');
+    tally(dataBodies(normalised(text)));
     tally(base64Runs(text.replace(/\s+/g, '')));
     tally(signatures(unescaped));
   }
@@ -280,8 +410,11 @@ export async function svgEmbeds(svg: Buffer, limits: LimitsConfig, depth = 0, sc
       // Only the header is read: no pixel limit here, the sum is held to the configured one.
       const header = await sharp(file, { limitInputPixels: false }).metadata().catch(() => undefined);
       if (!header?.width || !header.height) throw refused('embeds an image whose header cannot be read');
-      found.pixels += header.width * header.height * count;
-      if (!found.largest || header.width * header.height > found.largest.width * found.largest.height) found.largest = { width: header.width, height: header.height };
+      // librsvg's decoders may read another frame header than libjpeg's or libspng's (a JPEG with
+      // a decoy before a marker they skip differently): the largest one anywhere in the file counts.
+      const size = [{ width: header.width, height: header.height }, ...frameHeaders(file)].reduce((a, b) => (b.width * b.height > a.width * a.height ? b : a));
+      found.pixels += size.width * size.height * count;
+      if (!found.largest || size.width * size.height > found.largest.width * found.largest.height) found.largest = size;
       continue;
     }
     if (!mayBeDocument(file)) continue;
