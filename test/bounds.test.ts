@@ -220,6 +220,8 @@ describe('1. The images an SVG embeds count as input pixels, at any depth and ho
     const percent = `data:image/png,${[...png1200].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')}`;
     const payload = png1200.toString('base64');
     const jpeg1200 = await sharp({ create: { width: 1200, height: 1000, channels: 3, background: '#777' } }).jpeg().toBuffer();
+    const jpeg1116 = await sharp({ create: { width: 1200, height: 1116, channels: 3, background: '#777' } }).jpeg().toBuffer();
+    const continued = (text: string, joint: string) => text.match(/.{1,36}/g)!.join(joint);
     const escapedInner = `<svg xmlns='http://www.w3.org/2000/svg' width='10' height='10'><image width='10' height='10' href='${base64(png1200)}'/></svg>`.replace(/</g, '%3C').replace(/>/g, '%3E');
     // librsvg follows a fill to a pattern in another (data:) document, which holds the image.
     const pattern = svgWith(`<pattern id="p" width="10" height="10" patternUnits="userSpaceOnUse">${image(base64(png1200))}</pattern><rect width="10" height="10" fill="url(#p)"/>`);
@@ -258,6 +260,12 @@ describe('1. The images an SVG embeds count as input pixels, at any depth and ho
       'attribute-comment.svg': svgWith(`<g class="/*">${image(base64(png1200))}</g>`),
       'style-child.svg': svgWith(`<style>rect{fill:url(data:image/svg+xml;base64,${pattern.toString('base64').slice(0, 9)}<x/>${pattern.toString('base64').slice(9)}#p)}</style><rect width="10" height="10"/>`),
       'jpeg-decoy.svg': svgWith(image(base64(await jpegBehindDecoy(jpeg1200), 'image/jpeg'))),
+      // The fourth review's: CSS line continuations written with a CR (`\&#13;`, or a raw CR, which
+      // XML makes a line feed) splitting a stylesheet's base64 into short pieces; a backslash that
+      // is a byte of a percent-escaped JPEG's frame header (1116 = 0x045C), not a CSS escape.
+      'css-continuation.svg': svgWith(`<rect width="10" height="10" style="fill:url(&quot;data:image/svg+xml;base64,${continued(pattern.toString('base64'), '\\&#13;')}#p&quot;)"/>`),
+      'css-continuation-raw.svg': svgWith(`<style>rect{fill:url("data:image/svg+xml;base64,${continued(pattern.toString('base64'), '\\\r')}#p")}</style><rect width="10" height="10"/>`),
+      'escaped-backslash.svg': svgWith(image(`data:image/jpeg,${[...Buffer.concat([Buffer.from([0xff, 0xd8, 0x29]), (await jpegBehindDecoy(jpeg1116)).subarray(2)])].map((b) => (b === 0x5c ? '\\' : `%${b.toString(16).padStart(2, '0')}`)).join('')}`)),
       'two.svg': svgWith(image(base64(png800)) + image(base64(png800))),
       'uses.svg': svgWith(`<defs>${image(base64(png800)).replace('<image', '<image id="i"')}</defs>${'<use xlink:href="#i"/>'.repeat(6)}`),
       'parameter-entity.svg': svgWith(image(base64(png500)), '<!DOCTYPE svg [<!ENTITY % p "x">]>'),
@@ -283,7 +291,7 @@ describe('1. The images an SVG embeds count as input pixels, at any depth and ho
   it.each([
     'plain', 'fe-image', 'references', 'zeros', 'tab', 'entity', 'long-type', 'percent', 'percent-base64', 'disguised', 'nested', 'utf16', 'css-escape', 'stylesheet', 'svgz',
     'style-comment', 'style-cdata', 'escaped-quote', 'escaped-space', 'decoy-comment', 'jpeg-stray-byte',
-    'desc-comment', 'type-star', 'cdata-comment', 'attribute-comment', 'style-child', 'jpeg-decoy',
+    'desc-comment', 'type-star', 'cdata-comment', 'attribute-comment', 'style-child', 'jpeg-decoy', 'css-continuation', 'css-continuation-raw',
   ])('an embedded PNG over limits.maxInputPixels (%s) is a 422 before drawing', async (name) => {
     const res = await h.get(`/tr:f-png/${name}.svg`);
     expect(res.status).toBe(422);
@@ -291,6 +299,11 @@ describe('1. The images an SVG embeds count as input pixels, at any depth and ho
     // counted twice, which errs on the side of refusing.
     const pixels = name.startsWith('escaped-') ? 2400000 : 1200000;
     expect(res.headers.get('x-afterimage-error')).toBe(`ELIMIT - The SVG embeds images of ${pixels} pixels in all (the largest 1200x1000); the limit is 1000000 (limits.maxInputPixels)`);
+  });
+
+  it('a backslash in a percent-escaped body is a byte, not a CSS escape: the real frame header counts', async () => {
+    const res = await h.get('/tr:f-png/escaped-backslash.svg');
+    expect(res.headers.get('x-afterimage-error')).toMatch(/^ELIMIT - The SVG embeds images of \d+ pixels in all \(the largest 1200x1116\)/);
     expect(res.headers.get('cache-control')).toBe('no-store');
   });
 
@@ -363,6 +376,15 @@ describe('1. The images an SVG embeds count as input pixels, at any depth and ho
     const wide = svgWith(`<text>${'&a;'.repeat(1000)}</text>`, `<!DOCTYPE svg [<!ENTITY a "${'x'.repeat(10_000)}">]>`);
     await expect(svgEmbeds(wide, DEFAULT_LIMITS)).rejects.toThrow(/^The SVG declares entities that expand to more than \d+ characters/);
     expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('hostile text costs the scan linear time: repeated signatures are refused, repeated data: read once each', async () => {
+    const started = Date.now();
+    const signatures = svgWith(`<desc>${'%FF%D8'.repeat(40_000)}</desc>`);
+    await expect(svgEmbeds(signatures, DEFAULT_LIMITS)).rejects.toThrow(/^The SVG holds more than 64 percent-escaped image signatures/);
+    const prefixes = svgWith(`<desc>${'data:'.repeat(40_000)},x</desc>`);
+    expect((await svgEmbeds(prefixes, DEFAULT_LIMITS)).pixels).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000); // quadratic, these took 8.5 s and 3.6 s
   });
 
   it('within the pixel limit, the decoded images are held to the memory budget', async () => {
