@@ -95,7 +95,8 @@ function withEntities(text: string, limits: LimitsConfig): string {
   // Read as written: "<!DOCTYPE" anywhere else (in a comment, say) is refused rather than guessed at.
   const doctypes = text.match(/<!DOCTYPE\b/gi)?.length ?? 0;
   if (doctypes > 1) throw refused('has more than one DOCTYPE');
-  const subset = doctypes === 1 ? /<!DOCTYPE\s[^[>]*\[([\s\S]*?)\]\s*>/i.exec(text)?.[1] : undefined;
+  const start = doctypes === 1 ? text.search(/<!DOCTYPE\b/i) : -1;
+  const subset = start >= 0 ? declaration(text, start).subset : undefined;
   const entities = new Map<string, string>();
   if (subset !== undefined) {
     const declaration = new RegExp(`\\s*<!ENTITY\\s+(${ENTITY_NAME})\\s+(?:"([^"&%<]*)"|'([^'&%<]*)')\\s*>`, 'y');
@@ -187,9 +188,7 @@ function lex(text: string): Pieces {
       at = end + 2;
     } else if (text.startsWith('<!', at)) {
       // The DOCTYPE (its subset was read by withEntities) or another declaration.
-      const bracket = text.indexOf('[', at);
-      const gt = until('>', at);
-      at = (bracket >= 0 && bracket < gt ? until('>', until(']', bracket)) : gt) + 1;
+      at = declaration(text, at).end;
     } else if (text.startsWith('</', at)) {
       close();
       at = until('>', at) + 1;
@@ -204,6 +203,31 @@ function lex(text: string): Pieces {
   pieces.allText = all.join('');
   pieces.markup.push(...pieces.attributes);
   return pieces;
+}
+
+/**
+ * A `<!…>` declaration from its `<`, read as libxml2 reads a DOCTYPE: quoted literals skipped
+ * whole (a `[` or `>` in them is text), an internal subset from `[` to its `]` (quoted values in
+ * it skipped too). Returns where it ends and the subset's text.
+ */
+function declaration(text: string, from: number): { end: number; subset?: string } {
+  let subsetStart = -1;
+  for (let at = from + 2; at < text.length; at++) {
+    const char = text[at];
+    if (char === '"' || char === "'") {
+      const close = text.indexOf(char, at + 1);
+      if (close < 0) break;
+      at = close;
+    } else if (char === '[' && subsetStart < 0) {
+      subsetStart = at + 1;
+    } else if (char === ']' && subsetStart >= 0) {
+      const gt = text.indexOf('>', at);
+      return { end: gt < 0 ? text.length : gt + 1, subset: text.slice(subsetStart, at) };
+    } else if (char === '>' && subsetStart < 0) {
+      return { end: at + 1 };
+    }
+  }
+  return { end: text.length, ...(subsetStart >= 0 ? { subset: text.slice(subsetStart) } : {}) };
 }
 
 /** A start tag from after its `<`: its attribute values into `attributes`; returns where it ends. */
@@ -284,8 +308,9 @@ function* dataBodies(text: string): Generator<Buffer> {
   let comma = -1;
   for (const match of text.matchAll(/(?<![A-Za-z0-9+.-])data:/gi)) {
     const start = match.index + match[0].length;
-    // Each data: after the last comma found reuses it: many data: before one comma stay linear.
-    if (comma < start) comma = text.indexOf(',', start);
+    // Many data: before one comma are one URL (`data:data:…,body`): its body is read once.
+    if (comma >= start) continue;
+    comma = text.indexOf(',', start);
     if (comma < 0) return;
     // The flag is read from the end of the media type; a longer gap of spaces is left to the base64 runs.
     const base64 = /;\s*base64\s*$/i.test(text.slice(Math.max(start, comma - 256), comma));
@@ -408,6 +433,9 @@ export async function svgEmbeds(svg: Buffer, limits: LimitsConfig, depth = 0, sc
     pieces.instructions.join('"'),
   ].flatMap((reading) => [normalised(reading, true), normalised(reading, false)]).filter((reading, i, all) => all.indexOf(reading) === i);
   const readable = readings[0];
+  // librsvg keeps one entity table for a document and the documents it includes: an included
+  // document's text would not be what this scan reads for it alone.
+  if (readings.some((reading) => /http:\/\/www\.w3\.org\/2001\/XInclude/i.test(reading))) throw refused('uses XInclude');
   const found: SvgEmbeds = {
     pixels: 0,
     nestedFilterPrimitives: depth > 0 ? (readable.match(SVG_FILTER_PRIMITIVE)?.length ?? 0) : 0,
