@@ -10,7 +10,7 @@
 /** How many bytes a revalidation asks for first: the JPEG or PNG header of nearly every file fits. */
 export const HEADER_PREFIX_BYTES = 64 * 1024;
 
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+export const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 export function holdsWholeHeader(prefix: Buffer): boolean {
   if (prefix.length >= 3 && prefix[0] === 0xff && prefix[1] === 0xd8 && prefix[2] === 0xff) return jpegHeaderWithin(prefix);

@@ -25,6 +25,7 @@ import { gunzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import type { LimitsConfig } from '../config';
 import { limitExceeded } from '../errors';
+import { PNG_SIGNATURE } from './header-prefix';
 
 /** Percent-escaped PNG or JPEG signatures read in one document; more is refused. */
 const MAX_SIGNATURES = 64;
@@ -53,9 +54,10 @@ const USE_ELEMENT = /<(?:[A-Za-z_][\w.-]*:)?use\b/gi;
 
 const refused = (why: string) => limitExceeded(`The SVG ${why}; afterimage cannot bound what drawing it would cost`, true);
 
-const isPng = (b: Buffer) => b.length >= 8 && b.readUInt32BE(0) === 0x89504e47;
+const isPng = (b: Buffer) => b.subarray(0, PNG_SIGNATURE.length).equals(PNG_SIGNATURE);
 /** From `FF D8`: librsvg's JPEG decoder skips bytes between SOI and the next marker. */
-const isJpeg = (b: Buffer) => b.length >= 2 && b[0] === 0xff && b[1] === 0xd8;
+const JPEG_START = Buffer.from([0xff, 0xd8]);
+const isJpeg = (b: Buffer) => b.subarray(0, 2).equals(JPEG_START);
 const isGzip = (b: Buffer) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 
 function inflated(bytes: Buffer, limits: LimitsConfig): Buffer {
@@ -364,7 +366,7 @@ function* base64Runs(compact: string): Generator<Buffer> {
 /** Every PNG or JPEG signature in bytes that were percent-escaped, with what follows it up to a raw quote, `<` or `)`. */
 function* signatures(bytes: Buffer): Generator<Buffer> {
   let hits = 0;
-  for (const signature of [Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from('ffd8', 'hex')]) {
+  for (const signature of [PNG_SIGNATURE, JPEG_START]) {
     for (let at = bytes.indexOf(signature); at >= 0; at = bytes.indexOf(signature, at + 1)) {
       // Each hit is hashed to its end: many of them in one run would cost their square.
       if (++hits > MAX_SIGNATURES) throw refused(`holds more than ${MAX_SIGNATURES} percent-escaped image signatures`);
