@@ -9,8 +9,8 @@
 // - limit+S3: the SDK's GetObject, then sharp with afterimage's settings, in a process of its own;
 // - sharp alone: the same sharp calls on bytes in memory (a second reference);
 // - IPX (`ipx serve --domains 127.0.0.1`) fetching the object over HTTP from the S3 server.
-// Rounds are interleaved (every contender, workload and concurrency in each round, the order of
-// the contenders rotating), and the figures are medians over rounds, so a busy spell on the
+// Rounds are interleaved (every contender, workload and concurrency in each round, the contenders
+// in a new seeded order for each workload of each round), and the figures are medians over rounds, so a busy spell on the
 // machine falls on every contender alike. Prints markdown, to paste into BENCHMARKS.md.
 
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -398,10 +398,10 @@ export async function sideBySide(): Promise<void> {
     const cells = new Map<string, Cell>();
     const key = (c: ContenderName, w: string, n: number) => `${c}|${w}|${n}`;
     const started = performance.now();
+    const random = seededRandom(0x9e3779b9);
     for (let round = 0; round < ROUNDS; round++) {
-      const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]);
       for (const workload of RUN) {
-        for (const contender of order) {
+        for (const contender of shuffled(contenders, random)) {
           if (!runs(contender.name, workload)) continue;
           for (const concurrency of CONCURRENCIES) {
             const units = unitsOf(workload, concurrency);
@@ -455,19 +455,40 @@ function pairedByRound(summary: (c: ContenderName, w: Workload, n: number) => Su
   }
 }
 
+/** xorshift32: the same numbers from the same seed, so a run's order and its intervals can be repeated. */
+function seededRandom(seed: number): () => number {
+  let state = seed | 0 || 1;
+  return () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 0x100000000;
+  };
+}
+
+/**
+ * The contenders in a new order for each workload of each round (Fisher–Yates, seeded). Rotating
+ * one list would keep who runs after whom fixed (afterimage would always follow limit+S3's twin,
+ * limit+S3 always afterimage without HTTP), so whatever a cell leaves behind on the machine (its
+ * process's garbage collection, freed memory, libvips threads winding down) would always land on
+ * the same next contender; shuffled, it lands on each alike.
+ */
+function shuffled<T>(items: readonly T[], random: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
 /**
  * A 90 % percentile-bootstrap interval for the median of `values`: how far the median of this
  * many rounds could move were the run repeated on the same machine. Seeded, so a report is
  * reproducible from its samples.
  */
 function bootstrapInterval(values: number[], resamples = 2000): [number, number] {
-  let seed = 0x2545f491;
-  const random = () => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) / 0x100000000;
-  };
+  const random = seededRandom(0x2545f491);
   const medians: number[] = [];
   for (let i = 0; i < resamples; i++) medians.push(median(values.map(() => values[Math.floor(random() * values.length)])));
   return [percentile(medians, 5), percentile(medians, 95)];
