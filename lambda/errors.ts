@@ -22,6 +22,11 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 
 export class HttpError extends Error {
   readonly status: number;
+  /**
+   * The origin, and where known the key, whose read failed or was refused: the request's log
+   * record names them (README "Logs"), as it does for a file that was read.
+   */
+  source?: { origin: string; key?: string };
 
   constructor(
     readonly code: ErrorCode,
@@ -47,3 +52,9 @@ export const originFailed = (message: string) => new HttpError('EORIGIN', messag
 export const originTimedOut = (message: string) => new HttpError('ETIMEDOUT', message);
 export const busy = (message: string) => new HttpError('EBUSY', message);
 export const internalError = (message: string) => new HttpError('EINTERNAL', message);
+
+/** Names the origin (and key) a failure came from on an HttpError that does not name one yet; other errors pass unchanged. */
+export function fromSource<E>(error: E, origin: string, key?: string): E {
+  if (error instanceof HttpError && error.source === undefined) error.source = key === undefined ? { origin } : { origin, key };
+  return error;
+}

@@ -231,6 +231,31 @@ describe('metrics in Embedded Metric Format, flushed with each invocation', () =
   });
 });
 
+describe('a read that failed or was refused names its origin and key', () => {
+  const get = (service: ImageService, rawPath: string) => service.serve({ method: 'GET', rawPath, rawQuery: '', headers: {} });
+
+  test('a file over limits.maxInputBytes, refused before its body is read', async () => {
+    const { response, record } = await get(serviceFor({ limits: { maxInputBytes: 1000 } }), '/tr:w-50/products/landscape.jpg');
+    expect([response.status, record.errorCode]).toEqual([422, 'ELIMIT']);
+    expect(record).toMatchObject({ origin: 'samples', key: 'products/landscape.jpg', errorCode: 'ELIMIT' });
+    expect(record.bytesIn).toBeUndefined();
+  });
+
+  test('an origin that refuses the read (a bucket that is not there)', async () => {
+    const base = configFor(s3.endpoint);
+    const service = new ImageService(parseConfig({ ...base, origins: base.origins.map((o) => (o.name === 'samples' ? { ...o, bucket: 'no-such-bucket' } : o)) }));
+    const { response, record } = await get(service, '/tr:w-50/products/landscape.jpg');
+    expect([response.status, record.errorCode]).toEqual([502, 'EACCES']);
+    expect(record).toMatchObject({ origin: 'samples', key: 'products/landscape.jpg', errorCode: 'EACCES' });
+  });
+
+  test('a Cloudinary backup names the version it read', async () => {
+    const { response, record } = await get(serviceFor({ limits: { maxInputBytes: 1000 } }), '/demo/image/upload/w_50/v1600000000/products/sneaker.jpg');
+    expect(response.status).toBe(422);
+    expect(record).toMatchObject({ origin: 'cloudinary-backup', key: 'res/demo/image/upload/products/sneaker/1600000000.jpg' });
+  });
+});
+
 describe('originals cache counts, where a record names one', () => {
   test('a hit and a miss are written as OriginalsCacheHits / OriginalsCacheMisses', async () => {
     const base = { method: 'GET', url: '/a.jpg', status: 200, bytesOut: 10, timings: { total: 1 } };

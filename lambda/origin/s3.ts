@@ -13,7 +13,7 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import type { LimitsConfig, OriginConfig } from '../config';
-import { HttpError, limitExceeded, originFailed, originRefused, originTimedOut } from '../errors';
+import { fromSource, HttpError, limitExceeded, originFailed, originRefused, originTimedOut } from '../errors';
 import { originCallSignal, readLimitedBody, type ArrivalWatcher } from './reading';
 import type { SecretStore } from './secrets';
 import type { NotModified, StoredObject } from './types';
@@ -236,7 +236,7 @@ async function readObject(
     // An empty object has no first byte to send: S3 answers a Range on it 416 InvalidRange (RFC 9110
     // §14.1.1; the AWS behaviour minio/minio#6557 and scality/cloudserver#528 copied). Read it whole.
     if (prefixBytes && status === 416) return readObject(client, origin, key, limits, { onArrival });
-    throw originFailure(error, origin);
+    throw fromSource(originFailure(error, origin), origin.name, key);
   }
 }
 

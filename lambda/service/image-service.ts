@@ -250,8 +250,10 @@ export class ImageService {
     };
     // A fetch URL's file comes from its remote URL; a default image still from the endpoint's origins.
     const found = await (plan.fetchUrl === undefined ? origins : this.fetchOrigins.get(plan.endpoint)!).find(plan.path, options).catch((error: unknown) => {
-      // A failed lookup (an origin's failure, a file refused from its header) took its time too.
+      // A failed lookup (an origin's failure, a file refused from its header) took its time too,
+      // and names the origin (and key) it failed on.
       record.timings.lookup = (record.timings.lookup ?? 0) + performance.now() - started;
+      if (error instanceof HttpError && error.source) Object.assign(record, { origin: error.source.origin, ...(error.source.key === undefined ? {} : { key: error.source.key }) });
       throw error;
     });
     if (found) return { stored: noted(found), fallback: false };
