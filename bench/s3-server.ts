@@ -2,7 +2,7 @@
 // every request it receives counted by kind (object GET, HEAD, LIST), so the bench can report
 // what each contender asks of the bucket.
 
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,11 @@ export interface S3Requests {
 export interface CountedS3 extends EmbeddedS3 {
   /** Requests received since the server started. */
   readonly requests: Readonly<S3Requests>;
+  /**
+   * From now on, every request is answered `ms` later than s3rver would (0: at once): the
+   * first-byte latency of a real bucket, which loopback does not have.
+   */
+  setLatency(ms: number): void;
 }
 
 export async function startCountedS3(buckets: string[]): Promise<CountedS3> {
@@ -32,8 +37,20 @@ export async function startCountedS3(buckets: string[]): Promise<CountedS3> {
   const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory, configureBuckets: buckets.map((name) => ({ name })) });
   const { port } = await server.run();
   const requests: S3Requests = { get: 0, head: 0, list: 0, other: 0 };
+  // s3rver's own listener is put behind a delay (none until setLatency); the counting listener below is not.
+  const http = server.httpServer!;
+  const answer = http.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  http.removeAllListeners('request');
+  let latencyMs = 0;
+  http.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const run = () => {
+      for (const listener of answer) listener.call(http, req, res);
+    };
+    if (latencyMs > 0) setTimeout(run, latencyMs);
+    else run();
+  });
   // A second listener on the server's `request` event sees every request; s3rver's own answers it.
-  server.httpServer!.on('request', (req: { method?: string; url?: string }) => {
+  http.on('request', (req: { method?: string; url?: string }) => {
     const [path, query = ''] = (req.url ?? '/').split('?');
     const objectPath = path.split('/').filter(Boolean).length >= 2; // path-style: /bucket/key
     if (req.method === 'GET' && objectPath) requests.get++;
@@ -45,7 +62,12 @@ export async function startCountedS3(buckets: string[]): Promise<CountedS3> {
     await server.close();
     rmSync(directory, { recursive: true, force: true });
   });
-  return Object.assign(handle, { requests });
+  return Object.assign(handle, {
+    requests,
+    setLatency: (ms: number) => {
+      latencyMs = Math.max(0, ms);
+    },
+  });
 }
 
 export function countsSince(now: Readonly<S3Requests>, before: S3Requests): S3Requests {
