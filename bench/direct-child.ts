@@ -35,7 +35,25 @@ export interface CellResult {
   peakKiB: number;
   /** Bytes of one unit's responses. */
   bytes: number;
+  /**
+   * Where one image's time went, summed over the cell (limit+S3 and afterimage without HTTP):
+   * reading the original (the GET and its body; for afterimage, its lookup too), the sharp work
+   * (for afterimage, the header inspection, the wait for a render slot and the render), and the
+   * whole image from call to answer; the rest is afterimage's own steps around them.
+   */
+  stages?: Stages;
 }
+
+export interface Stages {
+  images: number;
+  fetchMs: number;
+  renderMs: number;
+  totalMs: number;
+}
+
+const noStages = (): Stages => ({ images: 0, fetchMs: 0, renderMs: 0, totalMs: 0 });
+/** The running cell's stages. */
+let stages = noStages();
 
 let client: S3Client;
 const inMemory = new Map<string, Buffer>();
@@ -48,14 +66,27 @@ async function getObject(key: string): Promise<Buffer> {
 }
 
 async function renderOne(mode: DirectMode, request: BenchRequest): Promise<Buffer> {
+  const started = performance.now();
   if (mode === 'service') {
     const [rawPath, rawQuery = ''] = request.afterimage.split('?');
-    const response = await service!.handle({ method: 'GET', rawPath, rawQuery, headers: { accept: request.accept } });
+    const { response, record } = await service!.serve({ method: 'GET', rawPath, rawQuery, headers: { accept: request.accept } });
     if (response.status !== 200) throw new Error(`${request.afterimage}: ${response.status} ${response.headers['x-afterimage-error'] ?? ''}`);
+    const t = record.timings;
+    tally((t.lookup ?? 0) + (t.fetch ?? 0), (t.queue ?? 0) + (t.transform ?? 0) + (t.encode ?? 0), performance.now() - started);
     return response.body;
   }
   const bytes = mode === 'limit' ? await getObject(request.key) : inMemory.get(request.key)!;
-  return renderDirect(bytes, request.render);
+  const fetched = performance.now();
+  const body = await renderDirect(bytes, request.render);
+  if (mode === 'limit') tally(fetched - started, performance.now() - fetched, performance.now() - started);
+  return body;
+}
+
+function tally(fetchMs: number, renderMs: number, totalMs: number): void {
+  stages.images++;
+  stages.fetchMs += fetchMs;
+  stages.renderMs += renderMs;
+  stages.totalMs += totalMs;
 }
 
 async function unit(mode: DirectMode, requests: BenchRequest[]): Promise<number> {
@@ -106,11 +137,13 @@ async function answer(message: DirectMessage): Promise<unknown> {
     }
     case 'run': {
       const workload = WORKLOADS.find((w) => w.id === message.workload)!;
-      return runCell(() => unit(message.mode, workload.requests), message.concurrency, message.units, async () => ownStats(), async () => {
+      stages = noStages();
+      const result = await runCell(() => unit(message.mode, workload.requests), message.concurrency, message.units, async () => ownStats(), async () => {
         // As for the afterimage server (server-probe.ts): the previous cell's garbage is not this cell's.
         (globalThis as { gc?: () => void }).gc?.();
         resetPeak('self');
       });
+      return stages.images > 0 ? { ...result, stages } : result;
     }
   }
 }

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { DEFAULT_CACHE, type AfterimageConfigInput } from '../lambda/config';
 import { ENCODER_SETTINGS, formatQuality } from '../lambda/image/quality';
-import { runCell, type CellResult, type DirectMessage, type DirectMode } from './direct-child';
+import { runCell, type CellResult, type DirectMessage, type DirectMode, type Stages } from './direct-child';
 import { lambdaCostTable, MB_PER_VCPU, pageCost, PRICES, S3_FETCH_MS } from './cost';
 import { cameraJpeg, cutoutPng, uploadJpeg } from './images';
 import { resetPeak, statsOf, type ProcessStats } from './process-stats';
@@ -297,6 +297,8 @@ interface Summary {
   bytes: number;
   peakMiB: number;
   s3PerUnit: S3Requests;
+  /** Where the time went, summed over the rounds (the contenders that report it). */
+  stages?: Stages;
 }
 
 function summarise(cell: Cell, workload: Workload): Summary {
@@ -314,6 +316,14 @@ function summarise(cell: Cell, workload: Workload): Summary {
     bytes: cell.rounds[0].bytes,
     peakMiB: Math.max(...cell.rounds.map((r) => r.peakKiB)) / 1024,
     s3PerUnit: { get: s3PerUnit('get'), head: s3PerUnit('head'), list: s3PerUnit('list'), other: s3PerUnit('other') },
+    ...(cell.rounds.every((r) => r.stages)
+      ? {
+          stages: cell.rounds.reduce<Stages>(
+            (sum, r) => ({ images: sum.images + r.stages!.images, fetchMs: sum.fetchMs + r.stages!.fetchMs, renderMs: sum.renderMs + r.stages!.renderMs, totalMs: sum.totalMs + r.stages!.totalMs }),
+            { images: 0, fetchMs: 0, renderMs: 0, totalMs: 0 },
+          ),
+        }
+      : {}),
   };
 }
 
@@ -462,6 +472,31 @@ function pairedByRound(summary: (c: ContenderName, w: Workload, n: number) => Su
   }
 }
 
+/**
+ * Where one image's time goes at concurrency 1, limit+S3 against afterimage without HTTP (its
+ * request record's stages): means over every image of every round, so the parts add up to the
+ * whole. The difference in each part says where afterimage is slower or faster than the limit.
+ */
+function stageSplit(summary: (c: ContenderName, w: Workload, n: number) => Summary | undefined): void {
+  const rows = RUN.flatMap((workload) => {
+    const limit = summary('limit+S3', workload, 1)?.stages;
+    const ours = summary('afterimage, no HTTP', workload, 1)?.stages;
+    return limit && ours && limit.images > 0 && ours.images > 0 ? [{ workload, limit, ours }] : [];
+  });
+  if (rows.length === 0) return;
+  console.log('\nWhere one image\'s time goes at concurrency 1 (mean ms over every image of the run): limit+S3\'s GET with its body, then its sharp call; afterimage without HTTP, from its request record: finding and reading the original (lookup and fetch), the sharp work (inspecting the header, waiting for a render slot, the render), and the rest, its own steps around them (the URL, the plan, the cost model, the ETag, the record). The last column: afterimage\'s whole image minus limit+S3\'s.\n');
+  console.log('| workload | limit+S3: read | sharp | whole | afterimage: read | sharp | the rest | whole | difference: read | sharp | the rest | whole |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const signed = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(1)}`;
+  for (const { workload, limit, ours } of rows) {
+    const l = { read: limit.fetchMs / limit.images, sharp: limit.renderMs / limit.images, whole: limit.totalMs / limit.images };
+    const o = { read: ours.fetchMs / ours.images, sharp: ours.renderMs / ours.images, whole: ours.totalMs / ours.images };
+    const oRest = o.whole - o.read - o.sharp;
+    const lRest = l.whole - l.read - l.sharp;
+    console.log(`| ${workload.title} | ${ms(l.read)} | ${ms(l.sharp)} | ${ms(l.whole)} | ${ms(o.read)} | ${ms(o.sharp)} | ${ms(oRest)} | ${ms(o.whole)} | ${signed(o.read - l.read)} | ${signed(o.sharp - l.sharp)} | ${signed(oRest - lRest)} | ${signed(o.whole - l.whole)} (${ratio(o.whole / l.whole)}) |`);
+  }
+}
+
 /** xorshift32: the same numbers from the same seed, so a run's order and its intervals can be repeated. */
 function seededRandom(seed: number): () => number {
   let state = seed | 0 || 1;
@@ -590,6 +625,7 @@ function report(summary: (c: ContenderName, w: Workload, n: number) => Summary |
     console.log(`| ${workload.title} | ${ratio(limit[0])} | ${ratio(limit[1])} | ${ratio(ipx[0])} | ${ratio(ipx[1])} | ${ratio(bare[0])} | ${ratio(cpuOf('afterimage') / cpuOf('limit+S3'))} | ${ratio(tail)} | ${ratio(noHttp[0])} | ${ratio(noHttp[1])} | ${ratio(twin[0])} | ${ratio(twin[1])} | ${ratio(ipxToLimit[0])} | ${ratio(ipxToLimit[1])} |`);
   }
   pairedByRound(summary);
+  stageSplit(summary);
   if (Number.isFinite(worstLimit)) {
     targets.push({ text: `afterimage ≥ 0.95× limit+S3 on every image workload at c1 and c4 (worst ${ratio(worstLimit)})`, pass: worstLimit >= 0.95 });
     targets.push({ text: `afterimage ≥ 1.1× IPX on every image workload at c1 and c4 (worst ${ratio(worstIpx)})`, pass: worstIpx >= 1.1 });
