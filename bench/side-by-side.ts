@@ -79,15 +79,25 @@ interface HttpAnswer {
   body: Buffer;
 }
 
-function get(url: string, headers: Record<string, string>): Promise<HttpAnswer> {
+/**
+ * One GET. A kept-alive connection the server closes as the request goes out fails with
+ * ECONNRESET before any answer (a run of 20 rounds met it once, at round 15): that request is
+ * sent again on a new connection, as browsers and CloudFront do for an idempotent request.
+ */
+function get(url: string, headers: Record<string, string>, retried = false): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
+    let answered = false;
     const req = httpRequest(url, { agent, headers }, (res) => {
+      answered = true;
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
       res.on('error', reject);
     });
-    req.on('error', reject);
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      if (!retried && !answered && req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE')) get(url, headers, true).then(resolve, reject);
+      else reject(error);
+    });
     req.end();
   });
 }
