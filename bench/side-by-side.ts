@@ -494,7 +494,7 @@ function stageSplit(summary: (c: ContenderName, w: Workload, n: number) => Summa
     return limit && ours && limit.images > 0 && ours.images > 0 ? [{ workload, limit, ours }] : [];
   });
   if (rows.length === 0) return;
-  console.log('\nWhere one image\'s time goes at concurrency 1 (mean ms over every image of the run): limit+S3\'s GET with its body, then its sharp call; afterimage without HTTP, from its request record: finding and reading the original (lookup and fetch), the sharp work (inspecting the header, waiting for a render slot, the render), and the rest, its own steps around them (the URL, the plan, the cost model, the ETag, the record). The last column: afterimage\'s whole image minus limit+S3\'s.\n');
+  console.log('\nWhere one image\'s time goes at concurrency 1 (mean ms over every image of the run): limit+S3\'s GET with its body, then its sharp call; afterimage without HTTP, from its request record: finding and reading the original (lookup and fetch), the sharp work (inspecting the header, waiting for a render slot, the render), and the rest, its own steps around them (the URL, the plan, the cost model, the ETag, the record). The difference columns: afterimage\'s figure minus limit+S3\'s.\n');
   console.log('| workload | limit+S3: read | sharp | whole | afterimage: read | sharp | the rest | whole | difference: read | sharp | the rest | whole |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   const signed = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(1)}`;
