@@ -24,7 +24,7 @@ export class HttpError extends Error {
   readonly status: number;
   /**
    * The origin, and where known the key, whose read failed or was refused: the request's log
-   * record names them (README "Logs"), as it does for a file that was read.
+   * record names them (README "Observability"), as it does for a file that was read.
    */
   source?: { origin: string; key?: string };
 
