@@ -51,7 +51,10 @@ export interface Stages {
   totalMs: number;
 }
 
-const noStages = (): Stages => ({ images: 0, fetchMs: 0, renderMs: 0, totalMs: 0 });
+export const noStages = (): Stages => ({ images: 0, fetchMs: 0, renderMs: 0, totalMs: 0 });
+
+/** Two tallies of stages as one. */
+export const addStages = (a: Stages, b: Stages): Stages => ({ images: a.images + b.images, fetchMs: a.fetchMs + b.fetchMs, renderMs: a.renderMs + b.renderMs, totalMs: a.totalMs + b.totalMs });
 /** The running cell's stages. */
 let stages = noStages();
 
@@ -83,10 +86,7 @@ async function renderOne(mode: DirectMode, request: BenchRequest): Promise<Buffe
 }
 
 function tally(fetchMs: number, renderMs: number, totalMs: number): void {
-  stages.images++;
-  stages.fetchMs += fetchMs;
-  stages.renderMs += renderMs;
-  stages.totalMs += totalMs;
+  stages = addStages(stages, { images: 1, fetchMs, renderMs, totalMs });
 }
 
 async function unit(mode: DirectMode, requests: BenchRequest[]): Promise<number> {

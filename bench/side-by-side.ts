@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { DEFAULT_CACHE, type AfterimageConfigInput } from '../lambda/config';
 import { ENCODER_SETTINGS, formatQuality } from '../lambda/image/quality';
-import { runCell, type CellResult, type DirectMessage, type DirectMode, type Stages } from './direct-child';
+import { addStages, noStages, runCell, type CellResult, type DirectMessage, type DirectMode, type Stages } from './direct-child';
 import { lambdaCostTable, MB_PER_VCPU, pageCost, PRICES, S3_FETCH_MS } from './cost';
 import { cameraJpeg, cutoutPng, uploadJpeg } from './images';
 import { resetPeak, statsOf, type ProcessStats } from './process-stats';
@@ -326,14 +326,7 @@ function summarise(cell: Cell, workload: Workload): Summary {
     bytes: cell.rounds[0].bytes,
     peakMiB: Math.max(...cell.rounds.map((r) => r.peakKiB)) / 1024,
     s3PerUnit: { get: s3PerUnit('get'), head: s3PerUnit('head'), list: s3PerUnit('list'), other: s3PerUnit('other') },
-    ...(cell.rounds.every((r) => r.stages)
-      ? {
-          stages: cell.rounds.reduce<Stages>(
-            (sum, r) => ({ images: sum.images + r.stages!.images, fetchMs: sum.fetchMs + r.stages!.fetchMs, renderMs: sum.renderMs + r.stages!.renderMs, totalMs: sum.totalMs + r.stages!.totalMs }),
-            { images: 0, fetchMs: 0, renderMs: 0, totalMs: 0 },
-          ),
-        }
-      : {}),
+    ...(cell.rounds.every((r) => r.stages) ? { stages: cell.rounds.reduce((sum, r) => addStages(sum, r.stages!), noStages()) } : {}),
   };
 }
 
@@ -497,7 +490,10 @@ function stageSplit(summary: (c: ContenderName, w: Workload, n: number) => Summa
   console.log('\nWhere one image\'s time goes at concurrency 1 (mean ms over every image of the run): limit+S3\'s GET with its body, then its sharp call; afterimage without HTTP, from its request record: finding and reading the original (lookup and fetch), the sharp work (inspecting the header, waiting for a render slot, the render), and the rest, its own steps around them (the URL, the plan, the cost model, the ETag, the record). The difference columns: afterimage\'s figure minus limit+S3\'s.\n');
   console.log('| workload | limit+S3: read | sharp | whole | afterimage: read | sharp | the rest | whole | difference: read | sharp | the rest | whole |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  const signed = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(1)}`;
+  const signed = (value: number) => {
+    const tenths = Math.round(value * 10) / 10;
+    return `${tenths >= 0 ? '+' : '−'}${Math.abs(tenths).toFixed(1)}`;
+  };
   for (const { workload, limit, ours } of rows) {
     const l = { read: limit.fetchMs / limit.images, sharp: limit.renderMs / limit.images, whole: limit.totalMs / limit.images };
     const o = { read: ours.fetchMs / ours.images, sharp: ours.renderMs / ours.images, whole: ours.totalMs / ours.images };
