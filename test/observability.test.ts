@@ -7,7 +7,7 @@ import { createStreamingHandler } from '../lambda/function-url';
 import { parseConfig, type AfterimageConfigInput } from '../lambda/config';
 import { signUrl } from '../lambda/request/signature';
 import { ImageService, type RequestRecord } from '../lambda/service/image-service';
-import { redactUrl, serverTiming } from '../lambda/service/request-record';
+import { redactKey, redactUrl, serverTiming } from '../lambda/service/request-record';
 import { DIMENSION, METRIC, METRICS_NAMESPACE, Telemetry } from '../lambda/telemetry';
 import { startEmbeddedS3, type EmbeddedS3 } from '../local/embedded-s3';
 import { humanLine } from '../local/request-line';
@@ -309,6 +309,10 @@ describe('redactUrl', () => {
     ['/cld/image/upload/s--abcdefgh--/v1/a.jpg', '', '/cld/image/upload/s--REDACTED--/v1/a.jpg'],
     ['/s--abcdefgh--/a.jpg', '', '/s--REDACTED--/a.jpg'],
     ['/tr:w-100/a.jpg', '', '/tr:w-100/a.jpg'],
+    // A Cloudinary fetch URL's remote URL, percent-encoded in one segment, carries its query in the path.
+    ['/demo/image/fetch/w_100/https%3A%2F%2Fimg.example.org%2Fa.jpg%3Fw%3D1%26token%3Dabc', '', '/demo/image/fetch/w_100/https%3A%2F%2Fimg.example.org%2Fa.jpg%3Fw%3D1%26token%3DREDACTED'],
+    ['/f/https%3a%2f%2fimg.example.org%2fa.jpg%3fX-Amz-Signature%3Dabc&sig=def%26v%3D2', '', '/f/https%3a%2f%2fimg.example.org%2fa.jpg%3fX-Amz-Signature%3DREDACTED&sig=REDACTED%26v%3D2'],
+    ['/products/what%3F.jpg', 'w=1', '/products/what%3F.jpg?w=1'],
   ])('%s?%s', (path, query, expected) => {
     expect(redactUrl(path, query)).toBe(expected);
   });
@@ -318,6 +322,19 @@ describe('redactUrl', () => {
     expect(url).toHaveLength(2049);
     expect(url.endsWith('…')).toBe(true);
     expect(redactUrl(`/${'a'.repeat(2030)}`, 'ik-s=0123456789abcdef')).not.toContain('0123');
+  });
+});
+
+describe('redactKey: an origin key as recorded', () => {
+  test.each([
+    ['products/shoe.jpg', 'products/shoe.jpg'],
+    ['res/demo/image/upload/a?token=1/1700000000.jpg', 'res/demo/image/upload/a?token=1/1700000000.jpg'],
+    ['https://img.example.org/a.jpg?w=1&token=abc', 'https://img.example.org/a.jpg?w=1&token=REDACTED'],
+    ['https://img.example.org/a.jpg?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=abc', 'https://img.example.org/a.jpg?X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED'],
+    ['https://res.cloudinary.com/demo/image/upload/s--abcdefgh--/v1/a.jpg', 'https://res.cloudinary.com/demo/image/upload/s--REDACTED--/v1/a.jpg'],
+    ['http://127.0.0.1:8080/media/a.jpg', 'http://127.0.0.1:8080/media/a.jpg'],
+  ])('%s', (key, expected) => {
+    expect(redactKey(key)).toBe(expected);
   });
 });
 

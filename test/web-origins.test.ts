@@ -579,6 +579,16 @@ describe('Cloudinary fetch URLs (README "Cloudinary fetch URLs")', () => {
     await expectImage(`/fetch/image/fetch/c_fill,w_10,h_10/https:/${host()}/pics/a.jpg`, GREEN);
   });
 
+  it('a token in the remote URL\'s query is fetched with it, never recorded (README "Observability")', async () => {
+    const remote = encodeURIComponent(`https://${host()}/pics/a.jpg?w=1&token=t0k3n-never-logged`);
+    const { response, record } = await harness.service.serve({ method: 'GET', rawPath: `/fetch/image/fetch/w_20/${remote}`, rawQuery: '', headers: {} });
+    expect(response.status).toBe(200);
+    expect(secure.requests.at(-1)!.url).toBe('/pics/a.jpg?w=1&token=t0k3n-never-logged');
+    expect(record.key).toBe(`https://${host()}/pics/a.jpg?w=1&token=REDACTED`);
+    expect(record.url).toBe(`/fetch/image/fetch/w_20/${encodeURIComponent(`https://${host()}/pics/a.jpg?w=1&token=`)}REDACTED`);
+    expect(JSON.stringify(record)).not.toContain('t0k3n');
+  });
+
   it('a redirect on the same host is followed; one to a host outside fetchAllowedHosts is refused', async () => {
     await expectImage(`/fetch/image/fetch/https://${host()}/pics/near.jpg`, GREEN);
     await expectError(`/fetch/image/fetch/https://${host()}/pics/away.jpg`, 502, 'EACCES', /redirect 1 leads to a host that is not in fetchAllowedHosts/);

@@ -26,7 +26,7 @@ import { createFetchOrigins, createOriginalCache, createOrigins, createPreferenc
 import type { ReadOptions, StoredObject } from '../origin/types';
 import { LayerAssetReader, type ReadLayerAssets } from './layer-assets';
 import { RenderSlots } from './render-slots';
-import { redactUrl, serverTiming, type RequestRecord } from './request-record';
+import { redactKey, redactUrl, serverTiming, type RequestRecord } from './request-record';
 import { SANDBOX_CSP, canonicalLink, errorResponse, etagMatches, makeEtag, type ServiceResponse } from './respond';
 
 export type { ServiceResponse } from './respond';
@@ -243,7 +243,7 @@ export class ImageService {
     const started = performance.now();
     const noted = (stored: StoredObject) => {
       const fetchMs = Math.min(stored.fetchMs ?? 0, performance.now() - started);
-      Object.assign(record, { origin: stored.origin.name, key: stored.key, bytesIn: (record.bytesIn ?? 0) + stored.body.length, resolutionCache: record.resolutionCache ?? stored.resolutionCache, originalsCache: stored.originalsCache });
+      Object.assign(record, { origin: stored.origin.name, key: redactKey(stored.key), bytesIn: (record.bytesIn ?? 0) + stored.body.length, resolutionCache: record.resolutionCache ?? stored.resolutionCache, originalsCache: stored.originalsCache });
       record.timings.lookup = (record.timings.lookup ?? 0) + performance.now() - started - fetchMs;
       if (stored.fetchMs !== undefined) record.timings.fetch = (record.timings.fetch ?? 0) + fetchMs;
       return stored;
@@ -253,7 +253,7 @@ export class ImageService {
       // A failed lookup (an origin's failure, a file refused from its header) took its time too,
       // and names the origin (and key) it failed on.
       record.timings.lookup = (record.timings.lookup ?? 0) + performance.now() - started;
-      if (error instanceof HttpError && error.source) Object.assign(record, { origin: error.source.origin, ...(error.source.key === undefined ? {} : { key: error.source.key }) });
+      if (error instanceof HttpError && error.source) Object.assign(record, { origin: error.source.origin, ...(error.source.key === undefined ? {} : { key: redactKey(error.source.key) }) });
       throw error;
     });
     if (found) return { stored: noted(found), fallback: false };

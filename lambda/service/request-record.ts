@@ -24,7 +24,7 @@ export interface RequestRecord {
   url: string;
   /** The endpoint's prefix ('' for the default endpoint), once the URL was matched to one. */
   endpoint?: string;
-  /** The origin that answered, and the key it read. */
+  /** The origin that answered, and the key it read (a web origin's: the URL, redacted as `url` is). */
   origin?: string;
   key?: string;
   status: number;
@@ -57,24 +57,46 @@ export function redactUrl(rawPath: string, rawQuery: string): string {
   return url.length > MAX_RECORDED_URL ? `${url.slice(0, MAX_RECORDED_URL)}…` : url;
 }
 
+/**
+ * An origin's key as recorded. A web origin's key (and a fetch URL's) is the URL it read, whose
+ * query may carry a token and whose path a Cloudinary signature: redacted as `redactUrl` redacts
+ * the request's own. A bucket's key is kept as it is.
+ */
+export function redactKey(key: string): string {
+  if (!/^https?:\/\//i.test(key)) return key;
+  const query = key.indexOf('?');
+  return query < 0 ? redactUrl(key, '') : redactUrl(key.slice(0, query), key.slice(query + 1));
+}
+
 function redactedUrl(rawPath: string, rawQuery: string): string {
-  const path = rawPath.replace(CLOUDINARY_SIGNATURE, '$1s--REDACTED--');
+  const path = redactEncodedQuery(rawPath.replace(CLOUDINARY_SIGNATURE, '$1s--REDACTED--'));
   if (rawQuery === '') return path;
-  const query = rawQuery
-    .split('&')
-    .map((pair) => {
-      const eq = pair.indexOf('=');
-      const name = eq < 0 ? pair : pair.slice(0, eq);
-      let decoded = name;
-      try {
-        decoded = decodeURIComponent(name);
-      } catch {
-        // A malformed name is kept as written; it is matched undecoded.
-      }
-      return SECRET_QUERY_PARAMETER.test(decoded) ? `${name}=REDACTED` : pair;
-    })
-    .join('&');
-  return `${path}?${query}`;
+  return `${path}?${rawQuery.split('&').map((pair) => redactPair(pair, /=/)).join('&')}`;
+}
+
+/**
+ * A remote URL percent-encoded in one path segment (a Cloudinary fetch URL) keeps its query in
+ * the path: `%3F`, then `name%3Dvalue` pairs joined by `%26`. Each pair is judged as a query's.
+ */
+function redactEncodedQuery(path: string): string {
+  const start = path.search(/%3F/i);
+  if (start < 0) return path;
+  // split with a capturing group: the separators stay, at the odd places.
+  const parts = path.slice(start + 3).split(/(%26|&)/i);
+  return path.slice(0, start + 3) + parts.map((part, i) => (i % 2 === 1 ? part : redactPair(part, /=|%3D/i))).join('');
+}
+
+/** `name=value` (`equals` finds the `=`) with the value replaced when the name, percent-decoded, is a secret's. */
+function redactPair(pair: string, equals: RegExp): string {
+  const match = equals.exec(pair);
+  const name = match ? pair.slice(0, match.index) : pair;
+  let decoded = name;
+  try {
+    decoded = decodeURIComponent(name);
+  } catch {
+    // A malformed name is kept as written; it is matched undecoded.
+  }
+  return SECRET_QUERY_PARAMETER.test(decoded) ? `${name}${match?.[0] ?? '='}REDACTED` : pair;
 }
 
 /** Milliseconds rounded to 0.1, as logged and sent. */

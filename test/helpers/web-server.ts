@@ -14,6 +14,8 @@ export type Route = (req: IncomingMessage, res: ServerResponse) => void;
 
 export interface RecordedRequest {
   path: string;
+  /** The path with its query, as sent. */
+  url: string;
   headers: IncomingHttpHeaders;
 }
 
@@ -55,7 +57,7 @@ export async function startWebServer(tls?: { key: string; cert: string }): Promi
   const requests: RecordedRequest[] = [];
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
-    requests.push({ path, headers: req.headers });
+    requests.push({ path, url: req.url ?? '/', headers: req.headers });
     (routes.get(path) ?? status(404))(req, res);
   };
   const server: Server = tls ? createHttpsServer(tls, handler) : createServer(handler);
