@@ -16,7 +16,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { DEFAULT_FUNCTION_MEMORY_MB } from '../lambda/config/limits';
-import { parseConfig } from '../lambda/config/parse';
+import { kmsKeyRegion, parseConfig } from '../lambda/config/parse';
 import type { AfterimageConfig, AfterimageConfigInput } from '../lambda/config/schema';
 import { folderPrefix } from '../lambda/origin/keys';
 import { METRICS_NAMESPACE } from '../lambda/telemetry';
@@ -434,7 +434,21 @@ function grantDefaultChainOrigins(role: iam.Role, config: AfterimageConfig): voi
     // is not limited by an s3:prefix condition: S3 decides 404-or-403 for a GET without a
     // prefix, so a conditioned grant would bring the 403 back.
     role.addToPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucketArn] }));
+    if (origin.kmsKeyArn) role.addToPolicy(kmsThroughS3('kms:Decrypt', origin.kmsKeyArn));
   }
+}
+
+/**
+ * An origin's KMS key (`kmsKeyArn`), usable by the role only in S3's requests on its behalf
+ * (`kms:ViaService`, in the key's Region: S3 encrypts with keys of the bucket's own Region).
+ * Reading an SSE-KMS object takes kms:Decrypt; writing one, kms:GenerateDataKey.
+ */
+function kmsThroughS3(action: 'kms:Decrypt' | 'kms:GenerateDataKey', keyArn: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    actions: [action],
+    resources: [keyArn],
+    conditions: { StringEquals: { 'kms:ViaService': `s3.${kmsKeyRegion(keyArn)}.amazonaws.com` } },
+  });
 }
 
 /**
@@ -447,6 +461,7 @@ function grantCopyTargets(role: iam.Role, config: AfterimageConfig): void {
   for (const target of config.origins.filter((o) => targets.has(o.name))) {
     const folder = folderPrefix(target.folder);
     role.addToPolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [`arn:${Aws.PARTITION}:s3:::${target.bucket}/${folder}*`] }));
+    if (target.kmsKeyArn) role.addToPolicy(kmsThroughS3('kms:GenerateDataKey', target.kmsKeyArn));
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${target.bucket}/${folder}*]`,
       reason: `Copy on miss writes the files it fetched into origin "${target.name}" (bucket ${target.bucket}, folder /${folder}).`,

@@ -96,6 +96,30 @@ describe('configuration errors', () => {
     ]));
   });
 
+  it('kmsKeyArn: a key ARN of an Amazon S3 origin, in the bucket\'s Region (README "Configuration reference")', () => {
+    const key = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const multiRegion = 'arn:aws-cn:kms:cn-north-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab';
+    expect(parseConfig({ origins: [{ ...origin, kmsKeyArn: key }] }).origins[0].kmsKeyArn).toBe(key);
+    expect(parseConfig({ origins: [{ ...origin, region: 'cn-north-1', kmsKeyArn: multiRegion }] }).origins[0].kmsKeyArn).toBe(multiRegion);
+    expect(parseConfig({ origins: [origin] }).origins[0]).not.toHaveProperty('kmsKeyArn');
+    const alias = 'arn:aws:kms:eu-west-1:111122223333:alias/images';
+    expect(problemsOf({ origins: [{ ...origin, kmsKeyArn: alias }] })).toEqual([
+      `expected the key's own ARN (an IAM policy cannot name a key by its alias), such as "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab" for origins[0].kmsKeyArn but received "${alias}"`,
+    ]);
+    for (const wrong of ['1234abcd-12ab-34cd-56ef-1234567890ab', 'arn:aws:kms:eu-west-1:1111:key/1234abcd-12ab-34cd-56ef-1234567890ab', 'arn:aws:s3:::bucket', `${key}/x`]) {
+      expect(problemsOf({ origins: [{ ...origin, kmsKeyArn: wrong }] })[0]).toMatch(/^expected a KMS key ARN, such as .* for origins\[0\]\.kmsKeyArn/);
+    }
+    expect(problemsOf({ origins: [{ ...origin, region: 'us-east-1', kmsKeyArn: key }] })).toEqual([
+      'origins[0].kmsKeyArn is a key in eu-west-1, but the bucket is in us-east-1 (origins[0].region): S3 encrypts with keys of the bucket\'s own Region',
+    ]);
+    expect(problemsOf({ origins: [{ ...origin, endpoint: 'https://storage.googleapis.com', kmsKeyArn: key }] })).toEqual([
+      'origins[0].kmsKeyArn applies only to Amazon S3 (this origin sets an endpoint: its service manages its own keys)',
+    ]);
+    expect(problemsOf({ origins: [{ type: 'web', name: 'w', baseUrl: 'https://images.example.org', kmsKeyArn: key }] })).toEqual([
+      'origins[0].kmsKeyArn applies only to S3 origins ("s3", "cloudinary-backup"), not to type "web"',
+    ]);
+  });
+
   it('rejects a configuration that is not an object', () => {
     expect(problemsOf('origins')).toEqual(['expected an object for the configuration but received "origins"']);
   });

@@ -481,6 +481,29 @@ describe('configuration is validated at synth time', () => {
     expect(grantsOf(template, 's3:')).toEqual([['s3:PutObject', arn(':s3:::backup-bucket/res/demo/*')]]);
   });
 
+  test('kmsKeyArn: the role may use the key only through S3 in the key\'s Region: Decrypt to read, GenerateDataKey to write copies', () => {
+    const readKey = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const copyKey = 'arn:aws:kms:us-east-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab';
+    const config = withOrigins([
+      { name: 'images', type: 's3', bucket: 'own-bucket', region: 'eu-west-1', credentials: { source: 'default-chain' }, kmsKeyArn: readKey },
+      // Read with the secret's keys (their KMS rights are granted where they are issued); the role only writes copies here.
+      { name: 'backup', type: 'cloudinary-backup', bucket: 'backup-bucket', folder: '/res/demo/', kmsKeyArn: copyKey },
+      { name: 'cloudinary-live', type: 'cloudinary', cloud: 'demo', copyTo: 'backup' },
+    ]);
+    const template = Template.fromStack(build({ config }).node.scope as Stack);
+    const kms: unknown[] = [];
+    for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
+      for (const statement of policy.Properties.PolicyDocument.Statement as { Action: string }[]) if (String(statement.Action).startsWith('kms:')) kms.push(statement);
+    }
+    expect(kms).toEqual([
+      { Effect: 'Allow', Action: 'kms:Decrypt', Resource: readKey, Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } } },
+      { Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: copyKey, Condition: { StringEquals: { 'kms:ViaService': 's3.us-east-1.amazonaws.com' } } },
+    ]);
+    // Without kmsKeyArn, no KMS right at all.
+    const plain = Template.fromStack(build({ config: withOrigins([{ name: 'images', type: 's3', bucket: 'b', credentials: { source: 'default-chain' } }]) }).node.scope as Stack);
+    expect(grantsOf(plain, 'kms:')).toEqual([]);
+  });
+
   test('copy on miss into an origin on another S3-compatible service is refused (the role cannot write there)', () => {
     const config = withOrigins([
       { name: 'backup', type: 'cloudinary-backup', bucket: 'b', folder: '/res/demo/', endpoint: 'https://storage.googleapis.com' },
@@ -607,9 +630,9 @@ describe('cdk-nag (AwsSolutions)', () => {
     expect(nagSynth((stack) => new ImageDelivery(stack, 'Images', { config: EXAMPLE_CONFIG }))).toEqual([]);
   });
 
-  test('nor with a custom domain or default-chain origins', () => {
+  test('nor with a custom domain or default-chain origins (one with a KMS key)', () => {
     const config = withOrigins([
-      { name: 'images', type: 's3', bucket: 'own-bucket', credentials: { source: 'default-chain' } },
+      { name: 'images', type: 's3', bucket: 'own-bucket', credentials: { source: 'default-chain' }, kmsKeyArn: 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab' },
       { name: 'backup', type: 'cloudinary-backup', bucket: 'backup-bucket', folder: '/res/c/', credentials: { source: 'default-chain' } },
     ]);
     const violations = nagSynth((stack) => {
@@ -619,9 +642,9 @@ describe('cdk-nag (AwsSolutions)', () => {
     expect(violations).toEqual([]);
   });
 
-  test('nor with web and Cloudinary origins and copy on miss', () => {
+  test('nor with web and Cloudinary origins and copy on miss (into a bucket with a KMS key)', () => {
     const config = withOrigins([
-      { name: 'backup', type: 'cloudinary-backup', bucket: 'backup-bucket', folder: '/res/demo/' },
+      { name: 'backup', type: 'cloudinary-backup', bucket: 'backup-bucket', folder: '/res/demo/', kmsKeyArn: 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab' },
       { name: 'cloudinary-live', type: 'cloudinary', cloud: 'demo', copyTo: 'backup' },
       { name: 'legacy', type: 'web', baseUrl: 'https://images.example.org', secretHeaders: { Authorization: 'legacy' } },
     ]);

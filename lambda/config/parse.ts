@@ -149,7 +149,9 @@ function parseCredentials(c: Checker, value: unknown, name: string): Credentials
 }
 
 /** The keys of S3 origins, refused on web and cloudinary origins. */
-const S3_ONLY_KEYS = ['bucket', 'folder', 'region', 'endpoint', 'forcePathStyle', 'credentials', 'exactVersions'];
+const S3_ONLY_KEYS = ['bucket', 'folder', 'region', 'endpoint', 'forcePathStyle', 'credentials', 'exactVersions', 'kmsKeyArn'];
+/** A KMS key's ARN (a UUID, or `mrk-` and hex for a multi-Region key); its Region is the second group. */
+const KMS_KEY_ARN = /^arn:aws(-[a-z]+)*:kms:([a-z]{2}(-[a-z]+)+-\d):\d{12}:key\/(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 /** The keys of web and cloudinary origins (README "Web and Cloudinary origins"). */
 const HTTP_ORIGIN_KEYS = ['allowHttp', 'allowPrivateNetwork', 'secretHeaders', 'contentTypes', 'copyTo'];
 const ORIGIN_TYPES = ['s3', 'cloudinary-backup', 'web', 'cloudinary'] as const;
@@ -160,7 +162,7 @@ function parseOrigin(c: Checker, value: unknown, index: number): OriginConfig | 
   if (!obj) return undefined;
   c.unknownKeys(obj, name, [
     'name', 'type', 'bucket', 'folder', 'region', 'endpoint', 'forcePathStyle', 'credentials',
-    'encodeKeys', 'canonicalBaseUrl', 'exactVersions', 'deliveryTypes', 'baseUrl', 'cloud', 'deliveryHost', ...HTTP_ORIGIN_KEYS,
+    'encodeKeys', 'canonicalBaseUrl', 'exactVersions', 'kmsKeyArn', 'deliveryTypes', 'baseUrl', 'cloud', 'deliveryHost', ...HTTP_ORIGIN_KEYS,
   ]);
   const originName = c.string(obj.name, `${name}.name`);
   if (originName !== undefined && !NAME.test(originName)) {
@@ -201,7 +203,20 @@ function parseOrigin(c: Checker, value: unknown, index: number): OriginConfig | 
   const forcePathStyle = c.boolean(obj.forcePathStyle, `${name}.forcePathStyle`);
   if (forcePathStyle !== undefined) origin.forcePathStyle = forcePathStyle;
   if (canonicalBaseUrl) origin.canonicalBaseUrl = canonicalBaseUrl.replace(/\/+$/, '');
+  const kmsKeyArn = c.string(obj.kmsKeyArn, `${name}.kmsKeyArn`, true);
+  if (kmsKeyArn !== undefined) {
+    if (endpoint) c.problems.push(`${name}.kmsKeyArn applies only to Amazon S3 (this origin sets an endpoint: its service manages its own keys)`);
+    else if (/^arn:aws[a-z-]*:kms:[^:]*:\d*:alias\//.test(kmsKeyArn)) c.expected("the key's own ARN (an IAM policy cannot name a key by its alias), such as \"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab\"", `${name}.kmsKeyArn`, kmsKeyArn);
+    else if (!KMS_KEY_ARN.test(kmsKeyArn)) c.expected('a KMS key ARN, such as "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"', `${name}.kmsKeyArn`, kmsKeyArn);
+    else if (region && kmsKeyRegion(kmsKeyArn) !== region) c.problems.push(`${name}.kmsKeyArn is a key in ${kmsKeyRegion(kmsKeyArn)}, but the bucket is in ${region} (${name}.region): S3 encrypts with keys of the bucket's own Region`);
+    else origin.kmsKeyArn = kmsKeyArn;
+  }
   return origin;
+}
+
+/** The Region of a KMS key ARN that `parseConfig` accepted. */
+export function kmsKeyRegion(arn: string): string {
+  return KMS_KEY_ARN.exec(arn)![2];
 }
 
 /** A host name, lower-case, with at least one dot: no scheme, port, path, user or wildcard. */

@@ -51,6 +51,13 @@ export interface OriginConfig {
   /** cloudinary-backup only: serve the exact version named in the URL when the backup has it. @default false */
   exactVersions?: boolean;
   /**
+   * Amazon S3 only: the ARN of the customer-managed KMS key the bucket's objects are encrypted
+   * with (SSE-KMS). The runtime needs nothing (S3 decrypts); the construct grants the function's
+   * role `kms:Decrypt` on it, through S3 only, where the role reads the origin
+   * (`default-chain`), and `kms:GenerateDataKey` where it writes copies into it (`copyTo`).
+   */
+  kmsKeyArn?: string;
+  /**
    * cloudinary-backup only: the delivery types served when the folder is a cloud's root
    * (`/res/<cloud>/`, so paths start with `<resource_type>/<type>/`). Cloudinary's `private`
    * and `authenticated` assets are not public there; list them here only if they may be.
