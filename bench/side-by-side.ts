@@ -10,8 +10,10 @@
 // - sharp alone: the same sharp calls on bytes in memory (a second reference);
 // - IPX (`ipx serve --domains 127.0.0.1`) fetching the object over HTTP from the S3 server.
 // Rounds are interleaved (every contender, workload and concurrency in each round, the contenders
-// in a new seeded order for each workload of each round), and the figures are medians over rounds, so a busy spell on the
-// machine falls on every contender alike. Prints markdown, to paste into BENCHMARKS.md.
+// in a new seeded order for each workload of each round), each round with new processes, and the
+// figures are medians over rounds, so a busy spell on the machine, or a process that happens to
+// run slower than its twin would, falls on every contender alike. Prints markdown, to paste into
+// BENCHMARKS.md.
 
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -39,6 +41,14 @@ const CONCURRENCIES = [1, 4] as const;
  * none). Not how the targets are set: they are read on loopback (0, the default).
  */
 const S3_LATENCY_MS = Math.max(0, Number(process.env.BENCH_S3_LATENCY_MS ?? 0));
+/**
+ * Every round starts every contender in a new process (after one warm-up image of each
+ * workload). Two processes running the same code can differ by a few percent for as long as they
+ * live (their memory layout, where their threads land), so with one process per contender for
+ * the whole run that difference would be read as the code's. BENCH_SAME_PROCESSES=1 keeps one
+ * process per contender for the whole run, as until 30 November.
+ */
+const FRESH_PROCESSES = process.env.BENCH_SAME_PROCESSES !== '1';
 /** BENCH_WORKLOADS=thumb,revalidate runs only those (ids in bench/workloads.ts); the targets that need the others are left out. */
 const SELECTED = process.env.BENCH_WORKLOADS?.split(',').map((id) => id.trim());
 const RUN = WORKLOADS.filter((w) => !SELECTED || SELECTED.includes(w.id));
@@ -179,8 +189,8 @@ const childEnv = () => ({ ...process.env, NODE_OPTIONS: '' });
 interface AfterimageSetup {
   name: 'afterimage' | 'afterimage (defaults)';
   limits?: AfterimageConfigInput['limits'];
-  /** Keys of copies of the camera original: each srcset burst asks for a new one (a cold burst). */
-  burstKeys?: string[];
+  /** A copy of the camera original not read before, for each srcset burst (a cold burst); shared by the processes of every round. */
+  burstKey?: () => string;
 }
 
 async function startAfterimage(s3: CountedS3, setup: AfterimageSetup): Promise<{ contender: Contender; child: ChildProcess }> {
@@ -198,11 +208,6 @@ async function startAfterimage(s3: CountedS3, setup: AfterimageSetup): Promise<{
   const stats = () => call<ProcessStats>({ type: 'stats' });
   const reset = async () => void (await call({ type: 'reset' }));
   const etags = new Map<string, string>();
-  let nextBurst = 0;
-  const burstKey = () => {
-    if (nextBurst >= setup.burstKeys!.length) throw new Error('bench: out of srcset burst copies (burstCopies in bench/side-by-side.ts)');
-    return setup.burstKeys![nextBurst++];
-  };
   const urls = async (workload: Workload) => {
     const list: UnitRequests = [];
     for (const request of workload.requests) {
@@ -216,12 +221,12 @@ async function startAfterimage(s3: CountedS3, setup: AfterimageSetup): Promise<{
     }
     return list;
   };
-  const cold = (workload: Workload) => setup.burstKeys !== undefined && workload.requests.length > 1;
+  const cold = (workload: Workload) => setup.burstKey !== undefined && workload.requests.length > 1;
   /** A cold burst: the same URLs on a copy of the original not read before. */
   const unitUrls = (workload: Workload, list: UnitRequests) => {
     if (!cold(workload)) return () => list;
     return () => {
-      const key = burstKey();
+      const key = setup.burstKey!();
       return list.map((r) => ({ ...r, url: r.url.replace(CAMERA_KEY, key) }));
     };
   };
@@ -370,23 +375,34 @@ export async function sideBySide(): Promise<void> {
   // Copies of the camera original for the defaults' srcset bursts, each burst on one not read
   // before (as a page's new image reaches a sandbox; a repeated burst would be CloudFront's).
   const burst = RUN.find((w) => w.requests.length > 1 && DEFAULTS_WORKLOADS.includes(w.id));
-  const burstCopies = burst ? ROUNDS * (unitsOf(burst, 1) + unitsOf(burst, 4)) + 2 : 0;
+  // Each round's units, its warm-up burst, and the bursts of the output check.
+  const burstCopies = burst ? ROUNDS * (unitsOf(burst, 1) + unitsOf(burst, 4) + 1) + 2 : 0;
   const burstKeys = Array.from({ length: burstCopies }, (_, i) => CAMERA_KEY.replace(/\.jpg$/, `-burst-${i}.jpg`));
   for (const copy of burstKeys) await s3.put(BUCKET, copy, camera, 'image/jpeg');
   s3.setLatency(S3_LATENCY_MS);
+  let nextBurst = 0;
+  const burstKey = () => {
+    if (nextBurst >= burstKeys.length) throw new Error('bench: out of srcset burst copies (burstCopies in bench/side-by-side.ts)');
+    return burstKeys[nextBurst++];
+  };
 
-  const children: ChildProcess[] = [];
-  try {
+  let children: ChildProcess[] = [];
+  /** Every contender, each in a new process. */
+  const startContenders = async () => {
     // The fair contender pays a GET for every image, as limit+S3 and IPX do.
     const afterimage = await startAfterimage(s3, { name: 'afterimage', limits: { originalCacheMB: 0 } });
     children.push(afterimage.child);
-    const defaults = await startAfterimage(s3, { name: DEFAULTS, burstKeys });
+    const defaults = await startAfterimage(s3, { name: DEFAULTS, burstKey });
     children.push(defaults.child);
     const direct = await startDirect(s3);
     children.push(...direct.children);
     const ipx = await startIpx(s3);
     children.push(ipx.child);
-    const contenders = [afterimage.contender, defaults.contender, direct.noHttp, ...direct.contenders, ipx.contender, direct.twin];
+    return { afterimage, defaults, direct, ipx, all: [afterimage.contender, defaults.contender, direct.noHttp, ...direct.contenders, ipx.contender, direct.twin] };
+  };
+  try {
+    const { afterimage, defaults, direct, ipx, all } = await startContenders();
+    let contenders = all;
 
     // Warm-up (JIT, keep-alive connections, libvips), and the outputs compared: afterimage's
     // against limit+S3's replay of its sharp calls (the same bytes when the settings match).
@@ -420,6 +436,13 @@ export async function sideBySide(): Promise<void> {
     const started = performance.now();
     const random = seededRandom(0x9e3779b9);
     for (let round = 0; round < ROUNDS; round++) {
+      if (FRESH_PROCESSES && round > 0) {
+        await stopAll(children);
+        children = [];
+        contenders = (await startContenders()).all;
+        // One image (one burst, one 304) of each workload in each new process, unmeasured: JIT, libvips's codecs, keep-alive connections.
+        for (const workload of RUN) for (const contender of contenders) if (runs(contender.name, workload)) await contender.run(workload, 1, 1);
+      }
       for (const workload of RUN) {
         for (const contender of shuffled(contenders, random)) {
           if (!runs(contender.name, workload)) continue;
@@ -443,10 +466,19 @@ export async function sideBySide(): Promise<void> {
     };
     report(summary, notes, { outputBytes, startedAt, loadBefore, loadAfter: loadavg()[0], seconds: (performance.now() - started) / 1000, sizes: { camera: camera.length, cutout: cutout.length, upload: upload.length } });
   } finally {
-    for (const child of children) child.kill('SIGTERM');
+    await stopAll(children);
     agent.destroy();
     await s3.close();
   }
+}
+
+/** Stops the contenders' processes, and waits until they are gone (their memory freed). */
+async function stopAll(children: ChildProcess[]): Promise<void> {
+  await Promise.all(children.map((child) => new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  })));
 }
 
 /**
@@ -575,7 +607,7 @@ interface RunInfo {
 function report(summary: (c: ContenderName, w: Workload, n: number) => Summary | undefined, notes: string[], info: RunInfo): void {
   const kB = (n: number) => `${(n / 1024).toFixed(0)} KB`;
   console.log(`\n${info.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC; ${machine()}; ${ipxVersions()}.`);
-  console.log(`${ROUNDS} interleaved rounds (BENCH_ROUNDS), ${info.seconds.toFixed(0)} s; 1-minute load average ${info.loadBefore.toFixed(1)} before, ${info.loadAfter.toFixed(1)} after.`);
+  console.log(`${ROUNDS} interleaved rounds (BENCH_ROUNDS), ${FRESH_PROCESSES ? 'each with every contender in new processes' : 'one process per contender for the whole run (BENCH_SAME_PROCESSES=1)'}, ${info.seconds.toFixed(0)} s; 1-minute load average ${info.loadBefore.toFixed(1)} before, ${info.loadAfter.toFixed(1)} after.`);
   if (S3_LATENCY_MS > 0) console.log(`The S3 server answered every request ${S3_LATENCY_MS} ms late (BENCH_S3_LATENCY_MS), as a bucket in the function's region answers; the issue's targets are set on loopback, without it.`);
   const q = (format: 'webp' | 'avif') => formatQuality(format, 80);
   console.log(`Equivalent requests: afterimage \`w-\`/\`h-\`/\`f-\` at its default quality 80, which it encodes as WebP q${q('webp')} and AVIF q${q('avif')} (lambda/image/quality.ts); IPX \`s_\`/\`w_\`/\`f_\` with the same encoder quality (\`q_${q('webp')}\` for WebP, \`q_${q('avif')}\` for AVIF: IPX's \`q_\` is the encoder's own). IPX has no effort or subsampling modifier: its AVIF is sharp's default (effort 4, 4:4:4), afterimage's effort ${ENCODER_SETTINGS.avif.effort} at ${ENCODER_SETTINGS.avif.chromaSubsampling}; IPX asks the bucket a HEAD before each GET. limit+S3 and sharp alone replay afterimage's sharp calls (bench/workloads.ts, its encoder settings imported from lambda/image/quality.ts). afterimage runs with the cache of originals off (\`limits.originalCacheMB: 0\`: a GET for every image, as the others); afterimage (defaults), the shipped configuration (cache on, ${DEFAULT_CACHE.originalTtlSeconds} s without asking S3), runs the 300×300, the srcset burst (each burst on a copy of the original not read before) and the 304.`);
