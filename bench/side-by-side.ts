@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { DEFAULT_CACHE, type AfterimageConfigInput } from '../lambda/config';
 import { ENCODER_SETTINGS, formatQuality } from '../lambda/image/quality';
+import { NODE_FLAGS } from '../lambda/node-flags';
 import { addStages, noStages, runCell, type CellResult, type DirectMessage, type DirectMode, type Stages } from './direct-child';
 import { lambdaCostTable, MB_PER_VCPU, pageCost, PRICES, S3_FETCH_MS } from './cost';
 import { cameraJpeg, cutoutPng, uploadJpeg } from './images';
@@ -199,7 +200,8 @@ async function startAfterimage(s3: CountedS3, setup: AfterimageSetup): Promise<{
   writeFileSync(file, JSON.stringify(config, null, 2));
   const child = fork(join(ROOT, 'local', 'start.ts'), ['--config', file], {
     cwd: ROOT,
-    execArgv: ['--expose-gc', '--import', 'tsx', '--import', join(__dirname, 'server-probe.ts')],
+    // As `npm start` runs it (NODE_FLAGS, package.json).
+    execArgv: [...NODE_FLAGS, '--expose-gc', '--import', 'tsx', '--import', join(__dirname, 'server-probe.ts')],
     env: { ...childEnv(), PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
@@ -265,7 +267,8 @@ async function startIpx(s3: CountedS3): Promise<{ contender: Contender; child: C
 /** The in-process contenders: limit+S3 and sharp alone in one child, afterimage without HTTP in another, limit+S3's twin in a third. */
 async function startDirect(s3: CountedS3): Promise<{ contenders: Contender[]; noHttp: Contender; twin: Contender; children: ChildProcess[] }> {
   const start = async (service: boolean) => {
-    const child = fork(join(__dirname, 'direct-child.ts'), [], { cwd: ROOT, execArgv: ['--expose-gc', '--import', 'tsx'], env: childEnv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // With afterimage's Node flags: limit+S3 is the same work in the same kind of process.
+    const child = fork(join(__dirname, 'direct-child.ts'), [], { cwd: ROOT, execArgv: [...NODE_FLAGS, '--expose-gc', '--import', 'tsx'], env: childEnv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const call = ipc(child) as <T>(message: DistributiveOmit<DirectMessage, 'id'>) => Promise<T>;
     await call({ type: 'init', endpoint: s3.endpoint, service });
     return { child, call };

@@ -22,7 +22,7 @@ import { folderPrefix } from '../lambda/origin/keys';
 import { METRICS_NAMESPACE } from '../lambda/telemetry';
 import { CANONICAL_HEADER } from '../lambda/request/cache-key';
 import { edgeFunctionSource } from './edge/viewer-request-code';
-import { HANDLER_ENTRY, lambdaNodejsBundling, packageLockFile, PACKAGE_ROOT } from './lambda-bundling';
+import { HANDLER_ENTRY, lambdaNodejsBundling, packageLockFile, PACKAGE_ROOT, RUNTIME_WRAPPER_PATH } from './lambda-bundling';
 import { DeliveryMonitoring, type MonitoringOptions } from './monitoring';
 import { ORIGIN_SHIELD_REGIONS, originShieldRegionFor, REGION_PATTERN } from './origin-shield';
 
@@ -217,6 +217,8 @@ export class ImageDelivery extends Construct {
       description: 'afterimage: image transformations with sharp',
       environment: {
         AFTERIMAGE_SECRET_ARN: this.secret.secretArn,
+        // Node's flags (NODE_FLAGS), given by a wrapper script: they cannot go in NODE_OPTIONS.
+        AWS_LAMBDA_EXEC_WRAPPER: RUNTIME_WRAPPER_PATH,
         ...(props.playground?.enabled ? { AFTERIMAGE_PLAYGROUND: 'signed' } : {}),
         // The metrics' namespace and `service` dimension (one per construct), read by Powertools.
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,

@@ -9,6 +9,8 @@ import { CONFIG_FILE_NAME } from '../lambda/config/schema';
 import { PLAYGROUND_FILE_NAME } from '../lambda/playground/signed-access';
 import { BUILT_IN_FONT_FILES } from '../lambda/image/fonts';
 
+export { NODE_FLAGS } from '../lambda/node-flags';
+
 /** The package root: the folder holding lib/ and lambda/, wherever the package is installed. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..');
 
@@ -92,6 +94,11 @@ export function esbuildBuildOptions(outfile: string): EsbuildBuildOptions {
   };
 }
 
+/** The wrapper script (lambda/runtime-wrapper.sh) in the asset, through which Lambda starts Node with NODE_FLAGS. */
+export const RUNTIME_WRAPPER_FILE_NAME = 'afterimage-runtime';
+/** Where Lambda finds it: the asset is unpacked in /var/task (AWS_LAMBDA_EXEC_WRAPPER). */
+export const RUNTIME_WRAPPER_PATH = `/var/task/${RUNTIME_WRAPPER_FILE_NAME}`;
+
 /**
  * NodejsFunction's bundling options: local esbuild (no Docker), and an `.npmrc` written
  * before `npm ci` so that npm picks sharp's linux-arm64 glibc binaries whatever the build
@@ -126,6 +133,9 @@ export function lambdaNodejsBundling(configFile: string, withPlayground = false)
       // Read through the bundling input (the package root), so this works in Docker bundling too.
       afterBundling: (inputDir: string, outputDir: string) => [
         `cp ${shellQuote(path.join(inputDir, path.relative(PACKAGE_ROOT, configFile)))} ${shellQuote(path.join(outputDir, CONFIG_FILE_NAME))}`,
+        // Lambda runs it: it must be executable whatever the checkout did to the file's mode.
+        `cp ${shellQuote(path.join(inputDir, 'lambda', 'runtime-wrapper.sh'))} ${shellQuote(path.join(outputDir, RUNTIME_WRAPPER_FILE_NAME))}`,
+        `chmod 755 ${shellQuote(path.join(outputDir, RUNTIME_WRAPPER_FILE_NAME))}`,
         ...(withPlayground ? [`cp ${shellQuote(path.join(inputDir, 'lambda', 'playground', 'index.html'))} ${shellQuote(path.join(outputDir, PLAYGROUND_FILE_NAME))}`] : []),
         ...fontCommands(inputDir, outputDir),
         ...pruneCommands(outputDir),

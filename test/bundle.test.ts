@@ -5,6 +5,7 @@
 // (aws-lambda-ric 3.3.0, see helpers/lambda-runtime.ts), serve real images from a local S3
 // server; (c) the same esbuild settings built for this machine do too.
 
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
@@ -13,7 +14,7 @@ import * as esbuild from 'esbuild';
 import sharp from 'sharp';
 import { CONFIG_FILE_NAME, parseConfig, type AfterimageConfigInput } from '../lambda/config';
 import { BUILT_IN_FONT_FILES } from '../lambda/image/fonts';
-import { PACKAGE_ROOT, esbuildBuildOptions, fontCommands } from '../lib/lambda-bundling';
+import { NODE_FLAGS, PACKAGE_ROOT, RUNTIME_WRAPPER_FILE_NAME, RUNTIME_WRAPPER_PATH, esbuildBuildOptions, fontCommands } from '../lib/lambda-bundling';
 import { ImageDeliveryStack } from '../lib/stack';
 import { CDK_CONTEXT } from './helpers/cdk-app';
 import { LambdaRuntime, functionUrlEvent, installLambdaRuntime, type StreamingHandler } from './helpers/lambda-runtime';
@@ -120,7 +121,8 @@ describe('the CDK asset (real bundling, a configuration of 1,000 named transform
     const fn = Object.values(template.Resources as Record<string, { Type: string; Properties: { Code: { S3Key: string }; Environment: { Variables: Record<string, unknown> } } }>).find(
       (r) => r.Type === 'AWS::Lambda::Function',
     )!;
-    expect(Object.keys(fn.Properties.Environment.Variables).sort()).toEqual(['AFTERIMAGE_SECRET_ARN', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME']);
+    expect(Object.keys(fn.Properties.Environment.Variables).sort()).toEqual(['AFTERIMAGE_SECRET_ARN', 'AWS_LAMBDA_EXEC_WRAPPER', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME']);
+    expect(fn.Properties.Environment.Variables.AWS_LAMBDA_EXEC_WRAPPER).toBe(RUNTIME_WRAPPER_PATH);
     assetDir = path.join(outdir, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
   }, 180_000);
 
@@ -137,6 +139,7 @@ describe('the CDK asset (real bundling, a configuration of 1,000 named transform
     const allowed: RegExp[] = [
       /^index\.js$/,
       new RegExp(`^${CONFIG_FILE_NAME.replace('.', '\\.')}$`),
+      new RegExp(`^${RUNTIME_WRAPPER_FILE_NAME}$`),
       /^fonts\/(DejaVu(Sans|Serif)(-Bold|-Oblique|-Italic|-BoldOblique|-BoldItalic)?\.ttf|LICENSE)$/,
       /^node_modules\/sharp\/(package\.json|LICENSE|dist\/[a-z]+\.cjs)$/,
       /^node_modules\/@img\/colour\/(package\.json|LICENSE\.md|(index|color)\.cjs)$/,
@@ -170,6 +173,32 @@ describe('the CDK asset (real bundling, a configuration of 1,000 named transform
     expect(code).not.toContain('PutBucketPolicyCommand');
     // The SDK's ES modules import some of Node's modules on first use; in a CommonJS bundle that is require().
     expect(code).not.toMatch(/\bimport\(/);
+  });
+
+  test('Lambda starts Node through the asset\'s wrapper script, with NODE_FLAGS before the runtime\'s own arguments', () => {
+    // Lambda runs the file AWS_LAMBDA_EXEC_WRAPPER names (in /var/task, where the asset is
+    // unpacked) with the interpreter's path and every argument of the standard startup after it
+    // (Lambda Developer Guide, "Modifying the runtime environment": wrapper scripts). It must be
+    // an executable file with a shebang line Linux can run (no CR). The CLI's zip keeps each
+    // file's mode (aws-cdk 2.1148.1, `writeZipFile`: yazl `addBuffer` with `mode: stat.mode`).
+    const wrapper = path.join(assetDir, RUNTIME_WRAPPER_FILE_NAME);
+    expect(RUNTIME_WRAPPER_PATH).toBe(`/var/task/${RUNTIME_WRAPPER_FILE_NAME}`);
+    expect(fs.statSync(wrapper).mode & 0o777).toBe(0o755);
+    const text = fs.readFileSync(wrapper, 'utf8');
+    expect(text.startsWith('#!/bin/bash\n')).toBe(true);
+    expect(text).not.toContain('\r');
+    // Started the way Lambda starts it: the interpreter, the runtime's flags, its entry script last.
+    const entry = path.join(TMP, 'wrapper-entry.js');
+    fs.writeFileSync(entry, 'process.stdout.write(JSON.stringify({ execArgv: process.execArgv, argv: process.argv.slice(1) }))');
+    const run = spawnSync(wrapper, [process.execPath, '--expose-gc', '--max-http-header-size', '81920', entry, 'extra'], { encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({ execArgv: [...NODE_FLAGS, '--expose-gc', '--max-http-header-size', '81920'], argv: [entry, 'extra'] });
+  });
+
+  test('npm start runs the local server with the same Node flags as Lambda', () => {
+    const scripts = (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.start).toBe(`node ${NODE_FLAGS.join(' ')} --import tsx local/start.ts`);
+    expect(fs.readFileSync(path.join(PACKAGE_ROOT, 'lambda', 'runtime-wrapper.sh'), 'utf8')).toContain(`exec "$node" ${NODE_FLAGS.join(' ')} "$@"`);
   });
 
   test("holds sharp's linux-arm64 glibc binaries", () => {
