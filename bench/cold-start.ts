@@ -12,6 +12,7 @@
 // - the same bundle with a linked source map and --enable-source-maps, the setting left off.
 // Also the bundle's size, and its bytes by package (esbuild's metafile).
 
+import { NODE_FLAGS } from '../lambda/node-flags';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import { loadavg } from 'node:os';
@@ -139,9 +140,10 @@ async function main(): Promise<void> {
     const sharpPath = require.resolve('sharp');
     const results: Record<'shipped' | 'mapped' | 'sharp', Probe[]> = { shipped: [], mapped: [], sharp: [] };
     for (let round = 0; round < ROUNDS; round++) {
-      results.shipped.push(await run(['-e', PROBE, bundles.shipped, 'request', URL_PATH], env));
-      results.sharp.push(await run(['-e', PROBE, '', 'sharp', '', sharpPath], env));
-      results.mapped.push(await run(['--enable-source-maps', '-e', PROBE, bundles.mapped, 'request', URL_PATH], env));
+      // With the flags Lambda starts Node with (lambda/node-flags.ts, through the asset's wrapper script).
+      results.shipped.push(await run([...NODE_FLAGS, '-e', PROBE, bundles.shipped, 'request', URL_PATH], env));
+      results.sharp.push(await run([...NODE_FLAGS, '-e', PROBE, '', 'sharp', '', sharpPath], env));
+      results.mapped.push(await run([...NODE_FLAGS, '--enable-source-maps', '-e', PROBE, bundles.mapped, 'request', URL_PATH], env));
     }
     const m = (mode: keyof typeof results, field: keyof Probe) => median(results[mode].map((r) => r[field]));
     const coldMs = median(results.shipped.map((r) => r.loadMs + r.firstMs));

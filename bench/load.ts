@@ -6,6 +6,7 @@
 //
 // The embedded S3 server runs in this process, so the server's RSS is afterimage's alone.
 
+import { NODE_FLAGS } from '../lambda/node-flags';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -159,7 +160,8 @@ let liveServer: ChildProcess | undefined;
 
 async function startServer(configFile: string): Promise<{ child: ChildProcess; baseUrl: string; stderr: string[] }> {
   const root = resolve(__dirname, '..');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'local/start.ts'), '--config', configFile], {
+  // As `npm start` runs it (package.json, lambda/node-flags.ts).
+  const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', join(root, 'local/start.ts'), '--config', configFile], {
     cwd: root,
     env: { ...process.env, PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -87,11 +87,13 @@ describe('Lambda function', () => {
           // The metrics' namespace and service dimension (README "Observability").
           POWERTOOLS_METRICS_NAMESPACE: 'afterimage',
           POWERTOOLS_SERVICE_NAME: 'Afterimage/Images',
+          // Node's flags, through the asset's wrapper script (bundle.test.ts runs it).
+          AWS_LAMBDA_EXEC_WRAPPER: '/var/task/afterimage-runtime',
         },
       },
     });
     const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0]!;
-    expect(Object.keys(fn.Properties.Environment.Variables).sort()).toEqual(['AFTERIMAGE_SECRET_ARN', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME']);
+    expect(Object.keys(fn.Properties.Environment.Variables).sort()).toEqual(['AFTERIMAGE_SECRET_ARN', 'AWS_LAMBDA_EXEC_WRAPPER', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME']);
     expect(stack.delivery.config).toEqual(parseConfig(EXAMPLE_CONFIG, { target: 'lambda' }));
   });
 
